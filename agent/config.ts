@@ -1,0 +1,216 @@
+// Reads the agent's configuration from the environment into a typed value; every bad value is named with what is expected.
+import path from 'node:path';
+
+/** The environment variables the agent reads; the README's configuration table documents each of them. */
+export const EnvVar = {
+  enabled: 'SPOTSNAP_ENABLED',
+  s3Uri: 'SPOTSNAP_S3_URI',
+  jobId: 'SPOTSNAP_JOB_ID',
+  batchJobId: 'AWS_BATCH_JOB_ID',
+  batchArrayIndex: 'AWS_BATCH_JOB_ARRAY_INDEX',
+  batchAttempt: 'AWS_BATCH_JOB_ATTEMPT',
+  paths: 'SPOTSNAP_PATHS',
+  pollIntervalMs: 'SPOTSNAP_POLL_INTERVAL_MS',
+  logLevel: 'SPOTSNAP_LOG_LEVEL',
+  tcpMode: 'SPOTSNAP_TCP_MODE',
+  strict: 'SPOTSNAP_STRICT',
+  afterCheckpoint: 'SPOTSNAP_AFTER_CHECKPOINT',
+  onRestoreFailure: 'SPOTSNAP_ON_RESTORE_FAILURE',
+  workDir: 'SPOTSNAP_WORK_DIR',
+  criuPath: 'SPOTSNAP_CRIU',
+  criuExtraArgs: 'SPOTSNAP_CRIU_EXTRA_ARGS',
+  imdsEndpoint: 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+} as const;
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type TcpMode = 'established' | 'close';
+export type AfterCheckpoint = 'wait' | 'exit';
+export type OnRestoreFailure = 'fresh' | 'fail';
+
+export interface S3Location {
+  bucket: string;
+  /** Key prefix without leading or trailing slash; may be empty. */
+  prefix: string;
+}
+
+export interface AgentConfig {
+  s3: S3Location;
+  jobId: string;
+  attempt: number;
+  /** Absolute directories whose files are part of the task's state. */
+  paths: string[];
+  pollIntervalMs: number;
+  logLevel: LogLevel;
+  tcpMode: TcpMode;
+  strict: boolean;
+  afterCheckpoint: AfterCheckpoint;
+  onRestoreFailure: OnRestoreFailure;
+  /** Local directory for CRIU images and staging. */
+  workDir: string;
+  criuPath: string;
+  criuExtraArgs: string[];
+  imdsEndpoint: string;
+}
+
+/** One bad setting: which variable, the value it had, and what it should be. */
+export interface ConfigProblem {
+  variable: string;
+  value: string | undefined;
+  expected: string;
+}
+
+export type ConfigResult =
+  | { kind: 'disabled'; logLevel: LogLevel }
+  | { kind: 'enabled'; config: AgentConfig }
+  | { kind: 'invalid'; problems: ConfigProblem[]; strict: boolean; logLevel: LogLevel };
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const DEFAULT_IMDS_ENDPOINT = 'http://169.254.169.254';
+const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$/;
+
+/** Formats problems as one message per line, each naming the variable, its value and what to do. */
+export function describeProblems(problems: ConfigProblem[]): string {
+  return problems
+    .map((p) => `${p.variable}=${p.value === undefined ? '(unset)' : JSON.stringify(p.value)}: expected ${p.expected}`)
+    .join('\n');
+}
+
+/** Parses an s3://bucket/prefix URI; returns undefined when it is not one. */
+export function parseS3Uri(uri: string): S3Location | undefined {
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
+  if (!match) return undefined;
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((part) => part === '..' || part === '.')) return undefined;
+  return { bucket: match[1]!, prefix };
+}
+
+function parseBoolean(raw: string | undefined): boolean | undefined {
+  if (raw === undefined || raw.trim() === '') return false;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return undefined;
+}
+
+function oneOf<T extends string>(raw: string | undefined, allowed: readonly T[], fallback: T): T | undefined {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const v = raw.trim().toLowerCase() as T;
+  return allowed.includes(v) ? v : undefined;
+}
+
+/** Reads the configuration; `cwd` is the task's working directory, the default state path. */
+export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
+  const problems: ConfigProblem[] = [];
+  const bad = (variable: string, expected: string): void => {
+    problems.push({ variable, value: env[variable], expected });
+  };
+
+  const logLevel = oneOf(env[EnvVar.logLevel], LOG_LEVELS, 'info');
+  if (logLevel === undefined) bad(EnvVar.logLevel, `one of ${LOG_LEVELS.join(', ')}`);
+  const strict = parseBoolean(env[EnvVar.strict]);
+  if (strict === undefined) bad(EnvVar.strict, 'true or false');
+  const enabled = parseBoolean(env[EnvVar.enabled]);
+  if (enabled === undefined) bad(EnvVar.enabled, 'true or false (unset means false)');
+  if (enabled === false && problems.length === 0) return { kind: 'disabled', logLevel: logLevel ?? 'info' };
+
+  const s3Raw = env[EnvVar.s3Uri];
+  const s3 = s3Raw ? parseS3Uri(s3Raw.trim()) : undefined;
+  if (!s3) bad(EnvVar.s3Uri, 's3://BUCKET/PREFIX (a valid bucket name, required when spotsnap is enabled)');
+
+  const jobId = readJobId(env, bad);
+
+  const attemptRaw = env[EnvVar.batchAttempt];
+  let attempt = 1;
+  if (attemptRaw !== undefined && attemptRaw.trim() !== '') {
+    attempt = Number(attemptRaw.trim());
+    if (!Number.isInteger(attempt) || attempt < 1) bad(EnvVar.batchAttempt, 'a whole number >= 1');
+  }
+
+  const paths = readPaths(env[EnvVar.paths], cwd, bad);
+
+  const pollRaw = env[EnvVar.pollIntervalMs];
+  let pollIntervalMs = 1000;
+  if (pollRaw !== undefined && pollRaw.trim() !== '') {
+    pollIntervalMs = Number(pollRaw.trim());
+    if (!/^\d+$/.test(pollRaw.trim()) || pollIntervalMs < 100 || pollIntervalMs > 60_000) {
+      bad(EnvVar.pollIntervalMs, 'a whole number of milliseconds from 100 to 60000 (default 1000)');
+    }
+  }
+
+  const tcpMode = oneOf<TcpMode>(env[EnvVar.tcpMode], ['established', 'close'], 'established');
+  if (!tcpMode) bad(EnvVar.tcpMode, 'established or close');
+  const afterCheckpoint = oneOf<AfterCheckpoint>(env[EnvVar.afterCheckpoint], ['wait', 'exit'], 'wait');
+  if (!afterCheckpoint) bad(EnvVar.afterCheckpoint, 'wait or exit');
+  const onRestoreFailure = oneOf<OnRestoreFailure>(env[EnvVar.onRestoreFailure], ['fresh', 'fail'], 'fresh');
+  if (!onRestoreFailure) bad(EnvVar.onRestoreFailure, 'fresh or fail');
+
+  const workDir = (env[EnvVar.workDir] ?? '').trim() || '/var/lib/spotsnap';
+  if (!path.isAbsolute(workDir)) bad(EnvVar.workDir, 'an absolute directory path');
+
+  const imdsEndpoint = (env[EnvVar.imdsEndpoint] ?? '').trim() || DEFAULT_IMDS_ENDPOINT;
+  if (!/^https?:\/\/[^/\s]+\/?$/.test(imdsEndpoint)) bad(EnvVar.imdsEndpoint, 'http://HOST[:PORT]');
+
+  const criuPath = (env[EnvVar.criuPath] ?? '').trim() || 'criu';
+  const criuExtraArgs = (env[EnvVar.criuExtraArgs] ?? '').split(/\s+/).filter((a) => a !== '');
+
+  if (problems.length > 0) {
+    return { kind: 'invalid', problems, strict: strict === true, logLevel: logLevel ?? 'info' };
+  }
+  return {
+    kind: 'enabled',
+    config: {
+      s3: s3!,
+      jobId: jobId!,
+      attempt,
+      paths,
+      pollIntervalMs,
+      logLevel: logLevel!,
+      tcpMode: tcpMode!,
+      strict: strict!,
+      afterCheckpoint: afterCheckpoint!,
+      onRestoreFailure: onRestoreFailure!,
+      workDir,
+      criuPath,
+      criuExtraArgs,
+      imdsEndpoint: imdsEndpoint.replace(/\/$/, ''),
+    },
+  };
+}
+
+function readJobId(env: NodeJS.ProcessEnv, bad: (variable: string, expected: string) => void): string | undefined {
+  const expected = 'letters, digits and . _ : - (at most 255 characters)';
+  const own = env[EnvVar.jobId]?.trim();
+  if (own) {
+    if (!JOB_ID_PATTERN.test(own)) bad(EnvVar.jobId, expected);
+    return own;
+  }
+  const batch = env[EnvVar.batchJobId]?.trim();
+  if (!batch) {
+    bad(EnvVar.jobId, `a job id (or run under AWS Batch, which sets ${EnvVar.batchJobId})`);
+    return undefined;
+  }
+  if (!JOB_ID_PATTERN.test(batch)) bad(EnvVar.batchJobId, expected);
+  const index = env[EnvVar.batchArrayIndex]?.trim();
+  if (index === undefined || index === '') return batch;
+  if (!/^\d+$/.test(index)) {
+    bad(EnvVar.batchArrayIndex, 'a whole number >= 0');
+    return undefined;
+  }
+  return batch.endsWith(`:${index}`) ? batch : `${batch}:${index}`;
+}
+
+function readPaths(raw: string | undefined, cwd: string, bad: (variable: string, expected: string) => void): string[] {
+  if (raw === undefined || raw.trim() === '') {
+    if (cwd === '/') {
+      bad(EnvVar.paths, 'set, because the working directory is "/" and the whole filesystem cannot be snapshotted (e.g. SPOTSNAP_PATHS=/work)');
+      return [];
+    }
+    return [cwd];
+  }
+  const listed = raw.split(':').map((p) => p.trim()).filter(Boolean);
+  if (listed.length === 0 || listed.some((p) => !path.isAbsolute(p) || path.resolve(p) === '/')) {
+    bad(EnvVar.paths, 'absolute directories other than "/", separated by ":" (default: the working directory)');
+    return [];
+  }
+  return [...new Set(listed.map((p) => path.resolve(p)))];
+}

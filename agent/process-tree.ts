@@ -1,0 +1,58 @@
+// Reads a process tree from /proc and signals it: the task's namespace init and every descendant.
+import { readFileSync } from 'node:fs';
+
+/** Direct children of a process, from /proc/PID/task/PID/children (empty when it is gone). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The process and all its descendants, parents first. */
+export function treePids(root: number): number[] {
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...childPids(pid));
+  }
+  return out;
+}
+
+/** Sends a signal, ignoring a process that is already gone. Returns whether it was delivered. */
+export function signalQuietly(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the process has a handler installed for the signal (SigCgt in /proc/PID/status). */
+export function catchesSignal(pid: number, signalNumber: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(signalNumber - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `read()` returns a value or the deadline passes, checking every `intervalMs`. */
+export async function pollFor<T>(read: () => T | undefined, timeoutMs: number, intervalMs = 10): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

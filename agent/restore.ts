@@ -1,0 +1,109 @@
+// Restores the job's newest usable committed snapshot: verify every object, put files back, then `criu restore`.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { CriuCli } from '../criu-bridge/criu-cli.ts';
+import { commandDigest } from './checkpoint.ts';
+import type { Clock } from './clock.ts';
+import type { AgentConfig } from './config.ts';
+import type { Manifest, ManifestObject } from './manifest.ts';
+import type { SnapshotStore } from './snapshot-store.ts';
+import { extractArchive, undoExtraction, type ExtractResult } from './tar-extract.ts';
+import { TaskProcess } from './task-process.ts';
+
+export interface RestoreContext {
+  config: AgentConfig;
+  criu: CriuCli;
+  store: SnapshotStore;
+  command: readonly string[];
+  clock: Clock;
+  log: Logger;
+}
+
+export type RestoreOutcome =
+  | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number }
+  /** Nothing to restore, or nothing that could be: `reasons` says why for each snapshot tried. */
+  | { kind: 'none'; reasons: string[]; hadSnapshots: boolean };
+
+/** How many committed snapshots are tried, newest first, before giving up. */
+const MAX_SNAPSHOTS_TRIED = 3;
+
+export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<RestoreOutcome> {
+  const ids = await ctx.store.committedSnapshotIds();
+  if (ids.length === 0) return { kind: 'none', reasons: [`no committed snapshot for job ${ctx.config.jobId}`], hadSnapshots: false };
+  const reasons: string[] = [];
+  for (const id of ids.slice(0, MAX_SNAPSHOTS_TRIED)) {
+    const started = ctx.clock.now();
+    try {
+      const { task, manifest } = await restoreSnapshot(ctx, id);
+      return { kind: 'restored', task, manifest, restoreMs: ctx.clock.now() - started };
+    } catch (error) {
+      const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
+      ctx.log.warn({ snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');
+      reasons.push(reason);
+    }
+  }
+  return { kind: 'none', reasons, hadSnapshots: true };
+}
+
+/** Why a manifest cannot resume this task here, or undefined when it can. */
+export function incompatibility(manifest: Manifest, config: AgentConfig, command: readonly string[]): string | undefined {
+  if (manifest.task.commandSha256 !== commandDigest(command)) return 'it was taken from a different command line';
+  if (manifest.host.arch !== process.arch) return `it was taken on ${manifest.host.arch}, this is ${process.arch}`;
+  const same = manifest.paths.length === config.paths.length && manifest.paths.every((p, i) => p === config.paths[i]);
+  if (!same) return `it holds paths ${manifest.paths.join(':')} but SPOTSNAP_PATHS is ${config.paths.join(':')}`;
+  return undefined;
+}
+
+async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise<{ task: TaskProcess; manifest: Manifest }> {
+  const { config, store, log } = ctx;
+  const manifest = await store.readManifest(snapshotId);
+  const why = incompatibility(manifest, config, ctx.command);
+  if (why) throw new Error(`not restorable: ${why}`);
+  const slog = log.child({ snapshotId });
+  const stagingDir = path.join(config.workDir, 'restore', snapshotId);
+  const imagesDir = path.join(stagingDir, 'images');
+  const filesArchive = path.join(stagingDir, 'files.tar');
+  await rm(stagingDir, { recursive: true, force: true });
+  await mkdir(imagesDir, { recursive: true });
+  const extracted: ExtractResult = { entries: 0, created: [] };
+  try {
+    slog.info({ bytes: manifest.objects.reduce((s, o) => s + o.bytes, 0) }, 'downloading and verifying the snapshot');
+    // Images go into a private staging directory; the files archive is kept whole on disk until verified,
+    // because its entries land in the task's own directories.
+    await Promise.all([
+      store.download(snapshotId, object(manifest, 'images'), (body: Readable) => extractArchive(body, { root: imagesDir, allowedRoots: [imagesDir] })),
+      store.download(snapshotId, object(manifest, 'files'), (body: Readable) => pipeline(body, createWriteStream(filesArchive))),
+    ]);
+    await extractArchive(createReadStream(filesArchive), { root: '/', allowedRoots: config.paths }, extracted);
+    slog.info({ files: extracted.entries }, 'snapshot verified and files restored; restoring the process tree');
+    const task = await TaskProcess.restore(
+      ctx.criu,
+      {
+        imagesDir,
+        logFile: 'criu-restore.log',
+        logLevel: 4,
+        tcpMode: config.tcpMode,
+        fileLocks: true,
+        extraArgs: config.criuExtraArgs,
+        pidFile: path.join(stagingDir, 'restored.pid'),
+      },
+      manifest.task.pipes,
+    );
+    await rm(stagingDir, { recursive: true, force: true });
+    return { task, manifest };
+  } catch (error) {
+    await undoExtraction(extracted).catch(() => undefined);
+    await rm(stagingDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function object(manifest: Manifest, name: ManifestObject['name']): ManifestObject {
+  const found = manifest.objects.find((o) => o.name === name);
+  if (!found) throw new Error(`manifest lists no ${name} object`);
+  return found;
+}

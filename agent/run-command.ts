@@ -1,0 +1,119 @@
+// `spotsnap run -- CMD`: decides how the task runs (transparent, restored or fresh) and returns the exit code.
+import type { Logger } from 'pino';
+import { CriuCli, type CriuVersion } from '../criu-bridge/criu-cli.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { describeProblems, readConfig, type AgentConfig } from './config.ts';
+import { ExitCode } from './exit-codes.ts';
+import { ImdsClient } from './imds-client.ts';
+import { createLogger } from './logger.ts';
+import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
+import { createS3Client, SnapshotStore } from './snapshot-store.ts';
+import { supervise } from './supervisor.ts';
+import { TaskProcess } from './task-process.ts';
+import { runTransparently } from './transparent-run.ts';
+
+/** How the agent will run the task, decided before anything runs. */
+type RunMode =
+  | { kind: 'transparent'; why: string }
+  | { kind: 'refuse'; exitCode: number; why: string }
+  | { kind: 'snapshots'; config: AgentConfig; criuVersion: CriuVersion };
+
+export async function runCommand(command: readonly string[], env: NodeJS.ProcessEnv, cwd: string, clock: Clock = systemClock): Promise<number> {
+  const result = readConfig(env, cwd);
+  const log = createLogger(result.kind === 'enabled' ? result.config.logLevel : result.logLevel);
+  const mode = await decideMode(result, log);
+  if (mode.kind === 'refuse') {
+    log.error(mode.why);
+    return mode.exitCode;
+  }
+  if (mode.kind === 'transparent') {
+    log.debug(mode.why);
+    return runTransparently(command, log);
+  }
+  return runWithSnapshots(command, env, cwd, mode.config, mode.criuVersion, clock, log);
+}
+
+async function decideMode(result: ReturnType<typeof readConfig>, log: Logger): Promise<RunMode> {
+  if (result.kind === 'disabled') return { kind: 'transparent', why: 'spotsnap is disabled (SPOTSNAP_ENABLED is not true)' };
+  if (result.kind === 'invalid') {
+    const problems = describeProblems(result.problems);
+    if (result.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n${problems}` };
+    log.error({ problems: result.problems }, `invalid configuration; the task runs without snapshots:\n${problems}`);
+    return { kind: 'transparent', why: 'invalid configuration' };
+  }
+  const { config } = result;
+  try {
+    const criuVersion = await new CriuCli(config.criuPath).version();
+    if (criuVersion.number < 40000) throw new Error(`CRIU ${criuVersion.text} is too old: spotsnap needs CRIU 4.0 or newer`);
+    return { kind: 'snapshots', config, criuVersion };
+  } catch (error) {
+    const why = `CRIU is not usable: ${error instanceof Error ? error.message : String(error)}`;
+    if (config.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `${why}; SPOTSNAP_STRICT=true, so the task is not started` };
+    log.error(`${why}; the task runs without snapshots`);
+    return { kind: 'transparent', why };
+  }
+}
+
+async function runWithSnapshots(
+  command: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  config: AgentConfig,
+  criuVersion: CriuVersion,
+  clock: Clock,
+  log: Logger,
+): Promise<number> {
+  const criu = new CriuCli(config.criuPath);
+  const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId);
+  const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
+  jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
+
+  let outcome: RestoreOutcome;
+  try {
+    outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog });
+  } catch (error) {
+    outcome = { kind: 'none', reasons: [`could not look up snapshots: ${error instanceof Error ? error.message : String(error)}`], hadSnapshots: false };
+  }
+
+  let task: TaskProcess;
+  if (outcome.kind === 'restored') {
+    jlog.info({ snapshotId: outcome.manifest.snapshotId, fromAttempt: outcome.manifest.attempt, restoreMs: outcome.restoreMs }, 'task restored from snapshot');
+    task = outcome.task;
+  } else {
+    if (outcome.hadSnapshots && config.onRestoreFailure === 'fail') {
+      jlog.error({ reasons: outcome.reasons }, 'no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
+      return ExitCode.restoreFailed;
+    }
+    jlog.info({ reasons: outcome.reasons }, 'starting the task from scratch');
+    try {
+      task = await TaskProcess.launch(command, cwd);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      if (config.strict) {
+        jlog.error(`${why}; SPOTSNAP_STRICT=true, so the task is not started`);
+        return ExitCode.configInvalid;
+      }
+      jlog.error(`${why}; the task runs without snapshots`);
+      return runTransparently(command, jlog);
+    }
+  }
+
+  const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
+  const result = await supervise({ config, criu, criuVersion, store, notices, command, clock, log: jlog }, task);
+  if (result.kind !== 'task-exited') return result.exitCode;
+  jlog.info({ exitCode: result.exit.code }, result.exit.reason);
+  if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog);
+  return result.exit.code;
+}
+
+/** After a successful task its images are no use; manifests and CRIU logs stay as a record. */
+async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger): Promise<void> {
+  try {
+    const ids = await store.committedSnapshotIds();
+    if (ids.length === 0) return;
+    await store.deleteObjects(ids, ['images', 'files']);
+    log.info({ snapshots: ids.length }, 'task succeeded: deleted its snapshot images (manifests and logs kept)');
+  } catch (error) {
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not delete the finished job\'s snapshot images');
+  }
+}

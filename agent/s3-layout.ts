@@ -1,0 +1,40 @@
+// Where a job's snapshots live in S3; the README's "S3 layout" section documents this, and only this file builds keys.
+import type { S3Location } from './config.ts';
+
+/** The objects of one snapshot, by the name the manifest gives them. */
+export const SnapshotObject = {
+  images: 'images.tar',
+  files: 'files.tar',
+  criuLog: 'criu-dump.log',
+  manifest: 'manifest.json',
+} as const;
+
+export type SnapshotObjectName = keyof typeof SnapshotObject;
+
+function join(...parts: string[]): string {
+  return parts.filter((p) => p !== '').join('/');
+}
+
+/** `<prefix>/<jobId>/snapshots/` */
+export function jobSnapshotsPrefix(location: S3Location, jobId: string): string {
+  return `${join(location.prefix, jobId, 'snapshots')}/`;
+}
+
+/** `<prefix>/<jobId>/snapshots/<snapshotId>/<object>` */
+export function snapshotObjectKey(location: S3Location, jobId: string, snapshotId: string, object: SnapshotObjectName): string {
+  return `${jobSnapshotsPrefix(location, jobId)}${snapshotId}/${SnapshotObject[object]}`;
+}
+
+/** Snapshot ids sort by attempt, then time: `a0002-20261121T091500123Z`. */
+export function newSnapshotId(attempt: number, now: Date): string {
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
+  return `a${String(attempt).padStart(4, '0')}-${stamp}`;
+}
+
+/** The snapshot id of a manifest key under the job's prefix, or undefined for any other key. */
+export function snapshotIdOfManifestKey(location: S3Location, jobId: string, key: string): string | undefined {
+  const prefix = jobSnapshotsPrefix(location, jobId);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length).split('/');
+  return rest.length === 2 && rest[1] === SnapshotObject.manifest && /^a\d{4}-\d{8}T\d{9}Z$/.test(rest[0]!) ? rest[0] : undefined;
+}

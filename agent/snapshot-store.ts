@@ -1,0 +1,155 @@
+// Reads and writes a job's snapshots in S3: streamed multipart uploads, verified downloads, commit by manifest.
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { S3Location } from './config.ts';
+import { HashingStream } from './hashing-stream.ts';
+import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
+import {
+  jobSnapshotsPrefix,
+  snapshotIdOfManifestKey,
+  snapshotObjectKey,
+  type SnapshotObjectName,
+} from './s3-layout.ts';
+
+/** Part size and parts in flight: memory for one upload stays near PART_SIZE * QUEUE_SIZE. */
+export const PART_SIZE = 8 * 1024 * 1024;
+export const QUEUE_SIZE = 4;
+
+/** An object whose bytes do not hash to what the manifest says. */
+export class ChecksumMismatchError extends Error {
+  constructor(key: string, expected: string, actual: string, bytes: number) {
+    super(`${key}: SHA-256 ${actual} (${bytes} bytes) does not match the manifest's ${expected}`);
+    this.name = 'ChecksumMismatchError';
+  }
+}
+
+/** Builds the S3 client from the SDK's standard environment (endpoint, credentials, region). */
+export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
+  const customEndpoint = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
+  return new S3Client({
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    // Emulators on 127.0.0.1 cannot serve bucket-named hosts.
+    forcePathStyle: customEndpoint,
+    followRegionRedirects: true,
+    maxAttempts: 5,
+  });
+}
+
+export class SnapshotStore {
+  readonly client: S3Client;
+  readonly location: S3Location;
+  readonly jobId: string;
+
+  constructor(client: S3Client, location: S3Location, jobId: string) {
+    this.client = client;
+    this.location = location;
+    this.jobId = jobId;
+  }
+
+  key(snapshotId: string, object: SnapshotObjectName): string {
+    return snapshotObjectKey(this.location, this.jobId, snapshotId, object);
+  }
+
+  /**
+   * Streams `body` into one object with a multipart upload, hashing as it goes. `onBytes` reports progress.
+   * Nothing holds more than QUEUE_SIZE parts in memory.
+   */
+  async upload(snapshotId: string, name: SnapshotObjectName, body: Readable, onBytes?: (bytes: number) => void, signal?: AbortSignal): Promise<ManifestObject> {
+    const hashing = new HashingStream();
+    const piped = pipeline(body, hashing);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.location.bucket, Key: this.key(snapshotId, name), Body: hashing },
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+      abortController: signal ? abortControllerFor(signal) : undefined,
+    });
+    if (onBytes) upload.on('httpUploadProgress', (p) => onBytes(p.loaded ?? 0));
+    await Promise.all([upload.done(), piped]);
+    return { name, bytes: hashing.bytes, sha256: hashing.digest() };
+  }
+
+  /** Writes the manifest: the snapshot exists for restores from this moment on. */
+  async commit(manifest: Manifest): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: this.key(manifest.snapshotId, 'manifest'),
+        Body: `${JSON.stringify(manifest, null, 2)}\n`,
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  /** Ids of the job's committed snapshots (those with a manifest), newest first. */
+  async committedSnapshotIds(): Promise<string[]> {
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: jobSnapshotsPrefix(this.location, this.jobId), ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        const id = object.Key ? snapshotIdOfManifestKey(this.location, this.jobId, object.Key) : undefined;
+        if (id) ids.push(id);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return ids.sort().reverse();
+  }
+
+  /** Reads and validates a manifest, and checks that it belongs to this job and snapshot. */
+  async readManifest(snapshotId: string): Promise<Manifest> {
+    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(snapshotId, 'manifest') }));
+    const manifest = parseManifest(await response.Body!.transformToString('utf8'));
+    if (manifest.jobId !== this.jobId || manifest.snapshotId !== snapshotId) {
+      throw new Error(
+        `manifest of ${snapshotId} names job ${JSON.stringify(manifest.jobId)} snapshot ${JSON.stringify(manifest.snapshotId)}, ` +
+          `not job ${JSON.stringify(this.jobId)} snapshot ${JSON.stringify(snapshotId)}: refusing it`,
+      );
+    }
+    return manifest;
+  }
+
+  /**
+   * Streams an object into `sink`, verifying its size and SHA-256 against the manifest's entry once all
+   * bytes have passed: a consumer must not use what it received until this resolves.
+   */
+  async download(snapshotId: string, expected: ManifestObject, sink: (body: Readable) => Promise<unknown>): Promise<void> {
+    const key = this.key(snapshotId, expected.name);
+    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    const hashing = new HashingStream();
+    const body = response.Body as Readable;
+    await Promise.all([pipeline(body, hashing), sink(hashing)]);
+    const actual = hashing.digest();
+    if (actual !== expected.sha256 || hashing.bytes !== expected.bytes) {
+      throw new ChecksumMismatchError(key, expected.sha256, actual, hashing.bytes);
+    }
+  }
+
+  /** Deletes the named objects of the given snapshots (missing ones are fine). */
+  async deleteObjects(snapshotIds: readonly string[], names: readonly SnapshotObjectName[]): Promise<number> {
+    const keys = snapshotIds.flatMap((id) => names.map((name) => ({ Key: this.key(id, name) })));
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.client.send(new DeleteObjectsCommand({ Bucket: this.location.bucket, Delete: { Objects: keys.slice(i, i + 1000), Quiet: true } }));
+    }
+    return keys.length;
+  }
+}
+
+function abortControllerFor(signal: AbortSignal): AbortController {
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  return controller;
+}
+

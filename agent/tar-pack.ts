@@ -1,0 +1,71 @@
+// Streams directories into a tar archive (regular files, directories, symlinks) without holding files in memory.
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+
+export interface PackSource {
+  /** Directory to archive. */
+  dir: string;
+  /** Name prefix of its entries: '' for names relative to dir, or e.g. 'work' for /work. */
+  entryPrefix: string;
+}
+
+/** What was left out of an archive (sockets, FIFOs, devices), for the log. */
+export interface PackReport {
+  files: number;
+  skipped: string[];
+}
+
+/** Starts writing the archive; read it from `stream`, and await `done` for the report or the first error. */
+export function packDirectories(sources: readonly PackSource[]): { stream: Readable; done: Promise<PackReport> } {
+  const pack = tar.pack();
+  const report: PackReport = { files: 0, skipped: [] };
+  const done = (async () => {
+    try {
+      for (const source of sources) await addTree(pack, source.dir, source.entryPrefix, report);
+      pack.finalize();
+      return report;
+    } catch (error) {
+      pack.destroy(error as Error);
+      throw error;
+    }
+  })();
+  // tar-stream's streams are streamx streams; Node's SDK and pipeline get a Node Readable.
+  return { stream: Readable.from(pack as unknown as AsyncIterable<Buffer>, { objectMode: false }), done };
+}
+
+async function addTree(pack: tar.Pack, dir: string, entryName: string, report: PackReport): Promise<void> {
+  const stat = await lstat(dir);
+  const header = { name: entryName, mode: stat.mode & 0o7777, mtime: stat.mtime, uid: stat.uid, gid: stat.gid };
+  if (entryName !== '') await addEntry(pack, { ...header, type: 'directory' });
+  const names = (await readdir(dir)).sort();
+  for (const name of names) {
+    const full = path.join(dir, name);
+    const childName = entryName === '' ? name : `${entryName}/${name}`;
+    const st = await lstat(full);
+    const childHeader = { name: childName, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
+    if (st.isDirectory()) {
+      await addTree(pack, full, childName, report);
+    } else if (st.isFile()) {
+      const entry = pack.entry({ ...childHeader, type: 'file', size: st.size });
+      await pipeline(limited(full, st.size), entry);
+      report.files++;
+    } else if (st.isSymbolicLink()) {
+      await addEntry(pack, { ...childHeader, type: 'symlink', linkname: await readlink(full) });
+    } else {
+      report.skipped.push(full);
+    }
+  }
+}
+
+/** Exactly `size` bytes of the file (the size in the header), even for an empty file. */
+function limited(file: string, size: number): Readable {
+  return size === 0 ? Readable.from([]) : createReadStream(file, { start: 0, end: size - 1 });
+}
+
+function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }): Promise<void> {
+  return new Promise((resolve, reject) => pack.entry(header, (error) => (error ? reject(error) : resolve())));
+}

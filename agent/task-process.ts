@@ -1,0 +1,208 @@
+// A task's process tree as the agent supervises it: started fresh in its own PID namespace, or restored by CRIU.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { open, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { constants as osConstants } from 'node:os';
+import type { CriuCli } from '../criu-bridge/criu-cli.ts';
+import { CriuError } from '../criu-bridge/criu-cli.ts';
+import type { CriuRestoreOptions } from '../criu-bridge/criu-options.ts';
+import { exitCodeForSignal } from './exit-codes.ts';
+import { closeQuietly, createOsPipes, type OsPipe } from './os-pipe.ts';
+import { OutputRelay } from './output-relay.ts';
+import { childPids, pollFor, signalQuietly, treePids } from './process-tree.ts';
+
+/**
+ * The init of the task's PID namespace: runs the command with stdin from /dev/null and descriptor 3 closed,
+ * then writes the command's exit status to descriptor 3, a pipe the agent reads. criu restore reports 0
+ * whatever the task's exit code, so the status travels this way, and survives a checkpoint with the task.
+ */
+const NAMESPACE_INIT_SCRIPT = '"$@" 3>&- </dev/null; echo $? >&3';
+
+/** The pipes a task's tree writes to, as CRIU records them; a restore re-attaches each to a new pipe. */
+export interface TaskPipeKeys {
+  stdout: string;
+  stderr: string;
+  status: string;
+}
+
+export interface TaskExit {
+  /** The exit code the agent passes on: the command's own, or 128+N when killed by signal N. */
+  code: number;
+  /** Whether the task's command itself ended and reported its status (false when the tree was killed). */
+  commandEnded: boolean;
+  /** Why, for the log. */
+  reason: string;
+}
+
+/** A running task tree. */
+export class TaskProcess {
+  /** Host PID of the init of the task's PID namespace: what CRIU dumps (`-t`). */
+  readonly rootPid: number;
+  readonly pipeKeys: TaskPipeKeys;
+  /** Resolves once the whole tree has ended. */
+  readonly exited: Promise<TaskExit>;
+  private readonly relays: OutputRelay[];
+
+  private constructor(rootPid: number, pipeKeys: TaskPipeKeys, relays: OutputRelay[], exited: Promise<TaskExit>) {
+    this.rootPid = rootPid;
+    this.pipeKeys = pipeKeys;
+    this.relays = relays;
+    this.exited = exited;
+  }
+
+  /** Starts `command` as the init of a new PID namespace and leader of a new session. */
+  static async launch(command: readonly string[], cwd: string): Promise<TaskProcess> {
+    const [stdout, stderr, status] = await createOsPipes(3);
+    const launcher = spawn(
+      'unshare',
+      ['--pid', '--fork', 'setsid', '/bin/sh', '-c', NAMESPACE_INIT_SCRIPT, 'spotsnap-task', ...command],
+      { cwd, stdio: ['ignore', stdout!.writeFd, stderr!.writeFd, status!.writeFd] },
+    );
+    const launcherExit = processExit(launcher);
+    for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.writeFd);
+    let launcherEnded: ProcessExit | undefined;
+    void launcherExit.then((exit) => (launcherEnded = exit));
+    // The namespace init is the launcher's only child; if the launcher ends first, it could not create it.
+    const rootPid = await pollFor(() => childPids(launcher.pid ?? -1)[0] ?? (launcherEnded ? -1 : undefined), 10_000);
+    if (rootPid === undefined || rootPid === -1) {
+      for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.readFd);
+      const why = launcherEnded ? `unshare ${launcherEnded.reason}` : 'unshare did not start it within 10 s';
+      throw new Error(`could not start the task in its own PID namespace (${why}); the container needs CAP_SYS_ADMIN, see docker/README.md`);
+    }
+    return TaskProcess.supervise(rootPid, { stdout: stdout!, stderr: stderr!, status: status! }, launcherExit);
+  }
+
+  /**
+   * Restores a dumped tree with `criu restore` in the foreground, re-attaching its output and status pipes
+   * to new ones. Resolves once the tree runs again; rejects with what CRIU said when it does not.
+   */
+  static async restore(criu: CriuCli, options: Omit<CriuRestoreOptions, 'inheritFds'>, keys: TaskPipeKeys): Promise<TaskProcess> {
+    const [stdout, stderr, status] = await createOsPipes(3);
+    const restoreOptions: CriuRestoreOptions = {
+      ...options,
+      inheritFds: [
+        { fd: 3, key: keys.stdout },
+        { fd: 4, key: keys.stderr },
+        { fd: 5, key: keys.status },
+      ],
+    };
+    const criuProcess = criu.startRestore(restoreOptions, [stdout!.writeFd, stderr!.writeFd, status!.writeFd]);
+    for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.writeFd);
+    let criuEnded = false;
+    const criuExit = criuProcess.then((result) => {
+      criuEnded = true;
+      return result;
+    });
+    const rootPid = await waitForRestored(options.pidFile, path.join(options.imagesDir, options.logFile), () => criuEnded);
+    if (rootPid === undefined) {
+      const result = await criuExit;
+      for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.readFd);
+      const excerpt = await criu.restoreFailure(restoreOptions, String(result.stderr ?? ''));
+      throw new CriuError(`criu restore failed (exit ${result.exitCode})`, result.exitCode, excerpt);
+    }
+    const exit = criuExit.then((result): ProcessExit => ({ code: result.exitCode ?? 1, reason: `criu restore ended with ${result.exitCode}` }));
+    return TaskProcess.supervise(rootPid, { stdout: stdout!, stderr: stderr!, status: status! }, exit);
+  }
+
+  private static supervise(
+    rootPid: number,
+    pipes: { stdout: OsPipe; stderr: OsPipe; status: OsPipe },
+    parentExit: Promise<ProcessExit>,
+  ): TaskProcess {
+    const relays = [new OutputRelay(pipes.stdout.readFd, process.stdout), new OutputRelay(pipes.stderr.readFd, process.stderr)];
+    let statusText = '';
+    const statusRelay = new OutputRelay(pipes.status.readFd, (chunk) => {
+      statusText += chunk.toString('utf8');
+    });
+    const exited = (async (): Promise<TaskExit> => {
+      const parent = await parentExit;
+      await Promise.race([statusRelay.ended, delay(2000)]);
+      await Promise.all(relays.map((r) => Promise.race([r.ended, delay(2000)])));
+      statusRelay.close();
+      const code = /^(\d+)\s*$/.exec(statusText)?.[1];
+      if (code !== undefined) return { code: Number(code), commandEnded: true, reason: `the task exited with ${code}` };
+      return { code: parent.signal ?? exitCodeForSignal(osConstants.signals.SIGKILL), commandEnded: false, reason: `the task's namespace ended without a status (${parent.reason})` };
+    })();
+    return new TaskProcess(rootPid, { stdout: pipes.stdout.key, stderr: pipes.stderr.key, status: pipes.status.key }, [...relays, statusRelay], exited);
+  }
+
+  /** Stops copying output, so that what is still in the pipes is saved by the checkpoint. */
+  pauseOutput(): void {
+    for (const relay of this.relays) relay.pause();
+  }
+
+  resumeOutput(): void {
+    for (const relay of this.relays) relay.resume();
+  }
+
+  /**
+   * Passes a signal to the task's command (the child of the namespace init), as `docker stop` would
+   * to a container's main process.
+   */
+  forwardSignal(signal: NodeJS.Signals): void {
+    const commands = childPids(this.rootPid);
+    for (const pid of commands.length > 0 ? commands : [this.rootPid]) signalQuietly(pid, signal);
+  }
+
+  /** Lets a tree that CRIU left stopped run on. */
+  continueTree(): void {
+    for (const pid of treePids(this.rootPid)) signalQuietly(pid, 'SIGCONT');
+  }
+
+  /** Ends the whole tree: killing a PID namespace's init kills everything in it. */
+  kill(): void {
+    signalQuietly(this.rootPid, 'SIGKILL');
+  }
+
+  /** Copies out what the frozen tree left in its pipes and closes them (a restore does not replay it). */
+  drainOutput(): void {
+    for (const relay of this.relays) relay.drainAndClose();
+  }
+}
+
+interface ProcessExit {
+  /** 128+N for a signal, else undefined. */
+  signal?: number;
+  code: number;
+  reason: string;
+}
+
+function processExit(child: ChildProcess): Promise<ProcessExit> {
+  return new Promise((resolve) => {
+    child.once('error', (error) => resolve({ code: 127, reason: error.message }));
+    child.once('exit', (code, signal) => {
+      const signalCode = signal ? exitCodeForSignal(osConstants.signals[signal]) : undefined;
+      resolve({ code: code ?? signalCode ?? 1, signal: signalCode, reason: signal ? `killed by ${signal}` : `exit ${code}` });
+    });
+  });
+}
+
+/**
+ * Waits until CRIU wrote the root's PID and logged that the tasks resumed; undefined when criu ended first.
+ * (CRIU's own exit status cannot tell: in the foreground it only ends with the restored tree.)
+ */
+async function waitForRestored(pidFile: string, logFile: string, gaveUp: () => boolean): Promise<number | undefined> {
+  for (;;) {
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && (await fileTail(logFile, 4096)).includes('Restore finished successfully')) return pid;
+    if (gaveUp()) return undefined;
+    await delay(25);
+  }
+}
+
+async function fileTail(file: string, bytes: number): Promise<string> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return '';
+  try {
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.min(bytes, size));
+    await handle.read(buffer, 0, buffer.length, size - buffer.length);
+    return buffer.toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,96 @@
+// Runs the `criu` CLI: version, dump and foreground restore, with CRIU's own error lines attached to failures.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { dumpArgs, restoreArgs, type CriuDumpOptions, type CriuRestoreOptions } from './criu-options.ts';
+
+/** CRIU's version as text and as one comparable number (major*10000 + minor*100 + sub). */
+export interface CriuVersion {
+  text: string;
+  number: number;
+}
+
+/** A CRIU command that failed, carrying what CRIU said about why. */
+export class CriuError extends Error {
+  readonly exitCode: number | undefined;
+  readonly logExcerpt: string;
+  constructor(message: string, exitCode: number | undefined, logExcerpt: string) {
+    super(logExcerpt ? `${message}\n${logExcerpt}` : message);
+    this.name = 'CriuError';
+    this.exitCode = exitCode;
+    this.logExcerpt = logExcerpt;
+  }
+}
+
+/** Parses `criu --version` output ("Version: 4.1.1"). */
+export function parseCriuVersion(output: string): CriuVersion | undefined {
+  const match = /Version:\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(output);
+  if (!match) return undefined;
+  const [major, minor, sub] = [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
+  return { text: `${major}.${minor}.${sub}`, number: major * 10000 + minor * 100 + sub };
+}
+
+/**
+ * The "Error" lines of a CRIU log with a little context before each, at most `maxLines` lines,
+ * so that a failure message says what CRIU said.
+ */
+export function errorExcerpt(log: string, maxLines = 20, context = 2): string {
+  const lines = log.split('\n');
+  const keep = new Set<number>();
+  lines.forEach((line, i) => {
+    if (/\bError\b|\berror\b/.test(line)) {
+      for (let j = Math.max(0, i - context); j <= i; j++) keep.add(j);
+    }
+  });
+  const picked = [...keep].sort((a, b) => a - b).map((i) => lines[i]!);
+  const tail = picked.length > 0 ? picked : lines.filter((l) => l.trim() !== '').slice(-5);
+  return tail.slice(-maxLines).join('\n');
+}
+
+async function readLogExcerpt(imagesDir: string, logFile: string, stderr: string): Promise<string> {
+  const log = await readFile(path.join(imagesDir, logFile), 'utf8').catch(() => '');
+  return errorExcerpt(`${log}\n${stderr}`.trim());
+}
+
+/** The criu binary and the version it reports. */
+export class CriuCli {
+  readonly binary: string;
+  constructor(binary = 'criu') {
+    this.binary = binary;
+  }
+
+  /** Runs `criu --version`; rejects with a CriuError naming the binary when it is missing or unusable. */
+  async version(): Promise<CriuVersion> {
+    const result = await execa(this.binary, ['--version'], { reject: false, timeout: 10_000 });
+    const version = result.exitCode === 0 ? parseCriuVersion(result.stdout) : undefined;
+    if (!version) {
+      const why = result.failed && result.exitCode === undefined ? result.shortMessage : result.stderr || result.stdout;
+      throw new CriuError(`"${this.binary} --version" failed: is CRIU 4.x installed?`, result.exitCode, String(why).trim());
+    }
+    return version;
+  }
+
+  /** Runs `criu dump` and resolves when the images are complete. */
+  async dump(options: CriuDumpOptions): Promise<void> {
+    const result = await execa(this.binary, dumpArgs(options), { reject: false, stdin: 'ignore' });
+    if (result.exitCode !== 0) {
+      const excerpt = await readLogExcerpt(options.imagesDir, options.logFile, String(result.stderr));
+      throw new CriuError(`criu dump of PID ${options.pid} failed (exit ${result.exitCode})`, result.exitCode, excerpt);
+    }
+  }
+
+  /**
+   * Starts `criu restore` in the foreground. `inheritedFds[i]` is passed to criu as descriptor 3+i,
+   * which is what `options.inheritFds` must name. The returned process ends when the restored tree does.
+   */
+  startRestore(options: CriuRestoreOptions, inheritedFds: readonly number[]): ResultPromise<{ reject: false; stdio: ['ignore', 'pipe', 'pipe'] }> {
+    // execa passes integer descriptors through to the child as they are; its types only list them for 0-2.
+    const stdio = ['ignore', 'pipe', 'pipe', ...inheritedFds] as unknown as ['ignore', 'pipe', 'pipe'];
+    return execa(this.binary, restoreArgs(options), { reject: false, stdio });
+  }
+
+  /** What CRIU logged about a failed restore. */
+  async restoreFailure(options: CriuRestoreOptions, stderr: string): Promise<string> {
+    return readLogExcerpt(options.imagesDir, options.logFile, stderr);
+  }
+}

@@ -1,0 +1,81 @@
+// Typed CRIU options and their translation into `criu dump` / `criu restore` argument lists.
+
+/** Options that dump and restore share. */
+export interface CriuCommonOptions {
+  /** Directory holding the image files (`-D`). */
+  imagesDir: string;
+  /** Log file name, relative to imagesDir (`-o`); kept with the snapshot. */
+  logFile: string;
+  /** CRIU's log verbosity, 0 to 4 (`-v`). 4 makes failures diagnosable at little cost. */
+  logLevel: 0 | 1 | 2 | 3 | 4;
+  /**
+   * What to do with established TCP connections: 'established' checkpoints and restores them
+   * (`--tcp-established`); 'close' restores them closed (`--tcp-close`) for peers that will be gone.
+   */
+  tcpMode: 'established' | 'close';
+  /** Checkpoint and restore file locks (`--file-locks`): tasks holding flock/fcntl locks can be dumped. */
+  fileLocks: boolean;
+  /** Flags appended as they are: the escape hatch for what this type does not model. */
+  extraArgs: readonly string[];
+}
+
+export interface CriuDumpOptions extends CriuCommonOptions {
+  /** Host PID of the root of the process tree (the init of the task's PID namespace) (`-t`). */
+  pid: number;
+  /**
+   * What becomes of the tree once dumped: 'kill' (CRIU's default), 'stop' (`--leave-stopped`: frozen with
+   * SIGSTOP, so the caller decides after the upload whether to kill it or let it go on) or 'run' (`--leave-running`).
+   */
+  afterDump: 'kill' | 'stop' | 'run';
+}
+
+/** A resource CRIU must take from one of its own file descriptors at restore (`--inherit-fd fd[N]:KEY`). */
+export interface InheritedFd {
+  /** The file descriptor number in the criu process. */
+  fd: number;
+  /** The resource as recorded at dump, e.g. `pipe:[12345]`. */
+  key: string;
+}
+
+export interface CriuRestoreOptions extends CriuCommonOptions {
+  /** External pipes re-attached to the new container's descriptors. */
+  inheritFds: readonly InheritedFd[];
+  /** File CRIU writes the restored root's PID to once the tree runs (`--pidfile`). */
+  pidFile: string;
+}
+
+function commonArgs(o: CriuCommonOptions): string[] {
+  return [
+    '--images-dir', o.imagesDir,
+    '--log-file', o.logFile,
+    `-v${o.logLevel}`,
+    // Open files that were unlinked while open are kept through "link remap" files in the images.
+    '--link-remap',
+    ...(o.fileLocks ? ['--file-locks'] : []),
+  ];
+}
+
+/** Arguments for `criu dump`. */
+export function dumpArgs(o: CriuDumpOptions): string[] {
+  return [
+    'dump',
+    '--tree', String(o.pid),
+    ...commonArgs(o),
+    // Dump and restore TCP connections; 'close' drops their state instead.
+    o.tcpMode === 'established' ? '--tcp-established' : '--tcp-close',
+    ...(o.afterDump === 'stop' ? ['--leave-stopped'] : o.afterDump === 'run' ? ['--leave-running'] : []),
+    ...o.extraArgs,
+  ];
+}
+
+/** Arguments for `criu restore` in the foreground: criu stays the restored root's parent until it exits. */
+export function restoreArgs(o: CriuRestoreOptions): string[] {
+  return [
+    'restore',
+    ...commonArgs(o),
+    ...(o.tcpMode === 'established' ? ['--tcp-established'] : ['--tcp-close']),
+    '--pidfile', o.pidFile,
+    ...o.inheritFds.flatMap((f) => ['--inherit-fd', `fd[${f.fd}]:${f.key}`]),
+    ...o.extraArgs,
+  ];
+}

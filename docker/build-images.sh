@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds every image the demo and the tests use: the Debian 13 base, the S3 emulator and the spotsnap task image.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+base="${SPOTSNAP_BASE_IMAGE:-spotsnap-base:trixie}"
+node_bin="$root/node_modules/node/bin/node"
+
+if [[ "$base" == "spotsnap-base:trixie" ]]; then "$here/build-base-image.sh" "$base"; fi
+
+[[ -x "$node_bin" ]] || { echo "build-images: $node_bin is missing: run npm ci first" >&2; exit 1; }
+"$node_bin" "$here/bundle-agent.ts"
+
+context="$root/dist/image-context"
+rm -rf "$context" && mkdir -p "$context"
+cp "$here/Dockerfile" "$here/spotsnap" "$root/dist/spotsnap.mjs" "$context/"
+cp -r "$here/sample-tasks" "$context/sample-tasks"
+# The runtime's debug symbols are not needed in the image.
+if command -v strip >/dev/null; then strip -o "$context/node" "$node_bin"; else cp "$node_bin" "$context/node"; fi
+
+echo "build-images: spotsnap-s3:dev"
+docker build --quiet --network host --build-arg "BASE_IMAGE=$base" -t spotsnap-s3:dev -f "$root/localstack/s3-emulator.Dockerfile" "$root/localstack" >/dev/null
+echo "build-images: spotsnap:dev"
+docker build --quiet --network host --build-arg "BASE_IMAGE=$base" -t spotsnap:dev "$context" >/dev/null
+echo "build-images: done"

@@ -1,0 +1,22 @@
+// Bundles the agent into one ESM file (dist/spotsnap.mjs) for the task image's /opt/spotsnap.
+import { build } from 'esbuild';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+await build({
+  entryPoints: [path.join(root, 'agent/cli.ts')],
+  outfile: path.join(root, 'dist/spotsnap.mjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  minify: false,
+  sourcemap: 'inline',
+  legalComments: 'none',
+  // Some bundled CommonJS modules call require() for Node built-ins.
+  banner: { js: "import { createRequire as spotsnapCreateRequire } from 'node:module'; const require = spotsnapCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+console.log('bundled dist/spotsnap.mjs');

@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""Sample task: holds MiB of state in memory and evolves it step by step; its output depends on every step."""
+import hashlib
+import sys
+import time
+
+mib = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+steps = int(sys.argv[2]) if len(sys.argv) > 2 else 60
+step_seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
+
+print(f"task started: {mib} MiB, {steps} steps", flush=True)
+memory = bytearray(bytes(range(256)) * (mib * 4096))
+running = hashlib.sha256()
+chunk = 1 << 20
+for step in range(steps):
+    # Rewrite one MiB per step, chosen by the step, so the state is a function of the whole history.
+    offset = (step * 7919 * chunk) % len(memory)
+    block = hashlib.sha256(f"{step}:{running.hexdigest()}".encode()).digest() * (chunk // 32)
+    memory[offset:offset + chunk] = block
+    running.update(memory[offset:offset + chunk])
+    print(f"step {step + 1}/{steps} {running.hexdigest()[:16]}", flush=True)
+    time.sleep(step_seconds)
+print(f"final {hashlib.sha256(memory).hexdigest()}", flush=True)
