@@ -1,0 +1,106 @@
+// End to end: spotsnap never makes a task fail: disabled it is transparent, misconfigured it fails open.
+import { randomUUID } from 'node:crypto';
+import { Wait } from 'testcontainers';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { jobEnv } from '../support/job-env.ts';
+import { createBucket } from '../support/s3-emulator.ts';
+import { agentLog, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
+
+const s3Endpoint = inject('s3Endpoint');
+const bucket = 'e2e-fail-open';
+const imds = new ImdsSimulator();
+const env = (overrides: Record<string, string> = {}, attempt = 1) => ({
+  ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: `open-${randomUUID()}`, attempt }),
+  ...overrides,
+});
+
+beforeAll(async () => {
+  await imds.start();
+  await createBucket(s3Endpoint, bucket);
+});
+afterAll(() => imds.stop());
+
+const exits42 = ['sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 42'];
+const trapsTerm = ['sh', '-c', 'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 0.1; done'];
+
+async function runAndSignal(envVars: Record<string, string>, signal: string) {
+  const container = await taskContainer(trapsTerm, envVars).withWaitStrategy(Wait.forLogMessage('ready')).start();
+  try {
+    await signalContainer(container, signal);
+    await waitForExit(container);
+    return await collect(container);
+  } finally {
+    await container.stop({ remove: true, timeout: 0 });
+  }
+}
+
+describe('spotsnap disabled', () => {
+  it('passes output and exit code through unchanged', async () => {
+    const result = await runToCompletion(exits42, {});
+    expect(result).toEqual({ exitCode: 42, stdout: 'to-stdout\n', stderr: 'to-stderr\n' });
+  });
+
+  it('passes SIGTERM on to the task', async () => {
+    const result = await runAndSignal({}, 'TERM');
+    expect(result.stdout).toBe('ready\ngot TERM\n');
+    expect(result.exitCode).toBe(3);
+  });
+
+  it('reports a missing command with the shell\'s code 127', async () => {
+    const result = await runToCompletion(['no-such-command-here'], {});
+    expect(result.exitCode).toBe(127);
+  });
+});
+
+describe('spotsnap enabled, no notice', () => {
+  it('passes output and exit code through', async () => {
+    const result = await runToCompletion(exits42, env());
+    expect(result.exitCode).toBe(42);
+    expect(result.stdout).toBe('to-stdout\n');
+    expect(result.stderr).toContain('to-stderr\n');
+  });
+
+  it('passes SIGTERM on to the task and takes no checkpoint', async () => {
+    const result = await runAndSignal(env(), 'TERM');
+    expect(result.stdout).toBe('ready\ngot TERM\n');
+    expect(result.exitCode).toBe(3);
+    expect(agentLog(result.stderr).map((l) => l.msg)).not.toContain('checkpoint committed');
+  });
+
+  it('starts from scratch on attempt 2 when the job has no snapshot', async () => {
+    const result = await runToCompletion(['sh', '-c', 'echo fresh run'], env({}, 2));
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe('fresh run\n');
+    const start = agentLog(result.stderr).find((l) => l.msg === 'starting the task from scratch');
+    expect(start?.reasons).toEqual([expect.stringMatching(/^no committed snapshot for job open-/)]);
+  });
+});
+
+describe('bad configuration', () => {
+  const bad = { SPOTSNAP_S3_URI: 'http://not-an-s3-uri', SPOTSNAP_POLL_INTERVAL_MS: 'soon', SPOTSNAP_TCP_MODE: 'sometimes' };
+
+  it('is reported by name and value, and the task still runs (fail open)', async () => {
+    const result = await runToCompletion(exits42, env(bad));
+    expect(result.exitCode).toBe(42);
+    expect(result.stdout).toBe('to-stdout\n');
+    const report = agentLog(result.stderr).find((l) => l.msg.startsWith('invalid configuration; the task runs without snapshots'));
+    expect(report?.msg).toContain('SPOTSNAP_S3_URI="http://not-an-s3-uri": expected s3://BUCKET/PREFIX');
+    expect(report?.msg).toContain('SPOTSNAP_POLL_INTERVAL_MS="soon": expected a whole number of milliseconds');
+    expect(report?.msg).toContain('SPOTSNAP_TCP_MODE="sometimes": expected established or close');
+  });
+
+  it('stops the task from starting with code 178 under SPOTSNAP_STRICT=true', async () => {
+    const result = await runToCompletion(exits42, env({ ...bad, SPOTSNAP_STRICT: 'true' }));
+    expect(result.exitCode).toBe(178);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('SPOTSNAP_STRICT=true');
+  });
+
+  it('runs the task without snapshots when CRIU is missing', async () => {
+    const result = await runToCompletion(exits42, env({ SPOTSNAP_CRIU: '/no/such/criu' }));
+    expect(result.exitCode).toBe(42);
+    expect(result.stdout).toBe('to-stdout\n');
+    expect(result.stderr).toContain('CRIU is not usable');
+  });
+});

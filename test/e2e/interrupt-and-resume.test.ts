@@ -1,0 +1,62 @@
+// End to end: a task interrupted by a spot notice is checkpointed to S3 and resumes in a fresh container.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { jobEnv } from '../support/job-env.ts';
+import { createBucket } from '../support/s3-emulator.ts';
+import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+
+const s3Endpoint = inject('s3Endpoint');
+const bucket = 'e2e-resume';
+const imds = new ImdsSimulator();
+
+beforeAll(async () => {
+  await imds.start();
+  await createBucket(s3Endpoint, bucket);
+});
+afterAll(() => imds.stop());
+
+const tasks = [
+  {
+    name: 'a single process with in-memory state',
+    command: ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '50', '0.1'],
+    finished: /^final [0-9a-f]{64}$/m,
+  },
+  {
+    name: 'a process tree joined by pipes writing a compressed file',
+    command: ['sh', '/opt/spotsnap/samples/pipeline-task.sh', '250', '0.02'],
+    finished: /^pipeline done: 250 lines/m,
+  },
+  {
+    name: 'a task appending to a file it keeps open in its working directory',
+    command: ['sh', '/opt/spotsnap/samples/append-task.sh', '90', '0.05'],
+    finished: /^journal done: 90 entries/m,
+  },
+];
+
+describe('a task interrupted by a spot notice resumes on the next attempt', () => {
+  it.each(tasks)('$name', async ({ command, finished }) => {
+    const uninterrupted = await runToCompletion(command, {});
+    expect(uninterrupted.exitCode).toBe(0);
+    expect(uninterrupted.stdout).toMatch(finished);
+
+    const jobId = `resume-${randomUUID()}`;
+    const env = (attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt });
+    imds.scheduleNotice(2500);
+    const first = await runUntilCheckpoint(command, env(1));
+    imds.clearNotice();
+    // Interrupted mid-run: it had started and had not finished.
+    expect(first.stdout).toMatch(/^task started/);
+    expect(first.stdout).not.toMatch(finished);
+
+    const second = await runToCompletion(command, env(2));
+    const messages = agentLog(second.stderr).map((l) => l.msg);
+    expect(messages).toContain('task restored from snapshot');
+    expect(messages).not.toContain('starting the task from scratch');
+    // It did not start over: the start line is printed once, in the first attempt.
+    expect(second.stdout).not.toMatch(/task started/);
+    expect(second.exitCode).toBe(0);
+    // Together the two attempts printed exactly what the uninterrupted run printed, final checksums included.
+    expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
+  });
+});

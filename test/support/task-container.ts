@@ -1,0 +1,85 @@
+// Runs the spotsnap task image as one attempt of a job: to completion, or until its checkpoint commits and the "instance" dies.
+import { execa } from 'execa';
+import { GenericContainer, StartupCheckStrategy, Wait, type StartedTestContainer, type StartupStatus } from 'testcontainers';
+
+export const TASK_IMAGE = 'spotsnap:dev';
+
+/** Ends the start-up wait as soon as the container has stopped, whatever its exit code. */
+class ContainerEndedStrategy extends StartupCheckStrategy {
+  override async checkStartupState(dockerClient: unknown, containerId: string): Promise<StartupStatus> {
+    const client = dockerClient as { getContainer(id: string): { inspect(): Promise<{ State: { Running: boolean; Status: string } }> } };
+    const { State } = await client.getContainer(containerId).inspect();
+    return State.Running || State.Status === 'created' ? 'PENDING' : 'SUCCESS';
+  }
+}
+
+export interface AttemptOutput {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The agent's JSON log lines in a container's stderr (other lines are the task's own). */
+export function agentLog(stderr: string): Array<Record<string, unknown> & { msg: string }> {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"component":"spotsnap"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown> & { msg: string });
+}
+
+function taskContainer(command: readonly string[], env: Record<string, string>): GenericContainer {
+  // The options CRIU needs in a container on these machines (docker/README.md explains each).
+  return new GenericContainer(TASK_IMAGE)
+    .withNetworkMode('host')
+    .withAddedCapabilities('ALL')
+    .withDroppedCapabilities('SYS_RESOURCE')
+    .withSecurityOpt('seccomp=unconfined', 'apparmor=unconfined')
+    .withEnvironment(env)
+    .withCommand([...command]);
+}
+
+async function collect(container: StartedTestContainer): Promise<AttemptOutput> {
+  const id = container.getId();
+  const logs = await execa('docker', ['logs', id], { stripFinalNewline: false, reject: false });
+  const inspect = await execa('docker', ['inspect', '--format', '{{.State.ExitCode}}', id]);
+  return { exitCode: Number(inspect.stdout.trim()), stdout: logs.stdout, stderr: logs.stderr };
+}
+
+/** Runs one attempt until the container exits. */
+export async function runToCompletion(command: readonly string[], env: Record<string, string>, timeoutMs = 120_000): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(timeoutMs).start();
+  try {
+    return await collect(container);
+  } finally {
+    await container.stop({ remove: true, timeout: 0 });
+  }
+}
+
+/**
+ * Runs one attempt until the agent logs "checkpoint committed", then kills the container with SIGKILL,
+ * as the reclaim of the instance would, and returns what it printed.
+ */
+export async function runUntilCheckpoint(command: readonly string[], env: Record<string, string>, timeoutMs = 120_000): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env)
+    .withWaitStrategy(Wait.forLogMessage(/"msg":"checkpoint committed"/))
+    .withStartupTimeout(timeoutMs)
+    .start();
+  try {
+    await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
+    return await collect(container);
+  } finally {
+    await container.stop({ remove: true, timeout: 0 });
+  }
+}
+
+/** Sends a signal to the container's main process (the agent), as `docker stop` would. */
+export async function signalContainer(container: StartedTestContainer, signal: string): Promise<void> {
+  await execa('docker', ['kill', '--signal', signal, container.getId()]);
+}
+
+/** Waits until the container has exited. */
+export async function waitForExit(container: StartedTestContainer, timeoutMs = 60_000): Promise<void> {
+  await execa('docker', ['wait', container.getId()], { timeout: timeoutMs });
+}
+
+export { taskContainer, collect };
