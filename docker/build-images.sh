@@ -18,8 +18,18 @@ cp -r "$here/sample-tasks" "$context/sample-tasks"
 # The runtime's debug symbols are not needed in the image.
 if command -v strip >/dev/null; then strip -o "$context/node" "$node_bin"; else cp "$node_bin" "$context/node"; fi
 
-echo "build-images: spotsnap-s3:dev"
-docker build --quiet --network host --build-arg "BASE_IMAGE=$base" -t spotsnap-s3:dev -f "$root/localstack/s3-emulator.Dockerfile" "$root/localstack" >/dev/null
-echo "build-images: spotsnap:dev"
-docker build --quiet --network host --build-arg "BASE_IMAGE=$base" -t spotsnap:dev "$context" >/dev/null
+# Builds quietly; on failure shows what docker said.
+build() {
+  local tag="$1"; shift
+  local log; log="$(mktemp)"
+  echo "build-images: $tag"
+  if ! docker build --network host --build-arg "BASE_IMAGE=$base" -t "$tag" "$@" >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "build-images: building $tag failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+build spotsnap-s3:dev -f "$root/localstack/s3-emulator.Dockerfile" "$root/localstack"
+build spotsnap:dev "$context"
 echo "build-images: done"

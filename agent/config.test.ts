@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { describeProblems, parseS3Uri, readConfig, type ConfigResult } from './config.ts';
+
+const base = { SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://my-bucket/spot/snaps', AWS_BATCH_JOB_ID: 'job-1' };
+
+function enabled(result: ConfigResult) {
+  if (result.kind !== 'enabled') throw new Error(`expected an enabled config, got ${JSON.stringify(result)}`);
+  return result.config;
+}
+
+function problemsOf(env: Record<string, string>, cwd = '/work') {
+  const result = readConfig(env, cwd);
+  if (result.kind !== 'invalid') throw new Error(`expected problems, got ${result.kind}`);
+  return result.problems;
+}
+
+describe('readConfig', () => {
+  it('is disabled when SPOTSNAP_ENABLED is unset or false', () => {
+    expect(readConfig({}, '/work').kind).toBe('disabled');
+    expect(readConfig({ SPOTSNAP_ENABLED: 'false' }, '/work').kind).toBe('disabled');
+    expect(readConfig({ SPOTSNAP_ENABLED: '0', SPOTSNAP_S3_URI: 'garbage' }, '/work').kind).toBe('disabled');
+  });
+
+  it('reads an enabled configuration with its defaults', () => {
+    expect(enabled(readConfig(base, '/work'))).toEqual({
+      s3: { bucket: 'my-bucket', prefix: 'spot/snaps' },
+      jobId: 'job-1',
+      attempt: 1,
+      paths: ['/work'],
+      pollIntervalMs: 1000,
+      logLevel: 'info',
+      tcpMode: 'established',
+      strict: false,
+      afterCheckpoint: 'wait',
+      onRestoreFailure: 'fresh',
+      workDir: '/var/lib/spotsnap',
+      criuPath: 'criu',
+      criuExtraArgs: [],
+      imdsEndpoint: 'http://169.254.169.254',
+    });
+  });
+
+  it('takes the job id from SPOTSNAP_JOB_ID first, else AWS Batch with the array index', () => {
+    expect(enabled(readConfig({ ...base, SPOTSNAP_JOB_ID: 'mine' }, '/w')).jobId).toBe('mine');
+    expect(enabled(readConfig({ ...base, AWS_BATCH_JOB_ARRAY_INDEX: '7' }, '/w')).jobId).toBe('job-1:7');
+    expect(enabled(readConfig({ ...base, AWS_BATCH_JOB_ID: 'job-1:7', AWS_BATCH_JOB_ARRAY_INDEX: '7' }, '/w')).jobId).toBe('job-1:7');
+  });
+
+  it('reads the attempt, paths, interval, modes and endpoint', () => {
+    const config = enabled(
+      readConfig(
+        {
+          ...base,
+          AWS_BATCH_JOB_ATTEMPT: '3',
+          SPOTSNAP_PATHS: '/data:/scratch/run/',
+          SPOTSNAP_POLL_INTERVAL_MS: '250',
+          SPOTSNAP_TCP_MODE: 'close',
+          SPOTSNAP_AFTER_CHECKPOINT: 'exit',
+          SPOTSNAP_ON_RESTORE_FAILURE: 'fail',
+          SPOTSNAP_CRIU_EXTRA_ARGS: '--skip-in-flight  --ext-unix-sk',
+          AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:1338/',
+        },
+        '/w',
+      ),
+    );
+    expect(config).toMatchObject({
+      attempt: 3,
+      paths: ['/data', '/scratch/run'],
+      pollIntervalMs: 250,
+      tcpMode: 'close',
+      afterCheckpoint: 'exit',
+      onRestoreFailure: 'fail',
+      criuExtraArgs: ['--skip-in-flight', '--ext-unix-sk'],
+      imdsEndpoint: 'http://127.0.0.1:1338',
+    });
+  });
+
+  it.each([
+    ['SPOTSNAP_ENABLED', 'maybe', 'true or false'],
+    ['SPOTSNAP_S3_URI', 'http://bucket/x', 's3://BUCKET/PREFIX'],
+    ['SPOTSNAP_S3_URI', 's3://UPPER/x', 's3://BUCKET/PREFIX'],
+    ['SPOTSNAP_S3_URI', 's3://bucket/../x', 's3://BUCKET/PREFIX'],
+    ['AWS_BATCH_JOB_ATTEMPT', 'two', 'a whole number >= 1'],
+    ['AWS_BATCH_JOB_ATTEMPT', '0', 'a whole number >= 1'],
+    ['SPOTSNAP_POLL_INTERVAL_MS', 'fast', 'a whole number of milliseconds'],
+    ['SPOTSNAP_POLL_INTERVAL_MS', '10', 'a whole number of milliseconds'],
+    ['SPOTSNAP_POLL_INTERVAL_MS', '1.5e3', 'a whole number of milliseconds'],
+    ['SPOTSNAP_LOG_LEVEL', 'loud', 'one of trace, debug'],
+    ['SPOTSNAP_TCP_MODE', 'open', 'established or close'],
+    ['SPOTSNAP_STRICT', 'very', 'true or false'],
+    ['SPOTSNAP_AFTER_CHECKPOINT', 'linger', 'wait or exit'],
+    ['SPOTSNAP_ON_RESTORE_FAILURE', 'retry', 'fresh or fail'],
+    ['SPOTSNAP_PATHS', 'relative/dir', 'absolute directories'],
+    ['SPOTSNAP_PATHS', '/', 'absolute directories other than "/"'],
+    ['SPOTSNAP_WORK_DIR', 'tmp', 'an absolute directory path'],
+    ['SPOTSNAP_JOB_ID', 'has spaces', 'letters, digits'],
+    ['AWS_EC2_METADATA_SERVICE_ENDPOINT', '169.254.169.254', 'http://HOST[:PORT]'],
+  ])('names %s=%j and says what is expected', (variable, value, expected) => {
+    const problems = problemsOf({ ...base, [variable]: value });
+    expect(problems).toEqual([expect.objectContaining({ variable, value })]);
+    expect(problems[0]!.expected).toContain(expected);
+    expect(describeProblems(problems)).toBe(`${variable}=${JSON.stringify(value)}: expected ${problems[0]!.expected}`);
+  });
+
+  it('asks for a job id when none is set', () => {
+    const problems = problemsOf({ SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://bucket/p' });
+    expect(problems).toEqual([expect.objectContaining({ variable: 'SPOTSNAP_JOB_ID', value: undefined })]);
+    expect(describeProblems(problems)).toMatch(/^SPOTSNAP_JOB_ID=\(unset\): expected a job id/);
+  });
+
+  it('refuses the working directory "/" as the default state path', () => {
+    const problems = problemsOf(base, '/');
+    expect(problems[0]).toMatchObject({ variable: 'SPOTSNAP_PATHS', value: undefined });
+    expect(problems[0]!.expected).toContain('SPOTSNAP_PATHS=/work');
+  });
+
+  it('keeps the strict flag and log level of an invalid configuration', () => {
+    const result = readConfig({ ...base, SPOTSNAP_S3_URI: 'nope', SPOTSNAP_STRICT: 'true', SPOTSNAP_LOG_LEVEL: 'debug' }, '/w');
+    expect(result).toMatchObject({ kind: 'invalid', strict: true, logLevel: 'debug' });
+  });
+});
+
+describe('parseS3Uri', () => {
+  it('splits bucket and prefix, trimming slashes', () => {
+    expect(parseS3Uri('s3://bucket')).toEqual({ bucket: 'bucket', prefix: '' });
+    expect(parseS3Uri('s3://bucket/')).toEqual({ bucket: 'bucket', prefix: '' });
+    expect(parseS3Uri('s3://b.u-c.k3t/a/b/')).toEqual({ bucket: 'b.u-c.k3t', prefix: 'a/b' });
+    expect(parseS3Uri('s3:/bucket')).toBeUndefined();
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { jobSnapshotsPrefix, newSnapshotId, snapshotIdOfManifestKey, snapshotObjectKey } from './s3-layout.ts';
+
+const location = { bucket: 'b', prefix: 'team/spot' };
+
+describe('S3 layout', () => {
+  it('puts every object of a snapshot under the job', () => {
+    expect(jobSnapshotsPrefix(location, 'job-1:3')).toBe('team/spot/job-1:3/snapshots/');
+    expect(snapshotObjectKey(location, 'j', 'a0002-20261121T091500123Z', 'images')).toBe('team/spot/j/snapshots/a0002-20261121T091500123Z/images.tar');
+    expect(snapshotObjectKey({ bucket: 'b', prefix: '' }, 'j', 's', 'manifest')).toBe('j/snapshots/s/manifest.json');
+  });
+
+  it('names snapshots so that they sort by attempt, then time', () => {
+    const ids = [
+      newSnapshotId(2, new Date('2026-11-21T09:00:00.000Z')),
+      newSnapshotId(10, new Date('2026-11-21T08:00:00.000Z')),
+      newSnapshotId(2, new Date('2026-11-21T09:00:00.001Z')),
+    ];
+    expect(ids[0]).toBe('a0002-20261121T090000000Z');
+    expect([...ids].sort()).toEqual([ids[0], ids[2], ids[1]]);
+  });
+
+  it('recognises only manifest keys of the job', () => {
+    const id = 'a0001-20261121T090000000Z';
+    expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/${id}/manifest.json`)).toBe(id);
+    expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/${id}/images.tar`)).toBeUndefined();
+    expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j2/snapshots/${id}/manifest.json`)).toBeUndefined();
+    expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/x/${id}/manifest.json`)).toBeUndefined();
+  });
+});

@@ -1,0 +1,26 @@
+// A complete, valid manifest for tests to start from.
+import type { Manifest } from '../../agent/manifest.ts';
+
+export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
+  return {
+    kind: 'spotsnap-snapshot',
+    schemaVersion: 1,
+    jobId: 'job-1',
+    attempt: 1,
+    snapshotId: 'a0001-20261121T090000000Z',
+    createdAt: '2026-11-21T09:00:01.000Z',
+    agentVersion: '0.1.0',
+    criu: { version: '4.1.1', versionNumber: 40101 },
+    host: { kernel: '6.18.0', arch: 'x64' },
+    task: { commandSha256: 'a'.repeat(64), pipes: { stdout: 'pipe:[1]', stderr: 'pipe:[2]', status: 'pipe:[3]' } },
+    paths: ['/work'],
+    notice: { action: 'terminate', time: '2026-11-21T09:02:00Z' },
+    objects: [
+      { name: 'images', bytes: 100, sha256: 'b'.repeat(64) },
+      { name: 'files', bytes: 10, sha256: 'c'.repeat(64) },
+      { name: 'criuLog', bytes: 5, sha256: 'd'.repeat(64) },
+    ],
+    timings: { dumpMs: 200, uploadMs: 800, totalMs: 1000 },
+    ...overrides,
+  };
+}
