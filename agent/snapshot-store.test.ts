@@ -45,7 +45,7 @@ describe('SnapshotStore against the S3 emulator', () => {
     const id = 'a0001-20261121T090000000Z';
     const data = randomBytes(100_000);
     const object = await s.upload(id, 'files', Readable.from([data]));
-    let received = Buffer.alloc(0);
+    let received: Buffer = Buffer.alloc(0);
     await s.download(id, object, async (body) => (received = await collect(body)));
     expect(received.equals(data)).toBe(true);
   });
