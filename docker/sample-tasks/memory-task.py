@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Sample task: holds MiB of state in memory and evolves it step by step; its output depends on every step."""
+"""Sample task: holds MiB of state in memory and evolves it step by step; its output depends on every step.
+
+usage: memory-task.py [MIB] [STEPS] [STEP_SECONDS] [PROGRESS_FILE]
+With PROGRESS_FILE, each step is also appended to that file (kept open) in the working directory.
+"""
 import hashlib
 import sys
 import time
@@ -7,6 +11,7 @@ import time
 mib = int(sys.argv[1]) if len(sys.argv) > 1 else 64
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 60
 step_seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 0.1
+progress = open(sys.argv[4], "a") if len(sys.argv) > 4 else None
 
 print(f"task started: {mib} MiB, {steps} steps", flush=True)
 memory = bytearray(bytes(range(256)) * (mib * 4096))
@@ -18,6 +23,14 @@ for step in range(steps):
     block = hashlib.sha256(f"{step}:{running.hexdigest()}".encode()).digest() * (chunk // 32)
     memory[offset:offset + chunk] = block
     running.update(memory[offset:offset + chunk])
-    print(f"step {step + 1}/{steps} {running.hexdigest()[:16]}", flush=True)
+    line = f"step {step + 1}/{steps} {running.hexdigest()[:16]}"
+    print(line, flush=True)
+    if progress:
+        progress.write(line + "\n")
+        progress.flush()
     time.sleep(step_seconds)
+if progress:
+    progress.close()
+    with open(sys.argv[4], "rb") as f:
+        print(f"progress file sha256 {hashlib.sha256(f.read()).hexdigest()}", flush=True)
 print(f"final {hashlib.sha256(memory).hexdigest()}", flush=True)
