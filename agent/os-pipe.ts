@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { signalQuietly } from './process-tree.ts';
 
 /** Both ends of a kernel pipe, as descriptors of this process. */
 export interface OsPipe {
@@ -34,11 +35,10 @@ export async function createOsPipes(count: number): Promise<OsPipe[]> {
       return { readFd, writeFd, key: readlinkSync(`/proc/self/fd/${writeFd}`) };
     });
   } finally {
-    try {
-      process.kill(-helper.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    // Kill the helpers' sleeps first: their shell reaps them and exits, and Node reaps the shell, so no
+    // zombie is left behind when the agent is the container's PID 1.
+    for (const pid of pids) signalQuietly(pid, 'SIGKILL');
+    if (pids.length < count) signalQuietly(-helper.pid!, 'SIGKILL');
     helper.stdout?.destroy();
   }
 }

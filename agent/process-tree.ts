@@ -35,17 +35,6 @@ export function signalQuietly(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** Whether the process has a handler installed for the signal (SigCgt in /proc/PID/status). */
-export function catchesSignal(pid: number, signalNumber: number): boolean {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(signalNumber - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
-
 /** Waits until `read()` returns a value or the deadline passes, checking every `intervalMs`. */
 export async function pollFor<T>(read: () => T | undefined, timeoutMs: number, intervalMs = 10): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;

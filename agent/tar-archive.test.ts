@@ -85,8 +85,10 @@ describe('extractArchive refuses entries that escape or are never in a snapshot'
     ['a FIFO', { name: 'fifo', type: 'fifo' }, /entry type "fifo"/],
     ['an oversized name', { name: `${'d/'.repeat(2100)}f` }, /name longer than 4096 bytes/],
   ])('refuses %s', async (_what, header, message) => {
-    const target = await tempDir();
-    const outside = path.dirname(target);
+    // A private parent, so that "nothing was written outside" can be checked exactly.
+    const outside = await tempDir();
+    const target = path.join(outside, 'target');
+    await mkdir(target);
     const before = await tree(outside);
     const archive = await crafted([{ header: { type: 'file', ...header }, body: header.type && header.type !== 'file' ? '' : 'x' }]);
     const error = await extractArchive(archive, { root: target, allowedRoots: [target] }).catch((e: unknown) => e);

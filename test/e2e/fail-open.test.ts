@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Wait } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { freePort } from '../support/free-port.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { createBucket } from '../support/s3-emulator.ts';
 import { agentLog, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
@@ -74,6 +75,26 @@ describe('spotsnap enabled, no notice', () => {
     expect(result.stdout).toBe('fresh run\n');
     const start = agentLog(result.stderr).find((l) => l.msg === 'starting the task from scratch');
     expect(start?.reasons).toEqual([expect.stringMatching(/^no committed snapshot for job open-/)]);
+  });
+});
+
+describe('a checkpoint that cannot reach S3', () => {
+  it('lets the frozen task run on and finish with its own output and exit code', async () => {
+    const command = ['sh', '/opt/spotsnap/samples/append-task.sh', '60', '0.05'];
+    const uninterrupted = await runToCompletion(command, {});
+    const closedPort = await freePort();
+    imds.scheduleNotice(0);
+    try {
+      const result = await runToCompletion(command, env({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${closedPort}` }));
+      const messages = agentLog(result.stderr).map((l) => l.msg);
+      expect(messages).toContain('CRIU dump complete; uploading images and files');
+      expect(messages).toContain('checkpoint failed');
+      expect(messages).toContain('the task runs on without a checkpoint');
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toBe(uninterrupted.stdout);
+    } finally {
+      imds.clearNotice();
+    }
   });
 });
 

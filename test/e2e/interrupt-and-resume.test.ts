@@ -1,9 +1,10 @@
 // End to end: a task interrupted by a spot notice is checkpointed to S3 and resumes in a fresh container.
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket } from '../support/s3-emulator.ts';
+import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
 import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 
 const s3Endpoint = inject('s3Endpoint');
@@ -58,5 +59,31 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     expect(second.exitCode).toBe(0);
     // Together the two attempts printed exactly what the uninterrupted run printed, final checksums included.
     expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
+
+    // The task succeeded: its archives are gone from S3, the manifest and CRIU log stay as a record.
+    const listed = await emulatorClient(s3Endpoint).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
+    const names = (listed.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort();
+    expect(names).toEqual(['criu-dump.log', 'manifest.json']);
+  });
+
+  it('checkpoints a restored task again on the next notice, and resumes it a second time', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '70', '0.1'];
+    const uninterrupted = await runToCompletion(command, {});
+    const jobId = `twice-${randomUUID()}`;
+    const env = (attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt });
+
+    imds.scheduleNotice(2000);
+    const first = await runUntilCheckpoint(command, env(1));
+    imds.scheduleNotice(2000);
+    const second = await runUntilCheckpoint(command, env(2));
+    imds.clearNotice();
+    const third = await runToCompletion(command, env(3));
+
+    expect(agentLog(second.stderr).map((l) => l.msg)).toEqual(expect.arrayContaining(['task restored from snapshot', 'checkpoint committed']));
+    const restoredFrom = agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot');
+    expect(restoredFrom?.fromAttempt).toBe(2);
+    expect(second.stdout.length).toBeGreaterThan(0);
+    expect(third.exitCode).toBe(0);
+    expect(first.stdout + second.stdout + third.stdout).toBe(uninterrupted.stdout);
   });
 });
