@@ -24,6 +24,7 @@ describe('readConfig', () => {
   it('reads an enabled configuration with its defaults', () => {
     expect(enabled(readConfig(base, '/work'))).toEqual({
       s3: { bucket: 'my-bucket', prefix: 'spot/snaps' },
+      encryption: { mode: 'none' },
       jobId: 'job-1',
       attempt: 1,
       paths: ['/work'],
@@ -95,11 +96,22 @@ describe('readConfig', () => {
     ['SPOTSNAP_WORK_DIR', 'tmp', 'an absolute directory path'],
     ['SPOTSNAP_JOB_ID', 'has spaces', 'letters, digits'],
     ['AWS_EC2_METADATA_SERVICE_ENDPOINT', '169.254.169.254', 'http://HOST[:PORT]'],
+    ['SPOTSNAP_SSE', 'rot13', 'AES256 or aws:kms'],
+    ['SPOTSNAP_SSE_KMS_KEY_ID', 'alias/mine', 'only with SPOTSNAP_SSE=aws:kms'],
   ])('names %s=%j and says what is expected', (variable, value, expected) => {
     const problems = problemsOf({ ...base, [variable]: value });
     expect(problems).toEqual([expect.objectContaining({ variable, value })]);
     expect(problems[0]!.expected).toContain(expected);
     expect(describeProblems(problems)).toBe(`${variable}=${JSON.stringify(value)}: expected ${problems[0]!.expected}`);
+  });
+
+  it('reads server-side encryption', () => {
+    expect(enabled(readConfig({ ...base, SPOTSNAP_SSE: 'aes256' }, '/w')).encryption).toEqual({ mode: 'AES256' });
+    expect(enabled(readConfig({ ...base, SPOTSNAP_SSE: 'aws:kms' }, '/w')).encryption).toEqual({ mode: 'aws:kms', kmsKeyId: undefined });
+    expect(enabled(readConfig({ ...base, SPOTSNAP_SSE: 'aws:kms', SPOTSNAP_SSE_KMS_KEY_ID: 'alias/k' }, '/w')).encryption).toEqual({
+      mode: 'aws:kms',
+      kmsKeyId: 'alias/k',
+    });
   });
 
   it('asks for a job id when none is set', () => {

@@ -20,12 +20,17 @@ export const EnvVar = {
   criuPath: 'SPOTSNAP_CRIU',
   criuExtraArgs: 'SPOTSNAP_CRIU_EXTRA_ARGS',
   imdsEndpoint: 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+  sse: 'SPOTSNAP_SSE',
+  sseKmsKeyId: 'SPOTSNAP_SSE_KMS_KEY_ID',
 } as const;
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export type TcpMode = 'established' | 'close';
 export type AfterCheckpoint = 'wait' | 'exit';
 export type OnRestoreFailure = 'fresh' | 'fail';
+
+/** Server-side encryption asked of S3 for every object spotsnap writes. */
+export type Encryption = { mode: 'none' } | { mode: 'AES256' } | { mode: 'aws:kms'; kmsKeyId: string | undefined };
 
 export interface S3Location {
   bucket: string;
@@ -35,6 +40,7 @@ export interface S3Location {
 
 export interface AgentConfig {
   s3: S3Location;
+  encryption: Encryption;
   jobId: string;
   attempt: number;
   /** Absolute directories whose files are part of the task's state. */
@@ -150,6 +156,7 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
   const imdsEndpoint = (env[EnvVar.imdsEndpoint] ?? '').trim() || DEFAULT_IMDS_ENDPOINT;
   if (!/^https?:\/\/[^/\s]+\/?$/.test(imdsEndpoint)) bad(EnvVar.imdsEndpoint, 'http://HOST[:PORT]');
 
+  const encryption = readEncryption(env, bad);
   const criuPath = (env[EnvVar.criuPath] ?? '').trim() || 'criu';
   const criuExtraArgs = (env[EnvVar.criuExtraArgs] ?? '').split(/\s+/).filter((a) => a !== '');
 
@@ -160,6 +167,7 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
     kind: 'enabled',
     config: {
       s3: s3!,
+      encryption: encryption!,
       jobId: jobId!,
       attempt,
       paths,
@@ -197,6 +205,21 @@ function readJobId(env: NodeJS.ProcessEnv, bad: (variable: string, expected: str
     return undefined;
   }
   return batch.endsWith(`:${index}`) ? batch : `${batch}:${index}`;
+}
+
+function readEncryption(env: NodeJS.ProcessEnv, bad: (variable: string, expected: string) => void): Encryption | undefined {
+  const raw = (env[EnvVar.sse] ?? '').trim();
+  const keyId = (env[EnvVar.sseKmsKeyId] ?? '').trim() || undefined;
+  const mode = raw === '' ? 'none' : raw.toLowerCase() === 'aes256' ? 'AES256' : raw.toLowerCase() === 'aws:kms' ? 'aws:kms' : undefined;
+  if (mode === undefined) {
+    bad(EnvVar.sse, 'AES256 or aws:kms (unset: the bucket\'s default encryption)');
+    return undefined;
+  }
+  if (keyId && mode !== 'aws:kms') {
+    bad(EnvVar.sseKmsKeyId, `to be set only with ${EnvVar.sse}=aws:kms`);
+    return undefined;
+  }
+  return mode === 'aws:kms' ? { mode, kmsKeyId: keyId } : { mode };
 }
 
 function readPaths(raw: string | undefined, cwd: string, bad: (variable: string, expected: string) => void): string[] {

@@ -64,7 +64,7 @@ async function runWithSnapshots(
   log: Logger,
 ): Promise<number> {
   const criu = new CriuCli(config.criuPath);
-  const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId);
+  const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId, config.encryption);
   const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
   jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
 
@@ -99,11 +99,26 @@ async function runWithSnapshots(
   }
 
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
-  const result = await supervise({ config, criu, criuVersion, store, notices, command, clock, log: jlog }, task);
-  if (result.kind !== 'task-exited') return result.exitCode;
-  jlog.info({ exitCode: result.exit.code }, result.exit.reason);
-  if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog);
-  return result.exit.code;
+  for (;;) {
+    const result = await supervise({ config, criu, criuVersion, store, notices, command, clock, log: jlog }, task);
+    if (result.kind === 'instance-stayed') {
+      // The tree was checkpointed and killed, but nothing reclaimed the instance: carry on from the snapshot.
+      const resumed = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog }).catch(
+        (error: unknown): RestoreOutcome => ({ kind: 'none', reasons: [String(error)], hadSnapshots: true }),
+      );
+      if (resumed.kind === 'restored') {
+        jlog.info({ snapshotId: resumed.manifest.snapshotId, restoreMs: resumed.restoreMs }, 'task resumed in place');
+        task = resumed.task;
+        continue;
+      }
+      jlog.error({ reasons: resumed.reasons }, 'the task could not be resumed in place from its snapshot');
+      return ExitCode.restoreFailed;
+    }
+    if (result.kind !== 'task-exited') return result.exitCode;
+    jlog.info({ exitCode: result.exit.code }, result.exit.reason);
+    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog);
+    return result.exit.code;
+  }
 }
 
 /** After a successful task its images are no use; manifests and CRIU logs stay as a record. */

@@ -9,7 +9,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { S3Location } from './config.ts';
+import type { Encryption, S3Location } from './config.ts';
 import { HashingStream } from './hashing-stream.ts';
 import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
 import {
@@ -43,15 +43,27 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   });
 }
 
+/** The encryption and checksum parameters every write carries. */
+function writeParams(encryption: Encryption) {
+  return {
+    // S3 checks each part's SHA-256 on arrival; the manifest holds the whole object's, checked on download.
+    ChecksumAlgorithm: 'SHA256' as const,
+    ...(encryption.mode === 'none' ? {} : { ServerSideEncryption: encryption.mode }),
+    ...(encryption.mode === 'aws:kms' && encryption.kmsKeyId ? { SSEKMSKeyId: encryption.kmsKeyId } : {}),
+  };
+}
+
 export class SnapshotStore {
   readonly client: S3Client;
   readonly location: S3Location;
   readonly jobId: string;
+  readonly encryption: Encryption;
 
-  constructor(client: S3Client, location: S3Location, jobId: string) {
+  constructor(client: S3Client, location: S3Location, jobId: string, encryption: Encryption = { mode: 'none' }) {
     this.client = client;
     this.location = location;
     this.jobId = jobId;
+    this.encryption = encryption;
   }
 
   key(snapshotId: string, object: SnapshotObjectName): string {
@@ -67,7 +79,7 @@ export class SnapshotStore {
     const piped = pipeline(body, hashing);
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.location.bucket, Key: this.key(snapshotId, name), Body: hashing },
+      params: { Bucket: this.location.bucket, Key: this.key(snapshotId, name), Body: hashing, ...writeParams(this.encryption) },
       partSize: PART_SIZE,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
@@ -86,6 +98,7 @@ export class SnapshotStore {
         Key: this.key(manifest.snapshotId, 'manifest'),
         Body: `${JSON.stringify(manifest, null, 2)}\n`,
         ContentType: 'application/json',
+        ...writeParams(this.encryption),
       }),
     );
   }

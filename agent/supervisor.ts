@@ -7,6 +7,7 @@ import type { AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
 import { onForwardedSignals } from './forwarded-signals.ts';
 import { watchForNotice, type NoticeSource } from './notice-watcher.ts';
+import { waitForReclaimOrStay, type StayReason } from './reclaim-watcher.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import type { TaskExit, TaskProcess } from './task-process.ts';
 
@@ -25,7 +26,12 @@ export interface SupervisorContext {
 export type SupervisionResult =
   | { kind: 'task-exited'; exit: TaskExit }
   | { kind: 'checkpointed'; exitCode: number }
-  | { kind: 'checkpoint-failed'; exitCode: number };
+  | { kind: 'checkpoint-failed'; exitCode: number }
+  /** The task was checkpointed and killed, but the instance stayed: resume it here from that snapshot. */
+  | { kind: 'instance-stayed'; reason: StayReason };
+
+/** How long past a notice's deadline a still-running instance counts as staying. */
+const RECLAIM_GRACE_MS = 60_000;
 
 type State = 'running' | 'checkpointing' | 'checkpointed';
 
@@ -34,6 +40,7 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
   const stopWatching = new AbortController();
   let state: State = 'running';
   let exitDuringCheckpoint: TaskExit | undefined;
+  let terminationRequested = false;
 
   return new Promise<SupervisionResult>((resolve) => {
     const finish = (result: SupervisionResult): void => {
@@ -47,7 +54,8 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
         log.info({ signal }, 'passing the signal on to the task');
         task.forwardSignal(signal);
       } else if (state === 'checkpointing') {
-        log.warn({ signal }, 'signal received during a checkpoint: the checkpoint goes on');
+        log.warn({ signal }, 'signal received during a checkpoint: the checkpoint goes on, then the agent exits');
+        terminationRequested = true;
       } else {
         log.info({ signal }, 'signal received after the checkpoint was committed: exiting for the retry');
         finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
@@ -67,14 +75,22 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
         try {
           await takeCheckpoint({ ...ctx, task }, notice);
           state = 'checkpointed';
-          if (config.afterCheckpoint === 'exit') {
+          if (config.afterCheckpoint === 'exit' || terminationRequested) {
             finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
-          } else {
-            log.info('task checkpointed; waiting for the instance to be reclaimed (the next attempt resumes it)');
-            // Nothing else keeps the agent alive now; a reclaim ends it with the instance.
-            const keepAlive = setInterval(() => log.info('still waiting for the instance to be reclaimed'), 60_000);
-            stopWatching.signal.addEventListener('abort', () => clearInterval(keepAlive), { once: true });
+            return;
           }
+          log.info('task checkpointed; waiting for the instance to be reclaimed (the next attempt resumes it)');
+          const reason = await waitForReclaimOrStay({
+            source: ctx.notices,
+            notice,
+            intervalMs: config.pollIntervalMs,
+            graceMs: RECLAIM_GRACE_MS,
+            clock: ctx.clock,
+            signal: stopWatching.signal,
+            log,
+          });
+          log.warn({ reason }, 'the instance was not reclaimed: resuming the task here from its snapshot');
+          finish({ kind: 'instance-stayed', reason });
         } catch (error) {
           log.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed');
           state = 'running';

@@ -41,11 +41,13 @@ describe('packDirectories + extractArchive', () => {
     await writeFile(path.join(source, 'empty'), '');
     await writeFile(path.join(source, 'sub/deeper/run.sh'), '#!/bin/sh\n', { mode: 0o750 });
     await symlink('sub/deeper/run.sh', path.join(source, 'link'));
+    // A name longer than the 100 bytes of a plain tar header travels in a pax header.
+    await writeFile(path.join(source, 'sub', `${'long-name-'.repeat(15)}.txt`), 'long');
 
     const packed = packDirectories([{ dir: source, entryPrefix: '' }]);
     const target = await tempDir();
     await extractArchive(packed.stream, { root: target, allowedRoots: [target] });
-    expect((await packed.done).files).toBe(3);
+    expect((await packed.done).files).toBe(4);
 
     expect(await tree(target)).toEqual(await tree(source));
     // Buffer.equals: a deep toEqual over megabytes is slow.
@@ -96,6 +98,21 @@ describe('extractArchive refuses entries that escape or are never in a snapshot'
     expect((error as Error).message).toMatch(message);
     expect(await tree(target)).toEqual([]);
     expect(await tree(outside)).toEqual(before);
+  });
+
+  it('refuses an oversized pax header before buffering it', async () => {
+    const header = Buffer.alloc(512);
+    header.write('PaxHeader/evil', 0, 'latin1');
+    header.write('0000644\0', 100, 'latin1');
+    header.write(`${(100 * 1024 * 1024).toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+    header.write('x', 156, 'latin1');
+    header.write('ustar\x0000', 257, 'latin1');
+    header.fill(' ', 148, 156);
+    const sum = header.reduce((a, b) => a + b, 0);
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const target = await tempDir();
+    const archive = Readable.from([header, Buffer.alloc(64 * 1024)]);
+    await expect(extractArchive(archive, { root: target, allowedRoots: [target] })).rejects.toThrow(/"x" metadata header of 104857600 bytes/);
   });
 
   it('does not write through a symlinked directory planted by an earlier entry', async () => {

@@ -1,10 +1,10 @@
 // Extracts a snapshot archive without ever writing outside the allowed directories, and can undo what it created.
-import { createWriteStream } from 'node:fs';
-import { chown, lstat, mkdir, realpath, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { chown, lstat, mkdir, open, realpath, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { TarHeaderGuard } from './tar-header-guard.ts';
 
 /** An archive entry that would escape its target or is of a kind snapshots never contain. */
 export class UnsafeArchiveError extends Error {
@@ -70,8 +70,11 @@ export async function extractArchive(input: Readable, options: ExtractOptions, r
   const extract = tar.extract();
   const isRoot = process.getuid?.() === 0;
 
+  let current: Readable | undefined;
+
   const consume = (async () => {
     for await (const entry of extract) {
+      current = entry as unknown as Readable;
       const header = entry.header;
       const target = targetOf(header, opts);
       await ensureParent(path.dirname(target), roots, result);
@@ -95,7 +98,13 @@ export async function extractArchive(input: Readable, options: ExtractOptions, r
           await symlink(header.linkname!, target);
           entry.resume();
         } else {
-          await pipeline(entry, createWriteStream(target, { mode: header.mode ?? 0o644, flags: 'wx' }));
+          // tar-stream's entries are streamx streams: iterate them (Node's pipeline can miss their errors and hang).
+          const file = await open(target, 'wx', header.mode ?? 0o644);
+          try {
+            for await (const chunk of entry) await file.write(chunk as Buffer);
+          } finally {
+            await file.close();
+          }
           if (header.mtime) await utimes(target, header.mtime, header.mtime);
         }
       }
@@ -110,7 +119,11 @@ export async function extractArchive(input: Readable, options: ExtractOptions, r
     input.destroy();
     throw error;
   });
-  await Promise.all([pipeline(input, extract).catch((error: unknown) => consume.then(() => Promise.reject(error))), consume]);
+  const feed = pipeline(input, new TarHeaderGuard(), extract).catch((error: unknown) => {
+    current?.destroy(error as Error);
+    return consume.then(() => Promise.reject(error));
+  });
+  await Promise.all([feed, consume]);
   return result;
 }
 

@@ -1,0 +1,134 @@
+// An HTTP proxy in front of the S3 emulator that injects faults (errors, resets, delays) and records every request.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Which requests a fault applies to. */
+export interface FaultMatch {
+  method?: string;
+  /** A query parameter the request must carry, e.g. 'partNumber' (UploadPart) or 'uploads' (CreateMultipartUpload). */
+  queryParam?: string;
+  /** The object key must end with this, e.g. 'images.tar' or 'manifest.json'. */
+  keySuffix?: string;
+}
+
+export type FaultAction =
+  /** Answer with an S3 error document: 500 InternalError, 503 SlowDown, ... */
+  | { kind: 'status'; status: number; code: string }
+  /** Read this many bytes of the request body, then drop the connection. */
+  | { kind: 'reset'; afterBytes: number }
+  /** Hold the request this long before passing it on. */
+  | { kind: 'delay'; ms: number };
+
+export interface Fault {
+  match: FaultMatch;
+  action: FaultAction;
+  /** How many matching requests it hits; Infinity for all. */
+  times: number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: string;
+  /** The request's x-amz-server-side-encryption* and x-amz-checksum-* / x-amz-sdk-checksum-* headers. */
+  headers: Record<string, string>;
+  /** The status passed back, or the fault injected. */
+  outcome: number | 'reset';
+}
+
+export class S3FaultProxy {
+  private server: http.Server | undefined;
+  private faults: Fault[] = [];
+  private readonly upstream: URL;
+  readonly requests: RecordedRequest[] = [];
+  /** How many faults were injected, by kind (status code, 'reset', 'delay'). */
+  readonly injected = new Map<string, number>();
+
+  constructor(upstream: string) {
+    this.upstream = new URL(upstream);
+  }
+
+  async start(port = 0): Promise<string> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    return this.url;
+  }
+
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | undefined;
+    if (!address) throw new Error('the S3 fault proxy is not started');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = undefined;
+  }
+
+  addFault(fault: Fault): void {
+    this.faults.push({ ...fault });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  private takeFault(req: http.IncomingMessage, url: URL): FaultAction | undefined {
+    const index = this.faults.findIndex(
+      ({ match }) =>
+        (!match.method || match.method === req.method) &&
+        (!match.queryParam || url.searchParams.has(match.queryParam)) &&
+        (!match.keySuffix || url.pathname.endsWith(match.keySuffix)),
+    );
+    if (index < 0) return undefined;
+    const fault = this.faults[index]!;
+    if (--fault.times <= 0) this.faults.splice(index, 1);
+    const kind = fault.action.kind === 'status' ? String(fault.action.status) : fault.action.kind;
+    this.injected.set(kind, (this.injected.get(kind) ?? 0) + 1);
+    return fault.action;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (/^x-amz-(server-side-encryption|checksum-|sdk-checksum)/.test(name) && typeof value === 'string') headers[name] = value;
+    }
+    const record: RecordedRequest = { method: req.method ?? '', path: url.pathname, query: url.search, headers, outcome: 0 };
+    this.requests.push(record);
+    const action = this.takeFault(req, url);
+
+    if (action?.kind === 'status') {
+      req.resume();
+      await new Promise((resolve) => req.once('end', resolve));
+      record.outcome = action.status;
+      res.writeHead(action.status, { 'content-type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected by the fault proxy</Message></Error>`);
+      return;
+    }
+    if (action?.kind === 'reset') {
+      record.outcome = 'reset';
+      let seen = 0;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen >= action.afterBytes) req.socket.destroy();
+      });
+      req.once('end', () => req.socket.destroy());
+      return;
+    }
+    if (action?.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, action.ms));
+
+    const upstream = http.request(
+      { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (response) => {
+        record.outcome = response.statusCode ?? 0;
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  }
+}
