@@ -11,7 +11,8 @@ import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type Manifest, type ManifestObj
 import { newSnapshotId, SnapshotObject } from './s3-layout.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import type { SpotNotice } from './spot-notice.ts';
-import { packDirectories } from './tar-pack.ts';
+import { settleAll } from './settle-all.ts';
+import { packDirectories, type PackReport } from './tar-pack.ts';
 import type { TaskProcess } from './task-process.ts';
 import { AGENT_VERSION } from './version.ts';
 import { createReadStream } from 'node:fs';
@@ -77,14 +78,21 @@ export async function takeCheckpoint(ctx: CheckpointContext, notice: SpotNotice 
   try {
     const images = packDirectories([{ dir: imagesDir, entryPrefix: '' }]);
     const files = packDirectories(config.paths.map((p) => ({ dir: p, entryPrefix: p.slice(1) })));
-    const objects: ManifestObject[] = await Promise.all([
-      store.upload(snapshotId, 'images', images.stream, progress.counter('images')).then(async (o) => (await images.done, o)),
-      store.upload(snapshotId, 'files', files.stream, progress.counter('files')).then(async (o) => {
-        const report = await files.done;
-        if (report.skipped.length > 0) slog.warn({ skipped: report.skipped.slice(0, 20) }, 'left out of the snapshot: not regular files, directories or symlinks');
-        return o;
-      }),
-    ]);
+    const [imagesObject, filesObject, , filesReport] = await settleAll<unknown>(
+      [
+        store.upload(snapshotId, 'images', images.stream, progress.counter('images')),
+        store.upload(snapshotId, 'files', files.stream, progress.counter('files')),
+        images.done,
+        files.done,
+      ],
+      () => {
+        images.stream.destroy();
+        files.stream.destroy();
+      },
+    );
+    const skipped = (filesReport as PackReport).skipped;
+    if (skipped.length > 0) slog.warn({ skipped: skipped.slice(0, 20) }, 'left out of the snapshot: not regular files, directories or symlinks');
+    const objects = [imagesObject as ManifestObject, filesObject as ManifestObject];
     objects.push(await store.upload(snapshotId, 'criuLog', createReadStream(path.join(imagesDir, SnapshotObject.criuLog))));
     progress.stop();
     const uploaded = clock.now();

@@ -11,6 +11,7 @@ import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
 import type { Manifest, ManifestObject } from './manifest.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
+import { settleAll } from './settle-all.ts';
 import { extractArchive, undoExtraction, type ExtractResult } from './tar-extract.ts';
 import { TaskProcess } from './task-process.ts';
 
@@ -74,7 +75,7 @@ async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise
     slog.info({ bytes: manifest.objects.reduce((s, o) => s + o.bytes, 0) }, 'downloading and verifying the snapshot');
     // Images go into a private staging directory; the files archive is kept whole on disk until verified,
     // because its entries land in the task's own directories.
-    await Promise.all([
+    await settleAll([
       store.download(snapshotId, object(manifest, 'images'), (body: Readable) => extractArchive(body, { root: imagesDir, allowedRoots: [imagesDir] })),
       store.download(snapshotId, object(manifest, 'files'), (body: Readable) => pipeline(body, createWriteStream(filesArchive))),
     ]);

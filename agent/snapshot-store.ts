@@ -7,10 +7,13 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Encryption, S3Location } from './config.ts';
 import { HashingStream } from './hashing-stream.ts';
+import { settleAll } from './settle-all.ts';
 import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
 import {
   jobSnapshotsPrefix,
@@ -86,7 +89,12 @@ export class SnapshotStore {
       abortController: signal ? abortControllerFor(signal) : undefined,
     });
     if (onBytes) upload.on('httpUploadProgress', (p) => onBytes(p.loaded ?? 0));
-    await Promise.all([upload.done(), piped]);
+    await settleAll<unknown>([upload.done(), piped], () => {
+      // One side failed: stop the other, so that both settle.
+      void upload.abort().catch(() => undefined);
+      body.destroy();
+      hashing.destroy();
+    });
     return { name, bytes: hashing.bytes, sha256: hashing.digest() };
   }
 
@@ -135,18 +143,35 @@ export class SnapshotStore {
 
   /**
    * Streams an object into `sink`, verifying its size and SHA-256 against the manifest's entry once all
-   * bytes have passed: a consumer must not use what it received until this resolves.
+   * bytes have passed: a consumer must not use what it received until this resolves. When the sink fails
+   * (say, on bytes that are not an archive), the rest is still read and hashed, so that a corrupted object
+   * is reported as such rather than as whatever the sink tripped over.
    */
   async download(snapshotId: string, expected: ManifestObject, sink: (body: Readable) => Promise<unknown>): Promise<void> {
     const key = this.key(snapshotId, expected.name);
     const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
-    const hashing = new HashingStream();
-    const body = response.Body as Readable;
-    await Promise.all([pipeline(body, hashing), sink(hashing)]);
-    const actual = hashing.digest();
-    if (actual !== expected.sha256 || hashing.bytes !== expected.bytes) {
-      throw new ChecksumMismatchError(key, expected.sha256, actual, hashing.bytes);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let sinkError: unknown;
+    const feed = new PassThrough();
+    const sinkDone = sink(feed).then(
+      () => undefined,
+      (error: unknown) => {
+        sinkError = error ?? new Error('the consumer of the download failed');
+      },
+    );
+    for await (const chunk of response.Body as Readable) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+      if (sinkError === undefined && !feed.destroyed && !feed.write(chunk)) {
+        await Promise.race([once(feed, 'drain'), sinkDone, once(feed, 'close')]);
+      }
     }
+    feed.end();
+    await sinkDone;
+    const actual = hash.digest('hex');
+    if (actual !== expected.sha256 || bytes !== expected.bytes) throw new ChecksumMismatchError(key, expected.sha256, actual, bytes);
+    if (sinkError !== undefined) throw sinkError;
   }
 
   /** Deletes the named objects of the given snapshots (missing ones are fine). */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { settleAll } from './settle-all.ts';
 import { TarHeaderGuard } from './tar-header-guard.ts';
 
 /** An archive entry that would escape its target or is of a kind snapshots never contain. */
@@ -123,7 +124,7 @@ export async function extractArchive(input: Readable, options: ExtractOptions, r
     current?.destroy(error as Error);
     return consume.then(() => Promise.reject(error));
   });
-  await Promise.all([feed, consume]);
+  await settleAll([feed, consume]);
   return result;
 }
 

@@ -23,6 +23,13 @@ export interface PackReport {
 export function packDirectories(sources: readonly PackSource[]): { stream: Readable; done: Promise<PackReport> } {
   const pack = tar.pack();
   const report: PackReport = { files: 0, skipped: [] };
+  let finished = false;
+  // tar-stream's streams are streamx streams; Node's SDK and pipeline get a Node Readable.
+  const stream = Readable.from(pack as unknown as AsyncIterable<Buffer>, { objectMode: false });
+  // A reader that gives up (a failed upload) must not leave the packer waiting forever.
+  stream.once('close', () => {
+    if (!finished) pack.destroy(new Error('the archive\'s reader stopped before the end'));
+  });
   const done = (async () => {
     try {
       for (const source of sources) await addTree(pack, source.dir, source.entryPrefix, report);
@@ -31,10 +38,11 @@ export function packDirectories(sources: readonly PackSource[]): { stream: Reada
     } catch (error) {
       pack.destroy(error as Error);
       throw error;
+    } finally {
+      finished = true;
     }
   })();
-  // tar-stream's streams are streamx streams; Node's SDK and pipeline get a Node Readable.
-  return { stream: Readable.from(pack as unknown as AsyncIterable<Buffer>, { objectMode: false }), done };
+  return { stream, done };
 }
 
 async function addTree(pack: tar.Pack, dir: string, entryName: string, report: PackReport): Promise<void> {

@@ -27,7 +27,7 @@ export function agentLog(stderr: string): Array<Record<string, unknown> & { msg:
     .map((line) => JSON.parse(line) as Record<string, unknown> & { msg: string });
 }
 
-function taskContainer(command: readonly string[], env: Record<string, string>): GenericContainer {
+function taskContainer(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>): GenericContainer {
   // The options CRIU needs in a container on these machines (docker/README.md explains each).
   return new GenericContainer(TASK_IMAGE)
     .withNetworkMode('host')
@@ -35,6 +35,7 @@ function taskContainer(command: readonly string[], env: Record<string, string>):
     .withDroppedCapabilities('SYS_RESOURCE')
     .withSecurityOpt('seccomp=unconfined', 'apparmor=unconfined')
     .withEnvironment(env)
+    .withTmpFs(tmpfs ?? {})
     .withCommand([...command]);
 }
 
@@ -56,14 +57,16 @@ export async function runToCompletion(command: readonly string[], env: Record<st
 }
 
 /**
- * Runs one attempt until the agent logs "checkpoint committed", then kills the container with SIGKILL,
- * as the reclaim of the instance would, and returns what it printed.
+ * Runs one attempt until the agent logs "checkpoint committed" (or `until`), then kills the container with
+ * SIGKILL, as the reclaim of the instance would, and returns what it printed.
  */
-export async function runUntilCheckpoint(command: readonly string[], env: Record<string, string>, timeoutMs = 120_000): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env)
-    .withWaitStrategy(Wait.forLogMessage(/"msg":"checkpoint committed"/))
-    .withStartupTimeout(timeoutMs)
-    .start();
+export async function runUntilCheckpoint(
+  command: readonly string[],
+  env: Record<string, string>,
+  until: RegExp = /"msg":"checkpoint committed"/,
+  timeoutMs = 120_000,
+): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env).withWaitStrategy(Wait.forLogMessage(until)).withStartupTimeout(timeoutMs).start();
   try {
     await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
     return await collect(container);
@@ -75,6 +78,36 @@ export async function runUntilCheckpoint(command: readonly string[], env: Record
 /** Sends a signal to the container's main process (the agent), as `docker stop` would. */
 export async function signalContainer(container: StartedTestContainer, signal: string): Promise<void> {
   await execa('docker', ['kill', '--signal', signal, container.getId()]);
+}
+
+/** Starts an attempt and returns once the container runs (its output is read later with `collect`). */
+export async function startAttempt(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>): Promise<StartedTestContainer> {
+  return taskContainer(command, env, tmpfs).withWaitStrategy(Wait.forLogMessage(/spotsnap enabled|task started/)).start();
+}
+
+/** Polls the container's log until a line matches. */
+export async function waitForLog(container: StartedTestContainer, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { stdout, stderr } = await execa('docker', ['logs', container.getId()], { reject: false });
+    if (pattern.test(stdout) || pattern.test(stderr)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no log line matched ${pattern} within ${timeoutMs} ms`);
+}
+
+/** Runs one attempt to completion with tmpfs mounts (path to mount options), e.g. a small disk for images. */
+export async function runToCompletionWithTmpfs(
+  command: readonly string[],
+  env: Record<string, string>,
+  tmpfs: Record<string, string>,
+): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env, tmpfs).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(120_000).start();
+  try {
+    return await collect(container);
+  } finally {
+    await container.stop({ remove: true, timeout: 0 });
+  }
 }
 
 /** Waits until the container has exited. */

@@ -1,0 +1,193 @@
+// End to end under faults: S3 errors and resets, a killed agent, tampered snapshots, a full disk, SIGTERM mid-checkpoint.
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
+import { jobEnv } from '../support/job-env.ts';
+import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
+import {
+  agentLog,
+  collect,
+  runToCompletion,
+  runToCompletionWithTmpfs,
+  runUntilCheckpoint,
+  signalContainer,
+  startAttempt,
+  waitForExit,
+  waitForLog,
+} from '../support/task-container.ts';
+
+const s3Endpoint = inject('s3Endpoint');
+const bucket = 'e2e-faults';
+const imds = new ImdsSimulator();
+const proxy = new S3FaultProxy(s3Endpoint);
+const s3 = emulatorClient(s3Endpoint);
+
+const memoryTask = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '60', '0.1'];
+let uninterrupted: string;
+
+beforeAll(async () => {
+  await imds.start();
+  await proxy.start();
+  await createBucket(s3Endpoint, bucket);
+  uninterrupted = (await runToCompletion(memoryTask, {})).stdout;
+});
+afterAll(async () => {
+  await proxy.stop();
+  await imds.stop();
+});
+afterEach(() => {
+  proxy.clearFaults();
+  imds.clearNotice();
+});
+
+function envFor(jobId: string, attempt: number, overrides: Record<string, string> = {}): Record<string, string> {
+  return { ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }), ...overrides };
+}
+
+async function keysOf(jobId: string): Promise<string[]> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
+  return (listed.Contents ?? []).map((o) => o.Key!);
+}
+
+const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
+
+describe('S3 faults during the upload', () => {
+  it('retries 500s, 503 SlowDown and a connection reset mid-part, then commits a snapshot that restores', async () => {
+    const jobId = `faults-${randomUUID()}`;
+    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'reset', afterBytes: 1024 * 1024 }, times: 1 });
+    imds.scheduleNotice(2500);
+    const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
+    imds.clearNotice();
+    const outcomes = proxy.requests.filter((r) => r.query.includes('partNumber')).map((r) => r.outcome);
+    expect(outcomes.filter((o) => o === 500)).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 503)).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'reset')).toHaveLength(1);
+
+    const second = await runToCompletion(memoryTask, envFor(jobId, 2));
+    expect(messages(second.stderr)).toContain('task restored from snapshot');
+    expect(first.stdout + second.stdout).toBe(uninterrupted);
+  });
+
+  it('leaves no manifest when the upload keeps failing, and the task runs on to its normal end', async () => {
+    const jobId = `faults-${randomUUID()}`;
+    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: Infinity });
+    imds.scheduleNotice(2000);
+    const result = await runToCompletion(memoryTask, envFor(jobId, 1));
+    expect(messages(result.stderr), result.stderr).toEqual(expect.arrayContaining(['checkpoint failed', 'the task runs on without a checkpoint']));
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(uninterrupted);
+    expect((await keysOf(jobId)).filter((k) => k.endsWith('manifest.json'))).toEqual([]);
+  });
+});
+
+describe('torn and tampered snapshots', () => {
+  it('never restores a snapshot whose upload was cut by killing the agent; the one before is used', async () => {
+    const jobId = `torn-${randomUUID()}`;
+    imds.scheduleNotice(2000);
+    const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
+    // Attempt 2 is restored, gets a notice, and is killed (SIGKILL) while its parts are still going up.
+    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'delay', ms: 2000 }, times: Infinity });
+    imds.scheduleNotice(1500);
+    const second = await runUntilCheckpoint(memoryTask, envFor(jobId, 2), /CRIU dump complete; uploading/);
+    imds.clearNotice();
+    proxy.clearFaults();
+    expect(messages(second.stderr)).not.toContain('checkpoint committed');
+
+    const third = await runToCompletion(memoryTask, envFor(jobId, 3));
+    const restored = agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot');
+    expect(restored?.fromAttempt).toBe(1);
+    expect(first.stdout + third.stdout).toBe(uninterrupted);
+  });
+
+  it('refuses a snapshot whose images changed after the commit, and falls back to the one before', async () => {
+    const jobId = `tamper-${randomUUID()}`;
+    imds.scheduleNotice(2000);
+    const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
+    imds.scheduleNotice(1500);
+    await runUntilCheckpoint(memoryTask, envFor(jobId, 2));
+    imds.clearNotice();
+    const newest = (await keysOf(jobId)).filter((k) => k.endsWith('images.tar')).sort().at(-1)!;
+    expect(newest).toContain('/a0002-');
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: newest, Body: 'not the images that were committed' }));
+
+    const third = await runToCompletion(memoryTask, envFor(jobId, 3));
+    const refusal = agentLog(third.stderr).find((l) => l.msg === 'snapshot could not be restored; trying the one before');
+    expect(String(refusal?.err)).toMatch(/SHA-256 .* does not match the manifest's/);
+    expect(agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot')?.fromAttempt).toBe(1);
+    expect(first.stdout + third.stdout).toBe(uninterrupted);
+  });
+});
+
+describe('local faults', () => {
+  it('lets the task run on when the image disk fills up during the dump', async () => {
+    const jobId = `disk-${randomUUID()}`;
+    imds.scheduleNotice(2000);
+    const result = await runToCompletionWithTmpfs(memoryTask, envFor(jobId, 1), { '/var/lib/spotsnap': 'rw,size=8m' });
+    const failure = agentLog(result.stderr).find((l) => l.msg === 'checkpoint failed');
+    expect(String(failure?.err)).toMatch(/criu dump of PID \d+ failed/);
+    expect(messages(result.stderr)).toContain('the task runs on without a checkpoint');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(uninterrupted);
+  });
+
+  it('finishes a checkpoint in flight when SIGTERM arrives, then exits with 177 for the retry', async () => {
+    const jobId = `sigterm-${randomUUID()}`;
+    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'delay', ms: 1000 }, times: 3 });
+    imds.scheduleNotice(2000);
+    const container = await startAttempt(memoryTask, envFor(jobId, 1));
+    let first;
+    try {
+      await waitForLog(container, /CRIU dump complete; uploading/);
+      await signalContainer(container, 'TERM');
+      await waitForExit(container);
+      first = await collect(container);
+    } finally {
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    imds.clearNotice();
+    expect(messages(first.stderr)).toContain('checkpoint committed');
+    expect(first.exitCode).toBe(177);
+
+    const second = await runToCompletion(memoryTask, envFor(jobId, 2));
+    expect(first.stdout + second.stdout).toBe(uninterrupted);
+  });
+});
+
+describe('the metadata service misbehaving', () => {
+  it('rides out errors, bad JSON, timeouts and expired tokens, checkpoints once on a "stop" notice, and resumes in place when it is withdrawn', async () => {
+    const jobId = `imds-${randomUUID()}`;
+    imds.requireTokens = true;
+    imds.addFault({ kind: 'status', status: 500, times: 3 });
+    imds.addFault({ kind: 'body', body: '{"action": "terminate", "time": ', times: 2 });
+    imds.addFault({ kind: 'delay', ms: 2500, times: 1 });
+    imds.addFault({ kind: 'body', body: '<html>oops</html>', times: 1 });
+    const rotateTokens = setInterval(() => imds.expireTokens(), 700);
+    imds.scheduleNotice(3000, 'stop');
+    const container = await startAttempt(memoryTask, envFor(jobId, 1));
+    let result;
+    try {
+      await waitForLog(container, /"msg":"checkpoint committed"/);
+      // The notice stays up for a while (polled on every interval), then is withdrawn.
+      await new Promise((r) => setTimeout(r, 2000));
+      imds.clearNotice();
+      await waitForExit(container);
+      result = await collect(container);
+    } finally {
+      clearInterval(rotateTokens);
+      imds.requireTokens = false;
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    const log = messages(result.stderr);
+    expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    expect(log).toContain('polling the spot notice failed; will retry');
+    expect(agentLog(result.stderr).find((l) => l.msg === 'spot interruption notice: checkpointing')?.action).toBe('stop');
+    expect(log).toContain('task resumed in place');
+    expect(imds.requests.filter((r) => r.endsWith(' 401')).length).toBeGreaterThan(0);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(uninterrupted);
+  });
+});
