@@ -66,24 +66,26 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     expect(names).toEqual(['criu-dump.log', 'manifest.json']);
   });
 
-  it('checkpoints a restored task again on the next notice, and resumes it a second time', async () => {
-    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '70', '0.1'];
+  it('survives three interruptions in a row, each attempt restored from the one before', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '80', '0.1'];
     const uninterrupted = await runToCompletion(command, {});
-    const jobId = `twice-${randomUUID()}`;
+    const jobId = `thrice-${randomUUID()}`;
     const env = (attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt });
 
-    imds.scheduleNotice(2000);
-    const first = await runUntilCheckpoint(command, env(1));
-    imds.scheduleNotice(2000);
-    const second = await runUntilCheckpoint(command, env(2));
+    const interrupted = [];
+    for (const attempt of [1, 2, 3]) {
+      imds.scheduleNotice(2000);
+      interrupted.push(await runUntilCheckpoint(command, env(attempt)));
+    }
     imds.clearNotice();
-    const third = await runToCompletion(command, env(3));
+    const last = await runToCompletion(command, env(4));
 
-    expect(agentLog(second.stderr).map((l) => l.msg)).toEqual(expect.arrayContaining(['task restored from snapshot', 'checkpoint committed']));
-    const restoredFrom = agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot');
-    expect(restoredFrom?.fromAttempt).toBe(2);
-    expect(second.stdout.length).toBeGreaterThan(0);
-    expect(third.exitCode).toBe(0);
-    expect(first.stdout + second.stdout + third.stdout).toBe(uninterrupted.stdout);
+    for (const [i, run] of [...interrupted.slice(1), last].entries()) {
+      const restored = agentLog(run.stderr).find((l) => l.msg === 'task restored from snapshot');
+      expect(restored?.fromAttempt).toBe(i + 1);
+      expect(run.stdout.length).toBeGreaterThan(0);
+    }
+    expect(last.exitCode).toBe(0);
+    expect(interrupted.map((r) => r.stdout).join('') + last.stdout).toBe(uninterrupted.stdout);
   });
 });

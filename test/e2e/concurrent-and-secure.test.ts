@@ -1,0 +1,110 @@
+// End to end: many jobs checkpointing into one bucket at once, encryption requested on every write, no secret in logs or manifests.
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
+import { jobEnv } from '../support/job-env.ts';
+import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
+import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+
+const s3Endpoint = inject('s3Endpoint');
+const bucket = 'e2e-shared';
+const imds = new ImdsSimulator();
+const proxy = new S3FaultProxy(s3Endpoint);
+const s3 = emulatorClient(s3Endpoint);
+
+beforeAll(async () => {
+  await imds.start();
+  await proxy.start();
+  await createBucket(s3Endpoint, bucket);
+});
+afterAll(async () => {
+  await proxy.stop();
+  await imds.stop();
+});
+
+describe('many jobs at once', () => {
+  it('lets 8 tasks checkpoint into one bucket together, and each restores its own state', async () => {
+    // Different sizes and lengths give each task a different state and output.
+    const commands = Array.from({ length: 8 }, (_, i) => ['python3', '/opt/spotsnap/samples/memory-task.py', String(24 + 4 * i), String(50 + i), '0.1']);
+    const jobIds = commands.map((_, i) => `shared-${i}-${randomUUID()}`);
+    const env = (i: number, attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: jobIds[i]!, attempt });
+
+    const uninterrupted = await Promise.all(commands.map((c) => runToCompletion(c, {})));
+    imds.scheduleNotice(3000);
+    const first = await Promise.all(commands.map((c, i) => runUntilCheckpoint(c, env(i, 1))));
+    imds.clearNotice();
+    const second = await Promise.all(commands.map((c, i) => runToCompletion(c, env(i, 2))));
+
+    for (const i of commands.keys()) {
+      const restored = agentLog(second[i]!.stderr).find((l) => l.msg === 'task restored from snapshot');
+      expect(restored?.jobId).toBe(jobIds[i]);
+      expect(second[i]!.exitCode).toBe(0);
+      expect(first[i]!.stdout + second[i]!.stdout).toBe(uninterrupted[i]!.stdout);
+    }
+  });
+});
+
+describe('encryption and secrets', () => {
+  const command = ['sh', '-c', 'echo "file-secret-DEF" > secret.txt; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i >> count.txt; sleep 0.1; done; cat count.txt | wc -l'];
+
+  it('asks S3 for AES256 encryption and sends SHA-256 checksums on every write', async () => {
+    const jobId = `sse-${randomUUID()}`;
+    proxy.requests.length = 0;
+    imds.scheduleNotice(1500);
+    await runUntilCheckpoint(command, { ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt: 1 }), SPOTSNAP_SSE: 'AES256' });
+    imds.clearNotice();
+    const writes = proxy.requests.filter((r) => r.path.includes(jobId) && (r.method === 'PUT' || (r.method === 'POST' && r.query.includes('uploads'))));
+    const creates = writes.filter((r) => r.method === 'POST' || !r.query.includes('partNumber'));
+    expect(creates.length).toBeGreaterThanOrEqual(4); // images, files, CRIU log, manifest
+    for (const request of creates) expect(request.headers['x-amz-server-side-encryption']).toBe('AES256');
+    for (const request of writes.filter((r) => r.method === 'PUT')) {
+      expect(Object.keys(request.headers).some((h) => h === 'x-amz-checksum-sha256' || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer' || h.startsWith('x-amz-checksum'))).toBe(true);
+    }
+  });
+
+  it('asks for aws:kms with the configured key', async () => {
+    const jobId = `kms-${randomUUID()}`;
+    proxy.requests.length = 0;
+    imds.scheduleNotice(1500);
+    await runToCompletion(command, {
+      ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt: 1 }),
+      SPOTSNAP_SSE: 'aws:kms',
+      SPOTSNAP_SSE_KMS_KEY_ID: 'alias/spotsnap-test',
+      SPOTSNAP_AFTER_CHECKPOINT: 'exit',
+    });
+    imds.clearNotice();
+    // Small objects go up in one PUT, large ones start with POST ?uploads: every such request asks for KMS.
+    const creates = proxy.requests.filter(
+      (r) => r.path.includes(jobId) && ((r.method === 'PUT' && !r.query.includes('partNumber')) || (r.method === 'POST' && r.query.includes('uploads'))),
+    );
+    expect(creates.length).toBeGreaterThan(0);
+    for (const create of creates) {
+      expect(create.headers['x-amz-server-side-encryption']).toBe('aws:kms');
+      expect(create.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe('alias/spotsnap-test');
+    }
+  });
+
+  it('keeps credentials, environment values and file contents out of the logs and the manifest', async () => {
+    const jobId = `secrets-${randomUUID()}`;
+    const secrets = { AWS_SECRET_ACCESS_KEY: 'aws-secret-XYZ123', TASK_API_TOKEN: 'env-secret-ABC456' };
+    const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), ...secrets });
+    imds.scheduleNotice(1500);
+    const first = await runUntilCheckpoint(command, env(1));
+    imds.clearNotice();
+    const second = await runToCompletion(command, env(2));
+    expect(agentLog(second.stderr).map((l) => l.msg)).toContain('task restored from snapshot');
+
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
+    const manifestKey = (listed.Contents ?? []).map((o) => o.Key!).find((k) => k.endsWith('manifest.json'))!;
+    const manifest = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }))).Body!.transformToString();
+    const agentLines = [...agentLog(first.stderr), ...agentLog(second.stderr)].map((l) => JSON.stringify(l)).join('\n');
+    for (const text of [manifest, agentLines]) {
+      expect(text).not.toContain('aws-secret-XYZ123');
+      expect(text).not.toContain('env-secret-ABC456');
+      expect(text).not.toContain('file-secret-DEF');
+      expect(text).not.toContain('count.txt');
+    }
+  });
+});
