@@ -34,6 +34,11 @@ describe('ImdsClient.spotNotice', () => {
     expect(notice!.id).toBe(`terminate@${notice!.time}`);
   });
 
+  it.each(['stop', 'hibernate'] as const)('returns a %s notice like a terminate notice', async (action) => {
+    simulator.scheduleNotice(0, action, 120);
+    expect((await new ImdsClient({ endpoint: url }).spotNotice())?.action).toBe(action);
+  });
+
   it('reuses its token, and refreshes it shortly before expiry', async () => {
     const clock = new FakeClock();
     const client = new ImdsClient({ endpoint: url, clock, tokenTtlSeconds: 600 });
