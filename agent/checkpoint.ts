@@ -1,22 +1,24 @@
-// Takes one checkpoint: freeze and dump the tree, stream images and files to S3, commit the manifest last.
+// Takes one checkpoint: freeze and dump the tree while its images stream to S3 as chunks, add its files, commit.
 import { createHash } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
+import { ChunkUploader } from './chunk-uploader.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
-import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type Manifest, type ManifestObject } from './manifest.ts';
+import { ContentChunker } from './content-chunker.ts';
+import { followImages } from './image-follower.ts';
+import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type ImageFile, type Manifest } from './manifest.ts';
+import { settleAll } from './settle-all.ts';
 import { newSnapshotId, SnapshotObject } from './s3-layout.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import type { SpotNotice } from './spot-notice.ts';
-import { settleAll } from './settle-all.ts';
-import { packDirectories, type PackReport } from './tar-pack.ts';
+import { packDirectories } from './tar-pack.ts';
 import type { TaskProcess } from './task-process.ts';
-import { AGENT_VERSION } from './version.ts';
-import { createReadStream } from 'node:fs';
 import { TransferProgress } from './transfer-progress.ts';
+import { AGENT_VERSION } from './version.ts';
 
 export interface CheckpointContext {
   config: AgentConfig;
@@ -25,14 +27,18 @@ export interface CheckpointContext {
   store: SnapshotStore;
   task: TaskProcess;
   command: readonly string[];
+  /** Chunks S3 has for this job: those of committed snapshots and those this process sent. */
+  knownChunks: Set<string>;
   clock: Clock;
   log: Logger;
 }
 
 export interface CheckpointResult {
   manifest: Manifest;
-  uploadedBytes: number;
 }
+
+/** 'final': at a notice, the tree is killed once committed. 'background': the tree runs on as soon as its files are read. */
+export type CheckpointKind = 'final' | 'background';
 
 /** SHA-256 of the command line, so that a snapshot only resumes the command it was taken from. */
 export function commandDigest(command: readonly string[]): string {
@@ -40,22 +46,26 @@ export function commandDigest(command: readonly string[]): string {
 }
 
 /**
- * Checkpoints the task. On success the tree is gone (its state is in S3) and the manifest is committed.
- * On failure no manifest exists, the partial objects are removed, and the tree runs on as before.
+ * Checkpoints the task. A final checkpoint leaves the tree gone (its state is in S3) and the manifest
+ * committed. On any failure no manifest exists and the tree runs on as before.
  */
-export async function takeCheckpoint(ctx: CheckpointContext, notice: SpotNotice | null): Promise<CheckpointResult> {
+export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKind, notice: SpotNotice | null): Promise<CheckpointResult> {
   const { config, criu, store, task, log, clock } = ctx;
   const started = clock.now();
   const snapshotId = newSnapshotId(config.attempt, new Date(started));
   const imagesDir = path.join(config.workDir, 'images', snapshotId);
-  const slog = log.child({ snapshotId });
+  const slog = log.child({ snapshotId, checkpoint: kind });
   await rm(imagesDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
 
-  task.pauseOutput();
-  slog.info({ pid: task.rootPid, imagesDir }, 'freezing and dumping the task with CRIU');
+  const uploader = new ChunkUploader(store, ctx.knownChunks);
+  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes });
+  let treeStopped = false;
+  let committed = false;
   try {
-    await criu.dump({
+    if (kind === 'final') task.pauseOutput();
+    slog.info({ pid: task.rootPid }, 'freezing and dumping the task with CRIU, streaming its images');
+    const dump = criu.dump({
       pid: task.rootPid,
       imagesDir,
       logFile: SnapshotObject.criuLog,
@@ -63,38 +73,31 @@ export async function takeCheckpoint(ctx: CheckpointContext, notice: SpotNotice 
       tcpMode: config.tcpMode,
       fileLocks: true,
       extraArgs: config.criuExtraArgs,
-      // The tree stays frozen until its files and images are safe in S3, then is killed; on failure it runs on.
+      // The tree stays frozen until its files are read too; then a final checkpoint keeps it frozen until
+      // the commit and kills it, a background one lets it go on at once.
       afterDump: 'stop',
     });
-  } catch (error) {
-    task.resumeOutput();
-    await rm(imagesDir, { recursive: true, force: true });
-    throw error;
-  }
-  const dumped = clock.now();
-  slog.info({ dumpMs: dumped - started }, 'CRIU dump complete; uploading images and files');
+    const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]) }, dump);
+    // An upload failure does not stop CRIU half-way (the tree is seized): the dump ends, then both are judged.
+    let dumped = started;
+    const [, images] = await settleAll<unknown>([
+      dump.then(() => {
+        treeStopped = true;
+        dumped = clock.now();
+      }),
+      following,
+    ]).then((r) => r as [void, ImageFile[]]);
+    const imageBytes = images.reduce((s, f) => s + f.bytes, 0);
+    slog.info({ dumpMs: dumped - started, imageBytes, sentBytes: uploader.sentBytes }, 'CRIU dump complete; uploading images and files');
+    progress.estimate(uploader.transfer.uploadedBytes - uploader.sentBytes);
 
-  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint upload' });
-  try {
-    const images = packDirectories([{ dir: imagesDir, entryPrefix: '' }]);
-    const files = packDirectories(config.paths.map((p) => ({ dir: p, entryPrefix: p.slice(1) })));
-    const [imagesObject, filesObject, , filesReport] = await settleAll<unknown>(
-      [
-        store.upload(snapshotId, 'images', images.stream, progress.counter('images')),
-        store.upload(snapshotId, 'files', files.stream, progress.counter('files')),
-        images.done,
-        files.done,
-      ],
-      () => {
-        images.stream.destroy();
-        files.stream.destroy();
-      },
-    );
-    const skipped = (filesReport as PackReport).skipped;
-    if (skipped.length > 0) slog.warn({ skipped: skipped.slice(0, 20) }, 'left out of the snapshot: not regular files, directories or symlinks');
-    const objects = [imagesObject as ManifestObject, filesObject as ManifestObject];
-    objects.push(await store.upload(snapshotId, 'criuLog', createReadStream(path.join(imagesDir, SnapshotObject.criuLog))));
-    progress.stop();
+    const files = await captureFiles(config.paths, uploader, slog);
+    if (kind === 'background') {
+      task.continueTree();
+      treeStopped = false;
+    }
+    const transfer = await uploader.drain();
+    const criuLog = await store.putObject(snapshotId, 'criuLog', await readFile(path.join(imagesDir, SnapshotObject.criuLog)));
     const uploaded = clock.now();
     const manifest: Manifest = {
       kind: MANIFEST_KIND,
@@ -108,17 +111,26 @@ export async function takeCheckpoint(ctx: CheckpointContext, notice: SpotNotice 
       host: { kernel: os.release(), arch: process.arch },
       task: { commandSha256: commandDigest(ctx.command), pipes: task.pipeKeys },
       paths: config.paths,
+      checkpointKind: kind,
       notice: notice ? { action: notice.action, time: notice.time } : null,
-      objects,
+      images,
+      files,
+      objects: [criuLog],
+      transfer,
       timings: { dumpMs: dumped - started, uploadMs: uploaded - dumped, totalMs: uploaded - started },
     };
     await store.commit(manifest);
-    task.drainOutput();
-    task.kill();
-    const uploadedBytes = objects.reduce((sum, o) => sum + o.bytes, 0);
+    committed = true;
+    if (kind === 'final') {
+      task.drainOutput();
+      task.kill();
+    }
     slog.info(
       {
-        bytes: uploadedBytes,
+        imageBytes,
+        fileBytes: files.bytes,
+        uploadedBytes: transfer.uploadedBytes,
+        reusedBytes: transfer.totalBytes - transfer.uploadedBytes,
         dumpMs: manifest.timings.dumpMs,
         uploadMs: manifest.timings.uploadMs,
         totalMs: manifest.timings.totalMs,
@@ -126,15 +138,40 @@ export async function takeCheckpoint(ctx: CheckpointContext, notice: SpotNotice 
       },
       'checkpoint committed',
     );
-    return { manifest, uploadedBytes };
+    return { manifest };
   } catch (error) {
-    progress.stop();
-    slog.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint upload failed; letting the task run on');
-    await store.deleteObjects([snapshotId], ['manifest', 'images', 'files', 'criuLog']).catch(() => undefined);
-    task.continueTree();
-    task.resumeOutput();
+    await uploader.cancel(error);
+    slog.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed before its commit; no snapshot was written');
     throw error;
   } finally {
+    progress.stop();
+    if (!committed) {
+      // CRIU thaws the tree itself when the dump fails; after a dump it was left stopped for us.
+      if (treeStopped) task.continueTree();
+      if (kind === 'final') task.resumeOutput();
+    }
     await rm(imagesDir, { recursive: true, force: true });
   }
+}
+
+/** Archives the files under `paths` (the tree is frozen) as a tar stream cut into chunks. */
+async function captureFiles(paths: readonly string[], uploader: ChunkUploader, log: Logger): Promise<ChunkedStream> {
+  const packed = packDirectories(paths.map((p) => ({ dir: p, entryPrefix: p.slice(1) })));
+  const chunker = new ContentChunker();
+  const files: ChunkedStream = { bytes: 0, chunks: [] };
+  try {
+    for await (const piece of packed.stream) {
+      const data = piece as Buffer;
+      files.bytes += data.length;
+      for (const chunk of chunker.push(data)) files.chunks.push(await uploader.add(chunk));
+    }
+    for (const chunk of chunker.flush()) files.chunks.push(await uploader.add(chunk));
+  } catch (error) {
+    packed.stream.destroy();
+    await packed.done.catch(() => undefined);
+    throw error;
+  }
+  const report = await packed.done;
+  if (report.skipped.length > 0) log.warn({ skipped: report.skipped.slice(0, 20) }, 'left out of the snapshot: not regular files, directories or symlinks');
+  return files;
 }

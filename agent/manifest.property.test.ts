@@ -7,8 +7,8 @@ import { ManifestError, parseManifest } from './manifest.ts';
 function parsesOrRefuses(text: string): void {
   try {
     const manifest = parseManifest(text);
-    expect(manifest.schemaVersion).toBe(1);
-    expect(manifest.objects.some((o) => o.name === 'images')).toBe(true);
+    expect(manifest.schemaVersion).toBe(2);
+    expect(manifest.images.length).toBeGreaterThan(0);
   } catch (error) {
     expect(error).toBeInstanceOf(ManifestError);
   }

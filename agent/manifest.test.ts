@@ -15,20 +15,25 @@ describe('parseManifest', () => {
     expect(parseManifest(JSON.stringify(sampleManifest({ notice: null }))).notice).toBeNull();
   });
 
-  it('refuses a newer schema version with what to do', () => {
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 2)))).toThrow(
-      /schema version 2 is not supported \(this agent reads version 1\); it was written by a newer spotsnap: upgrade the agent/,
+  it('refuses a newer schema version with what to do, and an older one', () => {
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 3)))).toThrow(
+      /schema version 3 is not supported \(this agent reads version 2\); it was written by a newer spotsnap: upgrade the agent/,
     );
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 1)))).toThrow(/schema version 1 is not supported .*too old/);
   });
 
   it.each<[string, (m: Record<string, unknown>) => void, RegExp]>([
     ['not JSON', () => undefined, /not JSON/],
     ['another kind', (m) => (m.kind = 'other'), /kind is "other"/],
     ['a fractional version', (m) => (m.schemaVersion = 1.5), /schemaVersion 1.5 is not a whole number/],
-    ['no objects', (m) => (m.objects = []), /lists no "images" object/],
-    ['a bad digest', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.sha256 = 'xyz'), /objects\[0\]\.sha256/],
-    ['negative bytes', (m) => ((m.objects as Array<Record<string, unknown>>)[1]!.bytes = -1), /objects\[1\]\.bytes/],
-    ['an unknown object', (m) => ((m.objects as Array<Record<string, unknown>>)[2]!.name = 'secrets'), /objects\[2\]\.name "secrets" is unknown/],
+    ['no image files', (m) => (m.images = []), /lists no image files/],
+    ['an image file listed twice', (m) => (m.images = [(m.images as unknown[])[0], (m.images as unknown[])[0]]), /image file twice/],
+    ['an image name with a slash', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.name = '../pages-1.img'), /images\[0\]\.name/],
+    ['a bad chunk digest', (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.sha256 = 'xyz'), /files\.chunks\[0\]\.sha256/],
+    ['chunks that do not add up', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.bytes = 301), /chunks add up to 300 bytes, not 301/],
+    ['a bad object digest', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.sha256 = 'xyz'), /objects\[0\]\.sha256/],
+    ['an unknown object', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.name = 'secrets'), /objects\[0\]\.name "secrets" is unknown/],
+    ['an unknown checkpoint kind', (m) => (m.checkpointKind = 'sometimes'), /checkpointKind "sometimes"/],
     ['a relative path', (m) => (m.paths = ['work']), /paths\[0\]/],
     ['a pipe that is not a pipe', (m) => (((m.task as Record<string, Record<string, unknown>>).pipes!).stdout = '/dev/tty'), /task\.pipes\.stdout/],
     ['a missing job id', (m) => delete m.jobId, /jobId is not a non-empty string/],

@@ -2,7 +2,7 @@
 import type { TaskPipeKeys } from './task-process.ts';
 import type { SnapshotObjectName } from './s3-layout.ts';
 
-export const MANIFEST_SCHEMA_VERSION = 1;
+export const MANIFEST_SCHEMA_VERSION = 2;
 export const MANIFEST_KIND = 'spotsnap-snapshot';
 
 /** One object of a snapshot, with what it must hash to. */
@@ -10,6 +10,23 @@ export interface ManifestObject {
   name: SnapshotObjectName;
   bytes: number;
   sha256: string;
+}
+
+/** A content-addressed chunk: its S3 key is its SHA-256. */
+export interface ChunkRef {
+  sha256: string;
+  bytes: number;
+}
+
+/** A stream stored as the concatenation of chunks. */
+export interface ChunkedStream {
+  bytes: number;
+  chunks: ChunkRef[];
+}
+
+/** One CRIU image file. */
+export interface ImageFile extends ChunkedStream {
+  name: string;
 }
 
 export interface Manifest {
@@ -28,10 +45,19 @@ export interface Manifest {
     /** The task's output and status pipes as CRIU recorded them. */
     pipes: TaskPipeKeys;
   };
-  /** The directories captured in files.tar. */
+  /** The directories whose files are captured, as one tar stream, in `files`. */
   paths: string[];
+  /** 'final' at a notice; 'background' for a periodic checkpoint of a task that ran on. */
+  checkpointKind: 'final' | 'background';
   notice: { action: string; time: string } | null;
+  /** CRIU's image files. */
+  images: ImageFile[];
+  /** The files under `paths`, as a tar stream. */
+  files: ChunkedStream;
+  /** Whole objects of the snapshot (the CRIU log). */
   objects: ManifestObject[];
+  /** What this checkpoint sent: bytes of chunks S3 did not have yet, and how many bytes it referenced in all. */
+  transfer: { uploadedBytes: number; uploadedChunks: number; totalBytes: number; totalChunks: number };
   timings: { dumpMs: number; uploadMs: number; totalMs: number };
 }
 
@@ -44,7 +70,9 @@ export class ManifestError extends Error {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
-const OBJECT_NAMES: readonly SnapshotObjectName[] = ['images', 'files', 'criuLog'];
+const OBJECT_NAMES: readonly SnapshotObjectName[] = ['criuLog'];
+/** CRIU names its image files like "pages-1.img"; nothing else may appear as an image file name. */
+const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
 /** Parses and validates a manifest's JSON text; every field is checked before any is used. */
 export function parseManifest(text: string): Manifest {
@@ -77,9 +105,14 @@ export function parseManifest(text: string): Manifest {
     if (typeof obj.sha256 !== 'string' || !SHA256.test(obj.sha256)) throw new ManifestError(`objects[${i}].sha256 is not a SHA-256 hex digest`);
     return { name, bytes: count(obj.bytes, `objects[${i}].bytes`), sha256: obj.sha256 };
   });
-  for (const required of ['images', 'files'] as const) {
-    if (!objects.some((o) => o.name === required)) throw new ManifestError(`manifest lists no "${required}" object`);
-  }
+  const images = array(m.images, 'images').map((f, i) => {
+    const file = record(f, `images[${i}]`);
+    return { name: pattern(file.name, IMAGE_NAME, `images[${i}].name`), ...chunked(file, `images[${i}]`) };
+  });
+  if (images.length === 0) throw new ManifestError('manifest lists no image files');
+  if (new Set(images.map((f) => f.name)).size !== images.length) throw new ManifestError('manifest lists an image file twice');
+  const files = chunked(record(m.files, 'files'), 'files');
+  const transfer = record(m.transfer, 'transfer');
   const notice = m.notice === null ? null : record(m.notice, 'notice');
   return {
     kind: MANIFEST_KIND,
@@ -100,14 +133,40 @@ export function parseManifest(text: string): Manifest {
       },
     },
     paths: array(m.paths, 'paths').map((p, i) => pattern(p, /^\/.+/, `paths[${i}]`)),
+    checkpointKind: oneOf(m.checkpointKind, ['final', 'background'] as const, 'checkpointKind'),
     notice: notice ? { action: text_(notice.action, 'notice.action'), time: text_(notice.time, 'notice.time') } : null,
+    images,
+    files,
     objects,
+    transfer: {
+      uploadedBytes: count(transfer.uploadedBytes, 'transfer.uploadedBytes'),
+      uploadedChunks: count(transfer.uploadedChunks, 'transfer.uploadedChunks'),
+      totalBytes: count(transfer.totalBytes, 'transfer.totalBytes'),
+      totalChunks: count(transfer.totalChunks, 'transfer.totalChunks'),
+    },
     timings: {
       dumpMs: count(timings.dumpMs, 'timings.dumpMs'),
       uploadMs: count(timings.uploadMs, 'timings.uploadMs'),
       totalMs: count(timings.totalMs, 'timings.totalMs'),
     },
   };
+}
+
+/** A chunk list whose sizes add up to the stream's size. */
+function chunked(value: Record<string, unknown>, where: string): ChunkedStream {
+  const chunks = array(value.chunks, `${where}.chunks`).map((c, i) => {
+    const chunk = record(c, `${where}.chunks[${i}]`);
+    return { sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`), bytes: count(chunk.bytes, `${where}.chunks[${i}].bytes`) };
+  });
+  const bytes = count(value.bytes, `${where}.bytes`);
+  const sum = chunks.reduce((s, c) => s + c.bytes, 0);
+  if (sum !== bytes) throw new ManifestError(`${where}: its chunks add up to ${sum} bytes, not ${bytes}`);
+  return { bytes, chunks };
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], where: string): T {
+  if (!allowed.includes(value as T)) throw new ManifestError(`${where} ${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+  return value as T;
 }
 
 function record(value: unknown, where: string): Record<string, unknown> {
@@ -133,4 +192,9 @@ function count(value: unknown, where: string): number {
 function pattern(value: unknown, re: RegExp, where: string): string {
   if (typeof value !== 'string' || !re.test(value)) throw new ManifestError(`${where} ${JSON.stringify(value)} is not of the form ${re}`);
   return value;
+}
+
+/** Every chunk a manifest refers to: S3 has them all once the manifest is committed. */
+export function chunkHashes(manifest: Manifest): string[] {
+  return [...manifest.images.flatMap((f) => f.chunks), ...manifest.files.chunks].map((c) => c.sha256);
 }

@@ -1,15 +1,13 @@
 // Restores the job's newest usable committed snapshot: verify every object, put files back, then `criu restore`.
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { CriuCli } from '../criu-bridge/criu-cli.ts';
 import { commandDigest } from './checkpoint.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
-import type { Manifest, ManifestObject } from './manifest.ts';
+import { chunkedStream, downloadImages } from './chunk-downloader.ts';
+import type { Manifest } from './manifest.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import { settleAll } from './settle-all.ts';
 import { extractArchive, undoExtraction, type ExtractResult } from './tar-extract.ts';
@@ -67,19 +65,18 @@ async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise
   const slog = log.child({ snapshotId });
   const stagingDir = path.join(config.workDir, 'restore', snapshotId);
   const imagesDir = path.join(stagingDir, 'images');
-  const filesArchive = path.join(stagingDir, 'files.tar');
   await rm(stagingDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
   const extracted: ExtractResult = { entries: 0, created: [] };
   try {
-    slog.info({ bytes: manifest.objects.reduce((s, o) => s + o.bytes, 0) }, 'downloading and verifying the snapshot');
-    // Images go into a private staging directory; the files archive is kept whole on disk until verified,
-    // because its entries land in the task's own directories.
-    await settleAll([
-      store.download(snapshotId, object(manifest, 'images'), (body: Readable) => extractArchive(body, { root: imagesDir, allowedRoots: [imagesDir] })),
-      store.download(snapshotId, object(manifest, 'files'), (body: Readable) => pipeline(body, createWriteStream(filesArchive))),
+    const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
+    slog.info({ imageBytes, fileBytes: manifest.files.bytes }, 'downloading and verifying the snapshot');
+    // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
+    // staging directory; the files archive is extracted under SPOTSNAP_PATHS only, entry by entry.
+    await settleAll<unknown>([
+      downloadImages(store, manifest.images, imagesDir),
+      extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
     ]);
-    await extractArchive(createReadStream(filesArchive), { root: '/', allowedRoots: config.paths }, extracted);
     slog.info({ files: extracted.entries }, 'snapshot verified and files restored; restoring the process tree');
     const task = await TaskProcess.restore(
       ctx.criu,
@@ -101,10 +98,4 @@ async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise
     await rm(stagingDir, { recursive: true, force: true });
     throw error;
   }
-}
-
-function object(manifest: Manifest, name: ManifestObject['name']): ManifestObject {
-  const found = manifest.objects.find((o) => o.name === name);
-  if (!found) throw new Error(`manifest lists no ${name} object`);
-  return found;
 }

@@ -6,6 +6,7 @@ import { describeProblems, readConfig, type AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
 import { ImdsClient } from './imds-client.ts';
 import { createLogger } from './logger.ts';
+import { chunkHashes } from './manifest.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
 import { createS3Client, SnapshotStore } from './snapshot-store.ts';
 import { supervise } from './supervisor.ts';
@@ -76,7 +77,9 @@ async function runWithSnapshots(
   }
 
   let task: TaskProcess;
+  const knownChunks = new Set<string>();
   if (outcome.kind === 'restored') {
+    for (const hash of chunkHashes(outcome.manifest)) knownChunks.add(hash);
     jlog.info({ snapshotId: outcome.manifest.snapshotId, fromAttempt: outcome.manifest.attempt, restoreMs: outcome.restoreMs }, 'task restored from snapshot');
     task = outcome.task;
   } else {
@@ -100,13 +103,14 @@ async function runWithSnapshots(
 
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
   for (;;) {
-    const result = await supervise({ config, criu, criuVersion, store, notices, command, clock, log: jlog }, task);
+    const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, clock, log: jlog }, task);
     if (result.kind === 'instance-stayed') {
       // The tree was checkpointed and killed, but nothing reclaimed the instance: carry on from the snapshot.
       const resumed = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog }).catch(
         (error: unknown): RestoreOutcome => ({ kind: 'none', reasons: [String(error)], hadSnapshots: true }),
       );
       if (resumed.kind === 'restored') {
+        for (const hash of chunkHashes(resumed.manifest)) knownChunks.add(hash);
         jlog.info({ snapshotId: resumed.manifest.snapshotId, restoreMs: resumed.restoreMs }, 'task resumed in place');
         task = resumed.task;
         continue;
@@ -121,13 +125,11 @@ async function runWithSnapshots(
   }
 }
 
-/** After a successful task its images are no use; manifests and CRIU logs stay as a record. */
+/** After a successful task its snapshots' data is no use; manifests and CRIU logs stay as a record. */
 async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger): Promise<void> {
   try {
-    const ids = await store.committedSnapshotIds();
-    if (ids.length === 0) return;
-    await store.deleteObjects(ids, ['images', 'files']);
-    log.info({ snapshots: ids.length }, 'task succeeded: deleted its snapshot images (manifests and logs kept)');
+    const chunks = await store.deleteAllChunks();
+    if (chunks > 0) log.info({ chunks }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
   } catch (error) {
     log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not delete the finished job\'s snapshot images');
   }

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { jobSnapshotsPrefix, newSnapshotId, snapshotIdOfManifestKey, snapshotObjectKey } from './s3-layout.ts';
+import { chunkKey, jobSnapshotsPrefix, newSnapshotId, snapshotIdOfManifestKey, snapshotObjectKey } from './s3-layout.ts';
 
 const location = { bucket: 'b', prefix: 'team/spot' };
 
 describe('S3 layout', () => {
   it('puts every object of a snapshot under the job', () => {
     expect(jobSnapshotsPrefix(location, 'job-1:3')).toBe('team/spot/job-1:3/snapshots/');
-    expect(snapshotObjectKey(location, 'j', 'a0002-20261121T091500123Z', 'images')).toBe('team/spot/j/snapshots/a0002-20261121T091500123Z/images.tar');
+    expect(snapshotObjectKey(location, 'j', 'a0002-20261121T091500123Z', 'criuLog')).toBe('team/spot/j/snapshots/a0002-20261121T091500123Z/criu-dump.log');
+    expect(chunkKey(location, 'j', 'ab'.repeat(32))).toBe(`team/spot/j/chunks/${'ab'.repeat(32)}`);
     expect(snapshotObjectKey({ bucket: 'b', prefix: '' }, 'j', 's', 'manifest')).toBe('j/snapshots/s/manifest.json');
   });
 
@@ -23,7 +24,7 @@ describe('S3 layout', () => {
   it('recognises only manifest keys of the job', () => {
     const id = 'a0001-20261121T090000000Z';
     expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/${id}/manifest.json`)).toBe(id);
-    expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/${id}/images.tar`)).toBeUndefined();
+    expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/${id}/criu-dump.log`)).toBeUndefined();
     expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j2/snapshots/${id}/manifest.json`)).toBeUndefined();
     expect(snapshotIdOfManifestKey(location, 'j', `team/spot/j/snapshots/x/${id}/manifest.json`)).toBeUndefined();
   });

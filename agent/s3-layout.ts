@@ -1,10 +1,8 @@
 // Where a job's snapshots live in S3; the README's "S3 layout" section documents this, and only this file builds keys.
 import type { S3Location } from './config.ts';
 
-/** The objects of one snapshot, by the name the manifest gives them. */
+/** The objects of one snapshot, by the name the manifest gives them. Its data lives in the job's chunks. */
 export const SnapshotObject = {
-  images: 'images.tar',
-  files: 'files.tar',
   criuLog: 'criu-dump.log',
   manifest: 'manifest.json',
 } as const;
@@ -23,6 +21,16 @@ export function jobSnapshotsPrefix(location: S3Location, jobId: string): string 
 /** `<prefix>/<jobId>/snapshots/<snapshotId>/<object>` */
 export function snapshotObjectKey(location: S3Location, jobId: string, snapshotId: string, object: SnapshotObjectName): string {
   return `${jobSnapshotsPrefix(location, jobId)}${snapshotId}/${SnapshotObject[object]}`;
+}
+
+/** `<prefix>/<jobId>/chunks/`: content-addressed chunks shared by all the job's snapshots. */
+export function jobChunksPrefix(location: S3Location, jobId: string): string {
+  return `${join(location.prefix, jobId, 'chunks')}/`;
+}
+
+/** `<prefix>/<jobId>/chunks/<sha256>` */
+export function chunkKey(location: S3Location, jobId: string, sha256: string): string {
+  return `${jobChunksPrefix(location, jobId)}${sha256}`;
 }
 
 /** Snapshot ids sort by attempt, then time: `a0002-20261121T091500123Z`. */

@@ -1,15 +1,22 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createBucket, emulatorClient } from '../test/support/s3-emulator.ts';
 import { sampleManifest } from '../test/support/sample-manifest.ts';
+import { ChunkUploader } from './chunk-uploader.ts';
+import { chunkedStream, downloadImages } from './chunk-downloader.ts';
+import { ContentChunker } from './content-chunker.ts';
 import { ChecksumMismatchError, PART_SIZE, SnapshotStore } from './snapshot-store.ts';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 const endpoint = inject('s3Endpoint');
 const bucket = 'unit-snapshot-store';
 const client = emulatorClient(endpoint);
 const store = (jobId = `job-${randomUUID()}`) => new SnapshotStore(client, { bucket, prefix: 'unit' }, jobId);
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(() => createBucket(endpoint, bucket));
 
@@ -19,43 +26,75 @@ async function collect(body: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+async function keys(prefix: string): Promise<string[]> {
+  const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (listed.Contents ?? []).map((o) => o.Key!);
+}
+
+async function chunked(s: SnapshotStore, data: Buffer, known = new Set<string>()) {
+  const uploader = new ChunkUploader(s, known, 3);
+  const chunker = new ContentChunker();
+  const refs = [];
+  for (let i = 0; i < data.length; i += 1 << 20) for (const c of chunker.push(data.subarray(i, i + (1 << 20)))) refs.push(await uploader.add(c));
+  for (const c of chunker.flush()) refs.push(await uploader.add(c));
+  return { refs, transfer: await uploader.drain() };
+}
+
 describe('SnapshotStore against the S3 emulator', () => {
-  it('uploads a multi-part stream and reports its size and SHA-256', async () => {
+  it('streams a multi-part upload and reports its size and SHA-256', async () => {
     const s = store();
     const data = randomBytes(2 * PART_SIZE + 12345);
     const progress: number[] = [];
-    const object = await s.upload('a0001-20261121T090000000Z', 'images', Readable.from([data.subarray(0, 1000), data.subarray(1000)]), (n) => progress.push(n));
-    expect(object).toEqual({ name: 'images', bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+    const object = await s.upload('a0001-20261121T090000000Z', 'criuLog', Readable.from([data.subarray(0, 1000), data.subarray(1000)]), (n) => progress.push(n));
+    expect(object).toEqual({ name: 'criuLog', bytes: data.length, sha256: sha(data) });
     expect(progress.at(-1)).toBe(data.length);
-    const stored = await client.send(new GetObjectCommand({ Bucket: bucket, Key: s.key('a0001-20261121T090000000Z', 'images') }));
-    expect(Number(stored.ContentLength)).toBe(data.length);
+  });
+
+  it('stores chunks once: a second upload of the same data sends only what changed', async () => {
+    const s = store();
+    const data = randomBytes(24 << 20);
+    const known = new Set<string>();
+    const first = await chunked(s, data, known);
+    expect(first.transfer.uploadedBytes).toBe(data.length);
+    const changed = Buffer.from(data);
+    randomBytes(1 << 20).copy(changed, 12 << 20);
+    const second = await chunked(s, changed, known);
+    expect(second.transfer.totalBytes).toBe(data.length);
+    expect(second.transfer.uploadedBytes).toBeLessThan(data.length / 3);
+    expect(Buffer.concat(await Promise.all(second.refs.map((r) => s.getChunk(r.sha256, r.bytes)))).equals(changed)).toBe(true);
+  });
+
+  it('reassembles image files at their offsets and streams in order', async () => {
+    const s = store();
+    const a = randomBytes(9 << 20);
+    const b = randomBytes(700);
+    const images = [
+      { name: 'pages-1.img', bytes: a.length, chunks: (await chunked(s, a)).refs },
+      { name: 'core-1.img', bytes: b.length, chunks: (await chunked(s, b)).refs },
+    ];
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'spotsnap-images-'));
+    expect(await downloadImages(s, images, dir, 3)).toBe(a.length + b.length);
+    expect((await readFile(path.join(dir, 'pages-1.img'))).equals(a)).toBe(true);
+    expect((await readFile(path.join(dir, 'core-1.img'))).equals(b)).toBe(true);
+    expect((await collect(chunkedStream(s, images[0]!.chunks, 2))).equals(a)).toBe(true);
+  });
+
+  it('refuses a chunk whose bytes changed in S3', async () => {
+    const s = store();
+    const data = randomBytes(5000);
+    const { refs } = await chunked(s, data);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `unit/${s.jobId}/chunks/${refs[0]!.sha256}`, Body: 'tampered' }));
+    await expect(s.getChunk(refs[0]!.sha256, refs[0]!.bytes)).rejects.toThrow(ChecksumMismatchError);
+    await expect(collect(chunkedStream(s, refs))).rejects.toThrow(ChecksumMismatchError);
   });
 
   it('lists only committed snapshots, newest first', async () => {
     const s = store();
     const ids = ['a0001-20261121T090000000Z', 'a0002-20261121T091000000Z', 'a0002-20261121T090500000Z'];
     for (const id of ids) await s.commit(sampleManifest({ jobId: s.jobId, snapshotId: id }));
-    await s.upload('a0003-20261121T092000000Z', 'images', Readable.from([Buffer.from('torn')]));
+    await s.putObject('a0003-20261121T092000000Z', 'criuLog', Buffer.from('a torn snapshot has no manifest'));
     expect(await s.committedSnapshotIds()).toEqual(['a0002-20261121T091000000Z', 'a0002-20261121T090500000Z', 'a0001-20261121T090000000Z']);
     expect(await store().committedSnapshotIds()).toEqual([]);
-  });
-
-  it('downloads and verifies an object against the manifest', async () => {
-    const s = store();
-    const id = 'a0001-20261121T090000000Z';
-    const data = randomBytes(100_000);
-    const object = await s.upload(id, 'files', Readable.from([data]));
-    let received: Buffer = Buffer.alloc(0);
-    await s.download(id, object, async (body) => (received = await collect(body)));
-    expect(received.equals(data)).toBe(true);
-  });
-
-  it('rejects an object whose bytes changed since the manifest was written', async () => {
-    const s = store();
-    const id = 'a0001-20261121T090000000Z';
-    const object = await s.upload(id, 'files', Readable.from([Buffer.from('original')]));
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: s.key(id, 'files'), Body: 'tampered' }));
-    await expect(s.download(id, object, collect)).rejects.toThrow(ChecksumMismatchError);
   });
 
   it('refuses a manifest of another job stored under this job', async () => {
@@ -65,14 +104,13 @@ describe('SnapshotStore against the S3 emulator', () => {
     await expect(s.readManifest(id)).rejects.toThrow(/names job "job-b".*not job "job-a".*refusing it/);
   });
 
-  it('deletes the named objects of snapshots and keeps the rest', async () => {
+  it('deletes all chunks of a finished job and keeps manifests and logs', async () => {
     const s = store();
     const id = 'a0001-20261121T090000000Z';
-    await s.upload(id, 'images', Readable.from([Buffer.from('i')]));
-    await s.upload(id, 'files', Readable.from([Buffer.from('f')]));
+    await chunked(s, randomBytes(3 << 20));
+    await s.putObject(id, 'criuLog', Buffer.from('log'));
     await s.commit(sampleManifest({ jobId: s.jobId, snapshotId: id }));
-    await s.deleteObjects([id], ['images', 'files']);
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `unit/${s.jobId}/` }));
-    expect((listed.Contents ?? []).map((o) => o.Key)).toEqual([s.key(id, 'manifest')]);
+    expect(await s.deleteAllChunks()).toBeGreaterThan(0);
+    expect((await keys(`unit/${s.jobId}/`)).sort()).toEqual([s.key(id, 'criuLog'), s.key(id, 'manifest')]);
   });
 });

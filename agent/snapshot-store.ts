@@ -16,6 +16,8 @@ import { HashingStream } from './hashing-stream.ts';
 import { settleAll } from './settle-all.ts';
 import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
 import {
+  chunkKey,
+  jobChunksPrefix,
   jobSnapshotsPrefix,
   snapshotIdOfManifestKey,
   snapshotObjectKey,
@@ -96,6 +98,60 @@ export class SnapshotStore {
       hashing.destroy();
     });
     return { name, bytes: hashing.bytes, sha256: hashing.digest() };
+  }
+
+  /**
+   * Stores one chunk under its SHA-256. The same digest goes with the request, so S3 itself refuses the
+   * chunk if a byte changed on the way.
+   */
+  async putChunk(sha256: string, data: Buffer, signal?: AbortSignal): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: chunkKey(this.location, this.jobId, sha256),
+        Body: data,
+        ContentLength: data.length,
+        ...writeParams(this.encryption),
+        ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+      }),
+      { abortSignal: signal },
+    );
+  }
+
+  /** Reads one chunk and checks it against its SHA-256 before returning it. */
+  async getChunk(sha256: string, bytes: number): Promise<Buffer> {
+    const key = chunkKey(this.location, this.jobId, sha256);
+    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    const data = Buffer.from(await response.Body!.transformToByteArray());
+    const actual = createHash('sha256').update(data).digest('hex');
+    if (actual !== sha256 || data.length !== bytes) throw new ChecksumMismatchError(key, sha256, actual, data.length);
+    return data;
+  }
+
+  /** Deletes every chunk of the job (after it finished: its snapshots are of no more use). */
+  async deleteAllChunks(): Promise<number> {
+    let deleted = 0;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: jobChunksPrefix(this.location, this.jobId), ContinuationToken: token }),
+      );
+      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+      if (keys.length > 0) {
+        await this.client.send(new DeleteObjectsCommand({ Bucket: this.location.bucket, Delete: { Objects: keys, Quiet: true } }));
+        deleted += keys.length;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return deleted;
+  }
+
+  /** Writes a small whole object of a snapshot (the CRIU log). */
+  async putObject(snapshotId: string, name: SnapshotObjectName, data: Buffer): Promise<ManifestObject> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.location.bucket, Key: this.key(snapshotId, name), Body: data, ...writeParams(this.encryption) }),
+    );
+    return { name, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
   }
 
   /** Writes the manifest: the snapshot exists for restores from this moment on. */

@@ -18,6 +18,7 @@ export interface SupervisorContext {
   store: SnapshotStore;
   notices: NoticeSource;
   command: readonly string[];
+  knownChunks: Set<string>;
   clock: Clock;
   log: Logger;
 }
@@ -73,7 +74,7 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
         state = 'checkpointing';
         log.warn({ action: notice.action, time: notice.time, msBeforeDeadline: notice.deadline - ctx.clock.now() }, 'spot interruption notice: checkpointing');
         try {
-          await takeCheckpoint({ ...ctx, task }, notice);
+          await takeCheckpoint({ ...ctx, task }, 'final', notice);
           state = 'checkpointed';
           if (config.afterCheckpoint === 'exit' || terminationRequested) {
             finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });

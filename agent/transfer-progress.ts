@@ -1,4 +1,4 @@
-// Logs a transfer's progress every few seconds: bytes, rate, and time left before the interruption deadline.
+// Logs a transfer's progress every few seconds (bytes, rate, time left before the deadline) and estimates its end.
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 
@@ -6,13 +6,14 @@ export interface TransferProgressOptions {
   clock: Clock;
   log: Logger;
   label: string;
+  /** Bytes transferred so far. */
+  bytes: () => number;
   /** When the instance goes away (ms since the epoch), if known. */
   deadline?: number;
   intervalMs?: number;
 }
 
 export class TransferProgress {
-  private readonly counts = new Map<string, number>();
   private readonly started: number;
   private readonly timer: NodeJS.Timeout;
   private readonly options: TransferProgressOptions;
@@ -24,31 +25,41 @@ export class TransferProgress {
     this.timer.unref();
   }
 
-  /** A callback that records the bytes done so far of one stream. */
-  counter(stream: string): (bytesDone: number) => void {
-    this.counts.set(stream, 0);
-    return (bytesDone) => this.counts.set(stream, bytesDone);
-  }
-
-  get bytes(): number {
-    let total = 0;
-    for (const n of this.counts.values()) total += n;
-    return total;
+  /** Bytes per second so far (0 before anything moved). */
+  rate(): number {
+    const seconds = (this.options.clock.now() - this.started) / 1000;
+    return seconds > 0 ? this.options.bytes() / seconds : 0;
   }
 
   report(): void {
     const now = this.options.clock.now();
-    const seconds = Math.max((now - this.started) / 1000, 0.001);
-    const bytes = this.bytes;
     this.options.log.info(
       {
-        bytes,
-        mibPerSecond: Number((bytes / 1048576 / seconds).toFixed(1)),
+        bytes: this.options.bytes(),
+        mibPerSecond: Number((this.rate() / 1048576).toFixed(1)),
         elapsedMs: now - this.started,
         msBeforeDeadline: this.options.deadline === undefined ? undefined : this.options.deadline - now,
       },
       `${this.options.label} in progress`,
     );
+  }
+
+  /** Logs when the remaining bytes should be done at the rate so far, and whether that is before the deadline. */
+  estimate(remainingBytes: number): void {
+    const rate = this.rate();
+    const now = this.options.clock.now();
+    const etaMs = rate > 0 ? Math.round((remainingBytes / rate) * 1000) : undefined;
+    const fields = {
+      remainingBytes,
+      mibPerSecond: Number((rate / 1048576).toFixed(1)),
+      etaMs,
+      msBeforeDeadline: this.options.deadline === undefined ? undefined : this.options.deadline - now,
+    };
+    if (this.options.deadline !== undefined && etaMs !== undefined && now + etaMs > this.options.deadline) {
+      this.options.log.warn(fields, `${this.options.label} may not finish before the deadline; it commits only if every byte arrives`);
+    } else {
+      this.options.log.info(fields, `${this.options.label} estimate`);
+    }
   }
 
   stop(): void {

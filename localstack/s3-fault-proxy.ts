@@ -7,8 +7,8 @@ export interface FaultMatch {
   method?: string;
   /** A query parameter the request must carry, e.g. 'partNumber' (UploadPart) or 'uploads' (CreateMultipartUpload). */
   queryParam?: string;
-  /** The object key must end with this, e.g. 'images.tar' or 'manifest.json'. */
-  keySuffix?: string;
+  /** The request path must contain this, e.g. '/chunks/' (chunk uploads) or 'manifest.json'. */
+  pathIncludes?: string;
 }
 
 export type FaultAction =
@@ -80,7 +80,7 @@ export class S3FaultProxy {
       ({ match }) =>
         (!match.method || match.method === req.method) &&
         (!match.queryParam || url.searchParams.has(match.queryParam)) &&
-        (!match.keySuffix || url.pathname.endsWith(match.keySuffix)),
+        (!match.pathIncludes || url.pathname.includes(match.pathIncludes)),
     );
     if (index < 0) return undefined;
     const fault = this.faults[index]!;

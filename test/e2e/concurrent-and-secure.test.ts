@@ -57,7 +57,7 @@ describe('encryption and secrets', () => {
     imds.clearNotice();
     const writes = proxy.requests.filter((r) => r.path.includes(jobId) && (r.method === 'PUT' || (r.method === 'POST' && r.query.includes('uploads'))));
     const creates = writes.filter((r) => r.method === 'POST' || !r.query.includes('partNumber'));
-    expect(creates.length).toBeGreaterThanOrEqual(4); // images, files, CRIU log, manifest
+    expect(creates.length).toBeGreaterThanOrEqual(4); // chunks, CRIU log, manifest
     for (const request of creates) expect(request.headers['x-amz-server-side-encryption']).toBe('AES256');
     for (const request of writes.filter((r) => r.method === 'PUT')) {
       expect(Object.keys(request.headers).some((h) => h === 'x-amz-checksum-sha256' || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer' || h.startsWith('x-amz-checksum'))).toBe(true);

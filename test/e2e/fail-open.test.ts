@@ -87,7 +87,7 @@ describe('a checkpoint that cannot reach S3', () => {
     try {
       const result = await runToCompletion(command, env({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${closedPort}` }));
       const messages = agentLog(result.stderr).map((l) => l.msg);
-      expect(messages).toContain('CRIU dump complete; uploading images and files');
+      expect(messages).toContain('checkpoint failed before its commit; no snapshot was written');
       expect(messages).toContain('checkpoint failed');
       expect(messages).toContain('the task runs on without a checkpoint');
       expect(result.exitCode).toBe(0);

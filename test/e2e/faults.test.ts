@@ -1,7 +1,8 @@
 // End to end under faults: S3 errors and resets, a killed agent, tampered snapshots, a full disk, SIGTERM mid-checkpoint.
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { chunkHashes, parseManifest } from '../../agent/manifest.ts';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
 import { jobEnv } from '../support/job-env.ts';
@@ -56,13 +57,13 @@ const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
 describe('S3 faults during the upload', () => {
   it('retries 500s, 503 SlowDown and a connection reset mid-part, then commits a snapshot that restores', async () => {
     const jobId = `faults-${randomUUID()}`;
-    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 2 });
-    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
-    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'reset', afterBytes: 1024 * 1024 }, times: 1 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'reset', afterBytes: 1024 * 1024 }, times: 1 });
     imds.scheduleNotice(2500);
     const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
     imds.clearNotice();
-    const outcomes = proxy.requests.filter((r) => r.query.includes('partNumber')).map((r) => r.outcome);
+    const outcomes = proxy.requests.filter((r) => r.path.includes(`${jobId}/chunks/`)).map((r) => r.outcome);
     expect(outcomes.filter((o) => o === 500)).toHaveLength(2);
     expect(outcomes.filter((o) => o === 503)).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'reset')).toHaveLength(1);
@@ -74,7 +75,7 @@ describe('S3 faults during the upload', () => {
 
   it('leaves no manifest when the upload keeps failing, and the task runs on to its normal end', async () => {
     const jobId = `faults-${randomUUID()}`;
-    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: Infinity });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: Infinity });
     imds.scheduleNotice(2000);
     const result = await runToCompletion(memoryTask, envFor(jobId, 1));
     expect(messages(result.stderr), result.stderr).toEqual(expect.arrayContaining(['checkpoint failed', 'the task runs on without a checkpoint']));
@@ -90,7 +91,7 @@ describe('torn and tampered snapshots', () => {
     imds.scheduleNotice(2000);
     const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
     // Attempt 2 is restored, gets a notice, and is killed (SIGKILL) while its parts are still going up.
-    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'delay', ms: 2000 }, times: Infinity });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'delay', ms: 2000 }, times: Infinity });
     imds.scheduleNotice(1500);
     const second = await runUntilCheckpoint(memoryTask, envFor(jobId, 2), /CRIU dump complete; uploading/);
     imds.clearNotice();
@@ -110,9 +111,17 @@ describe('torn and tampered snapshots', () => {
     imds.scheduleNotice(1500);
     await runUntilCheckpoint(memoryTask, envFor(jobId, 2));
     imds.clearNotice();
-    const newest = (await keysOf(jobId)).filter((k) => k.endsWith('images.tar')).sort().at(-1)!;
-    expect(newest).toContain('/a0002-');
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: newest, Body: 'not the images that were committed' }));
+    // Alter a chunk that only the newest snapshot uses (chunks the two share would spoil both).
+    const manifests = await Promise.all(
+      (await keysOf(jobId))
+        .filter((k) => k.endsWith('manifest.json'))
+        .sort()
+        .map(async (Key) => parseManifest(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())),
+    );
+    expect(manifests.map((m) => m.attempt)).toEqual([1, 2]);
+    const older = new Set(chunkHashes(manifests[0]!));
+    const onlyNewest = manifests[1]!.images.flatMap((f) => f.chunks).find((c) => !older.has(c.sha256))!;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `snapshots/${jobId}/chunks/${onlyNewest.sha256}`, Body: 'not the bytes that were committed' }));
 
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
     const refusal = agentLog(third.stderr).find((l) => l.msg === 'snapshot could not be restored; trying the one before');
@@ -136,7 +145,7 @@ describe('local faults', () => {
 
   it('finishes a checkpoint in flight when SIGTERM arrives, then exits with 177 for the retry', async () => {
     const jobId = `sigterm-${randomUUID()}`;
-    proxy.addFault({ match: { method: 'PUT', queryParam: 'partNumber' }, action: { kind: 'delay', ms: 1000 }, times: 3 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'delay', ms: 1000 }, times: 3 });
     imds.scheduleNotice(2000);
     const container = await startAttempt(memoryTask, envFor(jobId, 1));
     let first;

@@ -4,7 +4,7 @@ import type { Manifest } from '../../agent/manifest.ts';
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
   return {
     kind: 'spotsnap-snapshot',
-    schemaVersion: 1,
+    schemaVersion: 2,
     jobId: 'job-1',
     attempt: 1,
     snapshotId: 'a0001-20261121T090000000Z',
@@ -14,12 +14,15 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
     host: { kernel: '6.18.0', arch: 'x64' },
     task: { commandSha256: 'a'.repeat(64), pipes: { stdout: 'pipe:[1]', stderr: 'pipe:[2]', status: 'pipe:[3]' } },
     paths: ['/work'],
+    checkpointKind: 'final',
     notice: { action: 'terminate', time: '2026-11-21T09:02:00Z' },
-    objects: [
-      { name: 'images', bytes: 100, sha256: 'b'.repeat(64) },
-      { name: 'files', bytes: 10, sha256: 'c'.repeat(64) },
-      { name: 'criuLog', bytes: 5, sha256: 'd'.repeat(64) },
+    images: [
+      { name: 'pages-1.img', bytes: 300, chunks: [{ sha256: 'b'.repeat(64), bytes: 200 }, { sha256: 'c'.repeat(64), bytes: 100 }] },
+      { name: 'core-1.img', bytes: 10, chunks: [{ sha256: 'd'.repeat(64), bytes: 10 }] },
     ],
+    files: { bytes: 1024, chunks: [{ sha256: 'e'.repeat(64), bytes: 1024 }] },
+    objects: [{ name: 'criuLog', bytes: 5, sha256: 'f'.repeat(64) }],
+    transfer: { uploadedBytes: 1034, uploadedChunks: 3, totalBytes: 1334, totalChunks: 4 },
     timings: { dumpMs: 200, uploadMs: 800, totalMs: 1000 },
     ...overrides,
   };
