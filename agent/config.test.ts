@@ -25,6 +25,7 @@ describe('readConfig', () => {
     expect(enabled(readConfig(base, '/work'))).toEqual({
       s3: { bucket: 'my-bucket', prefix: 'spot/snaps' },
       encryption: { mode: 'none' },
+      checkpointInterval: { mode: 'auto' },
       jobId: 'job-1',
       attempt: 1,
       paths: ['/work'],
@@ -97,12 +98,20 @@ describe('readConfig', () => {
     ['SPOTSNAP_JOB_ID', 'has spaces', 'letters, digits'],
     ['AWS_EC2_METADATA_SERVICE_ENDPOINT', '169.254.169.254', 'http://HOST[:PORT]'],
     ['SPOTSNAP_SSE', 'rot13', 'AES256 or aws:kms'],
+    ['SPOTSNAP_CHECKPOINT_INTERVAL', '5 minutes', 'a duration of at least 5s'],
+    ['SPOTSNAP_CHECKPOINT_INTERVAL', '4s', 'a duration of at least 5s'],
     ['SPOTSNAP_SSE_KMS_KEY_ID', 'alias/mine', 'only with SPOTSNAP_SSE=aws:kms'],
   ])('names %s=%j and says what is expected', (variable, value, expected) => {
     const problems = problemsOf({ ...base, [variable]: value });
     expect(problems).toEqual([expect.objectContaining({ variable, value })]);
     expect(problems[0]!.expected).toContain(expected);
     expect(describeProblems(problems)).toBe(`${variable}=${JSON.stringify(value)}: expected ${problems[0]!.expected}`);
+  });
+
+  it('reads the background checkpoint interval', () => {
+    expect(enabled(readConfig({ ...base, SPOTSNAP_CHECKPOINT_INTERVAL: '90s' }, '/w')).checkpointInterval).toEqual({ mode: 'every', ms: 90_000 });
+    expect(enabled(readConfig({ ...base, SPOTSNAP_CHECKPOINT_INTERVAL: '5m' }, '/w')).checkpointInterval).toEqual({ mode: 'every', ms: 300_000 });
+    expect(enabled(readConfig({ ...base, SPOTSNAP_CHECKPOINT_INTERVAL: 'off' }, '/w')).checkpointInterval).toEqual({ mode: 'off' });
   });
 
   it('reads server-side encryption', () => {

@@ -20,6 +20,7 @@ export const EnvVar = {
   criuPath: 'SPOTSNAP_CRIU',
   criuExtraArgs: 'SPOTSNAP_CRIU_EXTRA_ARGS',
   imdsEndpoint: 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+  checkpointInterval: 'SPOTSNAP_CHECKPOINT_INTERVAL',
   sse: 'SPOTSNAP_SSE',
   sseKmsKeyId: 'SPOTSNAP_SSE_KMS_KEY_ID',
 } as const;
@@ -32,6 +33,12 @@ export type OnRestoreFailure = 'fresh' | 'fail';
 /** Server-side encryption asked of S3 for every object spotsnap writes. */
 export type Encryption = { mode: 'none' } | { mode: 'AES256' } | { mode: 'aws:kms'; kmsKeyId: string | undefined };
 
+/**
+ * When to take background checkpoints: 'auto' every 10 minutes while the task holds at most
+ * AUTO_BACKGROUND_MAX_BYTES of memory, a fixed interval, or never.
+ */
+export type CheckpointInterval = { mode: 'auto' } | { mode: 'every'; ms: number } | { mode: 'off' };
+
 export interface S3Location {
   bucket: string;
   /** Key prefix without leading or trailing slash; may be empty. */
@@ -41,6 +48,7 @@ export interface S3Location {
 export interface AgentConfig {
   s3: S3Location;
   encryption: Encryption;
+  checkpointInterval: CheckpointInterval;
   jobId: string;
   attempt: number;
   /** Absolute directories whose files are part of the task's state. */
@@ -157,6 +165,7 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
   if (!/^https?:\/\/[^/\s]+\/?$/.test(imdsEndpoint)) bad(EnvVar.imdsEndpoint, 'http://HOST[:PORT]');
 
   const encryption = readEncryption(env, bad);
+  const checkpointInterval = readInterval(env[EnvVar.checkpointInterval], bad);
   const criuPath = (env[EnvVar.criuPath] ?? '').trim() || 'criu';
   const criuExtraArgs = (env[EnvVar.criuExtraArgs] ?? '').split(/\s+/).filter((a) => a !== '');
 
@@ -168,6 +177,7 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
     config: {
       s3: s3!,
       encryption: encryption!,
+      checkpointInterval: checkpointInterval!,
       jobId: jobId!,
       attempt,
       paths,
@@ -205,6 +215,20 @@ function readJobId(env: NodeJS.ProcessEnv, bad: (variable: string, expected: str
     return undefined;
   }
   return batch.endsWith(`:${index}`) ? batch : `${batch}:${index}`;
+}
+
+/** Parses "90s", "5m", "1h", "auto" or "off"; at least 5 s between background checkpoints. */
+export function readInterval(raw: string | undefined, bad: (variable: string, expected: string) => void): CheckpointInterval | undefined {
+  const value = (raw ?? '').trim().toLowerCase();
+  if (value === '' || value === 'auto') return { mode: 'auto' };
+  if (value === 'off' || value === '0') return { mode: 'off' };
+  const match = /^(\d+)(s|m|h)$/.exec(value);
+  const ms = match ? Number(match[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 's' | 'm' | 'h'] : NaN;
+  if (!(ms >= 5_000)) {
+    bad(EnvVar.checkpointInterval, 'a duration of at least 5s like 90s, 5m or 1h, or auto, or off');
+    return undefined;
+  }
+  return { mode: 'every', ms };
 }
 
 function readEncryption(env: NodeJS.ProcessEnv, bad: (variable: string, expected: string) => void): Encryption | undefined {

@@ -35,6 +35,20 @@ export function signalQuietly(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
+/** Resident memory of the process and its descendants, in bytes (VmRSS from /proc). */
+export function treeResidentBytes(root: number): number {
+  let total = 0;
+  for (const pid of treePids(root)) {
+    try {
+      const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      total += Number(kib ?? 0) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
 /** Waits until `read()` returns a value or the deadline passes, checking every `intervalMs`. */
 export async function pollFor<T>(read: () => T | undefined, timeoutMs: number, intervalMs = 10): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;

@@ -68,6 +68,16 @@ async function runWithSnapshots(
   const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId, config.encryption);
   const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
   jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
+  if (config.checkpointInterval.mode !== 'off') {
+    // Say which path background checkpoints take on this kernel.
+    const dirtyTracking = await criu.hasFeature('mem_dirty_track');
+    jlog.info(
+      { memDirtyTrack: dirtyTracking, interval: config.checkpointInterval },
+      dirtyTracking
+        ? 'the kernel tracks dirty memory, but spotsnap does not use criu pre-dump yet: background checkpoints are full dumps, deduplicated by chunk'
+        : 'no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk',
+    );
+  }
 
   let outcome: RestoreOutcome;
   try {

@@ -1,4 +1,4 @@
-// Supervises a running task: passes signals on, checkpoints it on a spot notice, and returns the container's exit code.
+// Supervises a running task: passes signals on, takes background checkpoints, checkpoints it on a spot notice.
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
 import { takeCheckpoint } from './checkpoint.ts';
@@ -7,6 +7,7 @@ import type { AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
 import { onForwardedSignals } from './forwarded-signals.ts';
 import { watchForNotice, type NoticeSource } from './notice-watcher.ts';
+import { treeResidentBytes } from './process-tree.ts';
 import { waitForReclaimOrStay, type StayReason } from './reclaim-watcher.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import type { TaskExit, TaskProcess } from './task-process.ts';
@@ -33,28 +34,34 @@ export type SupervisionResult =
 
 /** How long past a notice's deadline a still-running instance counts as staying. */
 const RECLAIM_GRACE_MS = 60_000;
+/** SPOTSNAP_CHECKPOINT_INTERVAL=auto: this often... */
+export const AUTO_INTERVAL_MS = 10 * 60_000;
+/** ...while the task holds at most this much memory (a background dump freezes it about 1 s per GiB). */
+export const AUTO_BACKGROUND_MAX_BYTES = 8 * 1024 ** 3;
 
-type State = 'running' | 'checkpointing' | 'checkpointed';
+type State = 'running' | 'background-checkpoint' | 'final-checkpoint' | 'checkpointed';
 
 export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<SupervisionResult> {
   const { config, log } = ctx;
-  const stopWatching = new AbortController();
+  const stop = new AbortController();
   let state: State = 'running';
   let exitDuringCheckpoint: TaskExit | undefined;
   let terminationRequested = false;
+  /** The one CRIU operation at a time: a notice waits for a background checkpoint to settle. */
+  let background: Promise<void> = Promise.resolve();
 
   return new Promise<SupervisionResult>((resolve) => {
     const finish = (result: SupervisionResult): void => {
-      stopWatching.abort();
+      stop.abort();
       removeSignalHandlers();
       resolve(result);
     };
 
     const removeSignalHandlers = onForwardedSignals((signal) => {
-      if (state === 'running') {
+      if (state === 'running' || state === 'background-checkpoint') {
         log.info({ signal }, 'passing the signal on to the task');
         task.forwardSignal(signal);
-      } else if (state === 'checkpointing') {
+      } else if (state === 'final-checkpoint') {
         log.warn({ signal }, 'signal received during a checkpoint: the checkpoint goes on, then the agent exits');
         terminationRequested = true;
       } else {
@@ -63,15 +70,51 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
       }
     });
 
-    void task.exited.then((exit) => {
-      if (state === 'running') finish({ kind: 'task-exited', exit });
-      else if (state === 'checkpointing') exitDuringCheckpoint = exit;
+    void task.exited.then(async (exit) => {
+      if (state === 'final-checkpoint') {
+        exitDuringCheckpoint = exit;
+        return;
+      }
+      if (state === 'checkpointed') return;
+      // A background checkpoint still uploading is of no more use, but it must settle before the job's
+      // snapshots are cleaned up.
+      await background;
+      finish({ kind: 'task-exited', exit });
     });
 
-    void watchForNotice({ source: ctx.notices, intervalMs: config.pollIntervalMs, clock: ctx.clock, signal: stopWatching.signal, log }).then(
+    const backgroundLoop = async (): Promise<void> => {
+      const interval = config.checkpointInterval;
+      if (interval.mode === 'off') return;
+      const everyMs = interval.mode === 'every' ? interval.ms : AUTO_INTERVAL_MS;
+      let warnedSize = false;
+      for (;;) {
+        await ctx.clock.sleep(everyMs, stop.signal);
+        if (state !== 'running') continue;
+        const resident = treeResidentBytes(task.rootPid);
+        if (interval.mode === 'auto' && resident > AUTO_BACKGROUND_MAX_BYTES) {
+          if (!warnedSize) log.info({ residentBytes: resident }, 'no background checkpoints for a task this large (set SPOTSNAP_CHECKPOINT_INTERVAL to force them)');
+          warnedSize = true;
+          continue;
+        }
+        state = 'background-checkpoint';
+        background = takeCheckpoint({ ...ctx, task }, 'background', null).then(
+          () => undefined,
+          (error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'background checkpoint failed; the task runs on'),
+        );
+        await background;
+        if (state === 'background-checkpoint') state = 'running';
+      }
+    };
+    void backgroundLoop().catch(() => undefined);
+
+    void watchForNotice({ source: ctx.notices, intervalMs: config.pollIntervalMs, clock: ctx.clock, signal: stop.signal, log }).then(
       async (notice) => {
-        if (state !== 'running') return;
-        state = 'checkpointing';
+        if (state === 'background-checkpoint') {
+          log.warn({ action: notice.action, time: notice.time }, 'spot interruption notice during a background checkpoint: finishing it first');
+          await background;
+        }
+        if (state !== 'running' && state !== 'background-checkpoint') return;
+        state = 'final-checkpoint';
         log.warn({ action: notice.action, time: notice.time, msBeforeDeadline: notice.deadline - ctx.clock.now() }, 'spot interruption notice: checkpointing');
         try {
           await takeCheckpoint({ ...ctx, task }, 'final', notice);
@@ -87,12 +130,13 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
             intervalMs: config.pollIntervalMs,
             graceMs: RECLAIM_GRACE_MS,
             clock: ctx.clock,
-            signal: stopWatching.signal,
+            signal: stop.signal,
             log,
           });
           log.warn({ reason }, 'the instance was not reclaimed: resuming the task here from its snapshot');
           finish({ kind: 'instance-stayed', reason });
         } catch (error) {
+          if (stop.signal.aborted) return;
           log.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed');
           state = 'running';
           const exit = exitDuringCheckpoint;

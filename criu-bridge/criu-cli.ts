@@ -70,6 +70,12 @@ export class CriuCli {
     return version;
   }
 
+  /** Whether `criu check --feature NAME` passes on this kernel (e.g. mem_dirty_track for pre-dumps). */
+  async hasFeature(name: string): Promise<boolean> {
+    const result = await execa(this.binary, ['check', '--feature', name], { reject: false, timeout: 20_000 });
+    return result.exitCode === 0;
+  }
+
   /** Runs `criu dump` and resolves when the images are complete. */
   async dump(options: CriuDumpOptions): Promise<void> {
     const result = await execa(this.binary, dumpArgs(options), { reject: false, stdin: 'ignore' });

@@ -1,0 +1,81 @@
+// End to end: periodic background checkpoints, and the final checkpoint that then has little left to send.
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseManifest, type Manifest } from '../../agent/manifest.ts';
+import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
+import { jobEnv } from '../support/job-env.ts';
+import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
+import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+
+const s3Endpoint = inject('s3Endpoint');
+const bucket = 'e2e-background';
+const imds = new ImdsSimulator();
+const proxy = new S3FaultProxy(s3Endpoint);
+const s3 = emulatorClient(s3Endpoint);
+const FINAL_COMMITTED = /"checkpoint":"final"[^\n]*"msg":"checkpoint committed"/;
+
+beforeAll(async () => {
+  await imds.start();
+  await proxy.start();
+  await createBucket(s3Endpoint, bucket);
+});
+afterAll(async () => {
+  await proxy.stop();
+  await imds.stop();
+});
+
+async function manifestsOf(jobId: string): Promise<Manifest[]> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/snapshots/` }));
+  const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('manifest.json')).sort();
+  return Promise.all(keys.map(async (Key) => parseManifest(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())));
+}
+
+describe('background checkpoints', () => {
+  it('are taken while the task runs on, so that the final checkpoint sends only what changed since', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '192', '60', '0.2'];
+    const uninterrupted = await runToCompletion(command, {});
+    const jobId = `background-${randomUUID()}`;
+    const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_CHECKPOINT_INTERVAL: '5s' });
+    imds.scheduleNotice(8000);
+    const first = await runUntilCheckpoint(command, env(1), FINAL_COMMITTED);
+    imds.clearNotice();
+
+    const manifests = await manifestsOf(jobId);
+    const final = manifests.find((m) => m.checkpointKind === 'final')!;
+    expect(manifests.filter((m) => m.checkpointKind === 'background').length).toBeGreaterThanOrEqual(1);
+    expect(final.transfer.uploadedBytes).toBeLessThan(final.transfer.totalBytes * 0.5);
+    expect(agentLog(first.stderr).map((l) => l.msg)).toContain('no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk');
+
+    const second = await runToCompletion(command, env(2));
+    expect(agentLog(second.stderr).find((l) => l.msg === 'task restored from snapshot')?.snapshotId).toBe(final.snapshotId);
+    expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
+  });
+
+  it('finish before the final checkpoint when the notice comes during one, and never run two dumps at once', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '80', '0.1'];
+    const uninterrupted = await runToCompletion(command, {});
+    const jobId = `overlap-${randomUUID()}`;
+    // Slow chunk uploads keep the first background checkpoint going when the notice comes.
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'delay', ms: 250 }, times: 40 });
+    const env = (attempt: number) => ({
+      ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }),
+      SPOTSNAP_CHECKPOINT_INTERVAL: '5s',
+    });
+    imds.scheduleNotice(6500);
+    const first = await runUntilCheckpoint(command, env(1), FINAL_COMMITTED);
+    imds.clearNotice();
+    proxy.clearFaults();
+
+    const log = agentLog(first.stderr);
+    const order = log.filter((l) => /checkpoint committed|notice during a background checkpoint|notice: checkpointing/.test(l.msg)).map((l) => `${l.checkpoint ?? ''} ${l.msg}`);
+    expect(order[0]).toBe(' spot interruption notice during a background checkpoint: finishing it first');
+    expect(order.indexOf('background checkpoint committed')).toBeLessThan(order.indexOf(' spot interruption notice: checkpointing'));
+    const dumps = log.filter((l) => l.msg === 'freezing and dumping the task with CRIU, streaming its images').map((l) => l.checkpoint);
+    expect(dumps.slice(0, 2)).toEqual(['background', 'final']);
+
+    const second = await runToCompletion(command, env(2));
+    expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
+  });
+});
