@@ -135,6 +135,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         uploadMs: manifest.timings.uploadMs,
         totalMs: manifest.timings.totalMs,
         msBeforeDeadline: notice ? notice.deadline - clock.now() : undefined,
+        agentMemory: memoryFigures(),
       },
       'checkpoint committed',
     );
@@ -174,4 +175,11 @@ async function captureFiles(paths: readonly string[], uploader: ChunkUploader, l
   const report = await packed.done;
   if (report.skipped.length > 0) log.warn({ skipped: report.skipped.slice(0, 20) }, 'left out of the snapshot: not regular files, directories or symlinks');
   return files;
+}
+
+/** The agent's own memory, in MiB, for the log. */
+export function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round(n / 1048576);
+  return { rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
 }

@@ -23,7 +23,7 @@ export interface RestoreContext {
 }
 
 export type RestoreOutcome =
-  | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number }
+  | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number; downloadMs: number; criuRestoreMs: number }
   /** Nothing to restore, or nothing that could be: `reasons` says why for each snapshot tried. */
   | { kind: 'none'; reasons: string[]; hadSnapshots: boolean };
 
@@ -37,8 +37,8 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
   for (const id of ids.slice(0, MAX_SNAPSHOTS_TRIED)) {
     const started = ctx.clock.now();
     try {
-      const { task, manifest } = await restoreSnapshot(ctx, id);
-      return { kind: 'restored', task, manifest, restoreMs: ctx.clock.now() - started };
+      const { task, manifest, downloadMs, criuRestoreMs } = await restoreSnapshot(ctx, id);
+      return { kind: 'restored', task, manifest, restoreMs: ctx.clock.now() - started, downloadMs, criuRestoreMs };
     } catch (error) {
       const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
       ctx.log.warn({ snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');
@@ -57,7 +57,10 @@ export function incompatibility(manifest: Manifest, config: AgentConfig, command
   return undefined;
 }
 
-async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise<{ task: TaskProcess; manifest: Manifest }> {
+async function restoreSnapshot(
+  ctx: RestoreContext,
+  snapshotId: string,
+): Promise<{ task: TaskProcess; manifest: Manifest; downloadMs: number; criuRestoreMs: number }> {
   const { config, store, log } = ctx;
   const manifest = await store.readManifest(snapshotId);
   const why = incompatibility(manifest, config, ctx.command);
@@ -71,13 +74,16 @@ async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise
   try {
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
     slog.info({ imageBytes, fileBytes: manifest.files.bytes }, 'downloading and verifying the snapshot');
+    const downloadStarted = ctx.clock.now();
     // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
     // staging directory; the files archive is extracted under SPOTSNAP_PATHS only, entry by entry.
     await settleAll<unknown>([
       downloadImages(store, manifest.images, imagesDir),
       extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
     ]);
-    slog.info({ files: extracted.entries }, 'snapshot verified and files restored; restoring the process tree');
+    const downloadMs = ctx.clock.now() - downloadStarted;
+    slog.info({ files: extracted.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
+    const criuStarted = ctx.clock.now();
     const task = await TaskProcess.restore(
       ctx.criu,
       {
@@ -91,8 +97,9 @@ async function restoreSnapshot(ctx: RestoreContext, snapshotId: string): Promise
       },
       manifest.task.pipes,
     );
+    const criuRestoreMs = ctx.clock.now() - criuStarted;
     await rm(stagingDir, { recursive: true, force: true });
-    return { task, manifest };
+    return { task, manifest, downloadMs, criuRestoreMs };
   } catch (error) {
     await undoExtraction(extracted).catch(() => undefined);
     await rm(stagingDir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { describeProblems, readConfig, type AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
 import { ImdsClient } from './imds-client.ts';
 import { createLogger } from './logger.ts';
+import { memoryFigures } from './checkpoint.ts';
 import { chunkHashes } from './manifest.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
 import { createS3Client, SnapshotStore } from './snapshot-store.ts';
@@ -90,7 +91,17 @@ async function runWithSnapshots(
   const knownChunks = new Set<string>();
   if (outcome.kind === 'restored') {
     for (const hash of chunkHashes(outcome.manifest)) knownChunks.add(hash);
-    jlog.info({ snapshotId: outcome.manifest.snapshotId, fromAttempt: outcome.manifest.attempt, restoreMs: outcome.restoreMs }, 'task restored from snapshot');
+    jlog.info(
+      {
+        snapshotId: outcome.manifest.snapshotId,
+        fromAttempt: outcome.manifest.attempt,
+        restoreMs: outcome.restoreMs,
+        downloadMs: outcome.downloadMs,
+        criuRestoreMs: outcome.criuRestoreMs,
+        agentMemory: memoryFigures(),
+      },
+      'task restored from snapshot',
+    );
     task = outcome.task;
   } else {
     if (outcome.hadSnapshots && config.onRestoreFailure === 'fail') {

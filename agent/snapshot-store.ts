@@ -118,11 +118,31 @@ export class SnapshotStore {
     );
   }
 
+  /**
+   * Streams one chunk into `write` piece by piece (no whole-chunk buffer), then checks its SHA-256 and size:
+   * whatever was written must not be used if this rejects.
+   */
+  async streamChunk(sha256: string, bytes: number, write: (piece: Buffer, offset: number) => Promise<void>): Promise<void> {
+    const key = chunkKey(this.location, this.jobId, sha256);
+    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    const hash = createHash('sha256');
+    let offset = 0;
+    for await (const piece of response.Body as Readable) {
+      const data = piece as Buffer;
+      hash.update(data);
+      await write(data, offset);
+      offset += data.length;
+    }
+    const actual = hash.digest('hex');
+    if (actual !== sha256 || offset !== bytes) throw new ChecksumMismatchError(key, sha256, actual, offset);
+  }
+
   /** Reads one chunk and checks it against its SHA-256 before returning it. */
   async getChunk(sha256: string, bytes: number): Promise<Buffer> {
     const key = chunkKey(this.location, this.jobId, sha256);
     const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
-    const data = Buffer.from(await response.Body!.transformToByteArray());
+    const array = await response.Body!.transformToByteArray();
+    const data = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
     const actual = createHash('sha256').update(data).digest('hex');
     if (actual !== sha256 || data.length !== bytes) throw new ChecksumMismatchError(key, sha256, actual, data.length);
     return data;

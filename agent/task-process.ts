@@ -10,6 +10,7 @@ import { exitCodeForSignal } from './exit-codes.ts';
 import { closeQuietly, createOsPipes, type OsPipe } from './os-pipe.ts';
 import { OutputRelay } from './output-relay.ts';
 import { childPids, pollFor, signalQuietly, treePids } from './process-tree.ts';
+import { taskEnvironment } from './task-environment.ts';
 
 /**
  * The init of the task's PID namespace: runs the command with stdin from /dev/null and descriptor 3 closed,
@@ -56,7 +57,7 @@ export class TaskProcess {
     const launcher = spawn(
       'unshare',
       ['--pid', '--fork', 'setsid', '/bin/sh', '-c', NAMESPACE_INIT_SCRIPT, 'spotsnap-task', ...command],
-      { cwd, stdio: ['ignore', stdout!.writeFd, stderr!.writeFd, status!.writeFd] },
+      { cwd, env: taskEnvironment(process.env), stdio: ['ignore', stdout!.writeFd, stderr!.writeFd, status!.writeFd] },
     );
     const launcherExit = processExit(launcher);
     for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.writeFd);

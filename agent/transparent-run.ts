@@ -4,10 +4,11 @@ import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import { ExitCode, exitCodeForSignal } from './exit-codes.ts';
 import { onForwardedSignals } from './forwarded-signals.ts';
+import { taskEnvironment } from './task-environment.ts';
 
 export async function runTransparently(command: readonly string[], log: Logger): Promise<number> {
   const [file, ...args] = command;
-  const child = spawn(file!, args, { stdio: 'inherit' });
+  const child = spawn(file!, args, { stdio: 'inherit', env: taskEnvironment(process.env) });
   const removeHandlers = onForwardedSignals((signal) => child.kill(signal));
   try {
     return await new Promise<number>((resolve) => {
