@@ -64,7 +64,8 @@ try {
   const restored = agentLog(second.stderr).some((l) => l.msg === 'task restored from snapshot');
   const identical = first.stdout + second.stdout === reference.stdout;
 
-  const bytes = Number(field(first.stderr, 'checkpoint committed', 'bytes'));
+  const bytes = Number(field(first.stderr, 'checkpoint committed', 'imageBytes')) + Number(field(first.stderr, 'checkpoint committed', 'fileBytes'));
+  const uploaded = Number(field(first.stderr, 'checkpoint committed', 'uploadedBytes'));
   const dumpMs = Number(field(first.stderr, 'checkpoint committed', 'dumpMs'));
   const totalMs = Number(field(first.stderr, 'checkpoint committed', 'totalMs'));
   const restoreMs = Number(field(second.stderr, 'task restored from snapshot', 'restoreMs'));
@@ -75,7 +76,7 @@ try {
     ['work preserved', `${stepsDone}/${STEPS} steps (${((stepsDone / STEPS) * 100).toFixed(0)}%, about ${(stepsDone * STEP_SECONDS).toFixed(1)} s of ${referenceSeconds.toFixed(1)} s not redone)`],
     ['checkpoint, notice to commit', `${(totalMs / 1000).toFixed(2)} s (CRIU dump ${(dumpMs / 1000).toFixed(2)} s)`],
     ['restore, start to running', `${(restoreMs / 1000).toFixed(2)} s`],
-    ['snapshot size', `${(bytes / 1048576).toFixed(1)} MiB`],
+    ['snapshot size', `${(bytes / 1048576).toFixed(1)} MiB (${(uploaded / 1048576).toFixed(1)} MiB sent)`],
     ['attempt 2 exit code', String(second.exitCode)],
     ['output equals an uninterrupted run', identical ? 'yes (byte for byte, checksums included)' : 'NO'],
   ];
