@@ -141,14 +141,15 @@ async function runWithSnapshots(
     }
     if (result.kind !== 'task-exited') return result.exitCode;
     jlog.info({ exitCode: result.exit.code }, result.exit.reason);
-    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog);
+    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt);
     return result.exit.code;
   }
 }
 
 /** After a successful task its snapshots' data is no use; manifests and CRIU logs stay as a record. */
-async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger): Promise<void> {
+async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger, attempt: number): Promise<void> {
   try {
+    await store.markFinished({ attempt, exitCode: 0, finishedAt: new Date().toISOString() });
     const chunks = await store.deleteAllChunks();
     if (chunks > 0) log.info({ chunks }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
   } catch (error) {

@@ -33,6 +33,16 @@ export function chunkKey(location: S3Location, jobId: string, sha256: string): s
   return `${jobChunksPrefix(location, jobId)}${sha256}`;
 }
 
+/** `<prefix>/<jobId>/finished.json`: written when the task succeeded; its snapshots' data is gone by then. */
+export function jobFinishedKey(location: S3Location, jobId: string): string {
+  return join(location.prefix, jobId, 'finished.json');
+}
+
+/** `<prefix>/.spotsnap-doctor-<id>`: the probe `spotsnap doctor` writes and deletes at once. */
+export function doctorProbeKey(location: S3Location, id: string): string {
+  return join(location.prefix, `.spotsnap-doctor-${id}`);
+}
+
 /** Snapshot ids sort by attempt, then time: `a0002-20261121T091500123Z`. */
 export function newSnapshotId(attempt: number, now: Date): string {
   const stamp = now.toISOString().replace(/[-:.]/g, '');

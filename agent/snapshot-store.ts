@@ -17,6 +17,7 @@ import { settleAll } from './settle-all.ts';
 import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
 import {
   chunkKey,
+  jobFinishedKey,
   jobChunksPrefix,
   jobSnapshotsPrefix,
   snapshotIdOfManifestKey,
@@ -164,6 +165,19 @@ export class SnapshotStore {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return deleted;
+  }
+
+  /** Marks the job finished (the task succeeded), for `spotsnap ls` and `spotsnap prune`. */
+  async markFinished(record: { attempt: number; exitCode: number; finishedAt: string }): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: jobFinishedKey(this.location, this.jobId),
+        Body: `${JSON.stringify(record)}\n`,
+        ContentType: 'application/json',
+        ...writeParams(this.encryption),
+      }),
+    );
   }
 
   /** Writes a small whole object of a snapshot (the CRIU log). */

@@ -63,7 +63,7 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     // The task succeeded: its archives are gone from S3, the manifest and CRIU log stay as a record.
     const listed = await emulatorClient(s3Endpoint).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
     const names = (listed.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort();
-    expect(names).toEqual(['criu-dump.log', 'manifest.json']);
+    expect(names).toEqual(['criu-dump.log', 'finished.json', 'manifest.json']);
   });
 
   it('survives three interruptions in a row, each attempt restored from the one before', async () => {

@@ -27,9 +27,11 @@ export function agentLog(stderr: string): Array<Record<string, unknown> & { msg:
     .map((line) => JSON.parse(line) as Record<string, unknown> & { msg: string });
 }
 
-function taskContainer(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>): GenericContainer {
+function taskContainer(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>, entrypoint?: string[]): GenericContainer {
   // The options CRIU needs in a container on these machines (docker/README.md explains each).
-  return new GenericContainer(TASK_IMAGE)
+  const container = new GenericContainer(TASK_IMAGE);
+  if (entrypoint) container.withEntrypoint(entrypoint);
+  return container
     .withNetworkMode('host')
     .withAddedCapabilities('ALL')
     .withDroppedCapabilities('SYS_RESOURCE')
@@ -46,9 +48,9 @@ async function collect(container: StartedTestContainer): Promise<AttemptOutput> 
   return { exitCode: Number(inspect.stdout.trim()), stdout: logs.stdout, stderr: logs.stderr };
 }
 
-/** Runs one attempt until the container exits. */
-export async function runToCompletion(command: readonly string[], env: Record<string, string>, timeoutMs = 120_000): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(timeoutMs).start();
+/** Runs one attempt until the container exits (with another entrypoint than `spotsnap run --` if given). */
+export async function runToCompletion(command: readonly string[], env: Record<string, string>, timeoutMs = 120_000, entrypoint?: string[]): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env, undefined, entrypoint).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(timeoutMs).start();
   try {
     return await collect(container);
   } finally {

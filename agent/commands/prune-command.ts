@@ -1,0 +1,60 @@
+// `spotsnap prune [--older-than 7d] [--dry-run]`: deletes finished jobs and incomplete leftovers older than an age.
+import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Location } from '../config.ts';
+import { describeJob, listJobIds, type StoredObject } from '../snapshot-catalog.ts';
+import { locationOf, parseAge, parseArgs } from './command-args.ts';
+import { formatBytes } from './ls-command.ts';
+
+export interface PrunePlan {
+  /** Jobs whose task succeeded: everything of theirs goes. */
+  finishedJobs: string[];
+  /** Objects of checkpoints that never committed, and chunks no manifest refers to. */
+  leftovers: StoredObject[];
+  keys: string[];
+  bytes: number;
+}
+
+/**
+ * What prune would delete. Nothing younger than `olderThanMs` is touched, so a checkpoint in progress (which
+ * lasts minutes at most) and the chunks it already sent are safe with any age of an hour or more.
+ */
+export async function planPrune(client: S3Client, location: S3Location, olderThanMs: number, now: number): Promise<PrunePlan> {
+  const cutoff = now - olderThanMs;
+  const plan: PrunePlan = { finishedJobs: [], leftovers: [], keys: [], bytes: 0 };
+  for (const jobId of await listJobIds(client, location)) {
+    const job = await describeJob(client, location, jobId);
+    if (job.finished && job.lastModified.getTime() < cutoff) {
+      plan.finishedJobs.push(jobId);
+      const all = [job.finished, ...job.chunks, ...job.snapshots.flatMap((s) => s.objects)];
+      plan.keys.push(...all.map((o) => o.key));
+      plan.bytes += all.reduce((s, o) => s + o.bytes, 0);
+      continue;
+    }
+    const stale = [
+      ...job.snapshots.filter((s) => s.state === 'incomplete' && s.lastModified.getTime() < cutoff).flatMap((s) => s.objects),
+      ...job.orphanChunks.filter((c) => c.lastModified.getTime() < cutoff),
+    ];
+    plan.leftovers.push(...stale);
+    plan.keys.push(...stale.map((o) => o.key));
+    plan.bytes += stale.reduce((s, o) => s + o.bytes, 0);
+  }
+  return plan;
+}
+
+export async function pruneCommand(argv: readonly string[], env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const args = parseArgs(argv, ['dry-run']);
+  const location = locationOf(args, env);
+  const olderThanMs = parseAge(args.flags.get('older-than'), '7d');
+  const plan = await planPrune(client, location, olderThanMs, Date.now());
+  const dryRun = args.flags.has('dry-run');
+  for (const jobId of plan.finishedJobs) out(`${dryRun ? 'would delete' : 'deleting'} finished job ${jobId}`);
+  for (const o of plan.leftovers) out(`${dryRun ? 'would delete' : 'deleting'} leftover ${o.key} (${formatBytes(o.bytes)})`);
+  if (!dryRun) {
+    for (let i = 0; i < plan.keys.length; i += 1000) {
+      await client.send(new DeleteObjectsCommand({ Bucket: location.bucket, Delete: { Objects: plan.keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+      out(`deleted ${Math.min(i + 1000, plan.keys.length)} of ${plan.keys.length} objects`);
+    }
+  }
+  out(`${dryRun ? 'would free' : 'freed'} ${formatBytes(plan.bytes)} in ${plan.keys.length} objects (${plan.finishedJobs.length} finished jobs, ${plan.leftovers.length} leftovers)`);
+  return 0;
+}

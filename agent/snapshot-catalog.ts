@@ -1,0 +1,101 @@
+// What is stored under a prefix: jobs, their snapshots (committed or incomplete) and their chunks.
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Location } from './config.ts';
+import { chunkHashes, type Manifest } from './manifest.ts';
+import { jobChunksPrefix, jobFinishedKey, jobSnapshotsPrefix, SnapshotObject } from './s3-layout.ts';
+import { SnapshotStore } from './snapshot-store.ts';
+
+export interface StoredObject {
+  key: string;
+  bytes: number;
+  lastModified: Date;
+}
+
+export interface SnapshotEntry {
+  jobId: string;
+  snapshotId: string;
+  /** committed: its manifest exists; incomplete: objects without a manifest (a checkpoint that did not finish). */
+  state: 'committed' | 'incomplete';
+  manifest?: Manifest;
+  /** Why a manifest that exists could not be read. */
+  unreadable?: string;
+  /** Bytes of the task state it refers to (images and files), or of its own objects when incomplete. */
+  bytes: number;
+  lastModified: Date;
+  objects: StoredObject[];
+}
+
+export interface JobEntry {
+  jobId: string;
+  snapshots: SnapshotEntry[];
+  chunks: StoredObject[];
+  /** Chunks no committed manifest refers to: leftovers of checkpoints that failed. */
+  orphanChunks: StoredObject[];
+  /** The job's finished.json, when its task succeeded. */
+  finished?: StoredObject;
+  lastModified: Date;
+}
+
+async function listAll(client: S3Client, bucket: string, prefix: string, delimiter?: string): Promise<{ objects: StoredObject[]; prefixes: string[] }> {
+  const objects: StoredObject[] = [];
+  const prefixes: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) objects.push({ key: o.Key!, bytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
+    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) prefixes.push(p.Prefix);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return { objects, prefixes };
+}
+
+/** The job ids under the prefix (each is a "directory" holding snapshots/ or chunks/). */
+export async function listJobIds(client: S3Client, location: S3Location): Promise<string[]> {
+  const base = location.prefix === '' ? '' : `${location.prefix}/`;
+  const { prefixes } = await listAll(client, location.bucket, base, '/');
+  return prefixes.map((p) => p.slice(base.length, -1)).filter((id) => id !== '').sort();
+}
+
+/** One job's snapshots, newest first, with its chunks. */
+export async function describeJob(client: S3Client, location: S3Location, jobId: string): Promise<JobEntry> {
+  const store = new SnapshotStore(client, location, jobId);
+  const snapshotsPrefix = jobSnapshotsPrefix(location, jobId);
+  const [{ objects: snapshotObjects }, { objects: chunks }, { objects: markers }] = await Promise.all([
+    listAll(client, location.bucket, snapshotsPrefix),
+    listAll(client, location.bucket, jobChunksPrefix(location, jobId)),
+    listAll(client, location.bucket, jobFinishedKey(location, jobId)),
+  ]);
+  const finished = markers.find((o) => o.key === jobFinishedKey(location, jobId));
+  const byId = new Map<string, StoredObject[]>();
+  for (const o of snapshotObjects) {
+    const id = o.key.slice(snapshotsPrefix.length).split('/')[0]!;
+    byId.set(id, [...(byId.get(id) ?? []), o]);
+  }
+  const snapshots: SnapshotEntry[] = [];
+  for (const [snapshotId, objects] of byId) {
+    const lastModified = new Date(Math.max(...objects.map((o) => o.lastModified.getTime())));
+    const hasManifest = objects.some((o) => o.key.endsWith(`/${SnapshotObject.manifest}`));
+    const entry: SnapshotEntry = {
+      jobId,
+      snapshotId,
+      state: hasManifest ? 'committed' : 'incomplete',
+      bytes: objects.reduce((s, o) => s + o.bytes, 0),
+      lastModified,
+      objects,
+    };
+    if (hasManifest) {
+      try {
+        entry.manifest = await store.readManifest(snapshotId);
+        entry.bytes = entry.manifest.images.reduce((s, f) => s + f.bytes, 0) + entry.manifest.files.bytes;
+      } catch (error) {
+        entry.unreadable = error instanceof Error ? error.message : String(error);
+      }
+    }
+    snapshots.push(entry);
+  }
+  snapshots.sort((a, b) => b.snapshotId.localeCompare(a.snapshotId));
+  const referenced = new Set(snapshots.flatMap((s) => (s.manifest ? chunkHashes(s.manifest) : [])));
+  const orphanChunks = chunks.filter((c) => !referenced.has(c.key.slice(c.key.lastIndexOf('/') + 1)));
+  const times = [...snapshotObjects, ...chunks].map((o) => o.lastModified.getTime());
+  return { jobId, snapshots, chunks, orphanChunks, finished, lastModified: new Date(times.length > 0 ? Math.max(...times) : 0) };
+}
