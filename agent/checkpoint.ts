@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
+import type { AttemptRecord } from './attempt-report.ts';
 import { ChunkUploader } from './chunk-uploader.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
@@ -29,6 +30,8 @@ export interface CheckpointContext {
   command: readonly string[];
   /** Chunks S3 has for this job: those of committed snapshots and those this process sent. */
   knownChunks: Set<string>;
+  /** Where the attempt's report collects its checkpoints. */
+  record?: AttemptRecord;
   clock: Clock;
   log: Logger;
 }
@@ -92,6 +95,8 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     progress.estimate(uploader.transfer.uploadedBytes - uploader.sentBytes);
 
     const files = await captureFiles(config.paths, uploader, slog);
+    // Measured while the tree is still frozen: the work this snapshot holds.
+    const usage = task.usage();
     if (kind === 'background') {
       task.continueTree();
       treeStopped = false;
@@ -109,7 +114,12 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       agentVersion: AGENT_VERSION,
       criu: { version: ctx.criuVersion.text, versionNumber: ctx.criuVersion.number },
       host: { kernel: os.release(), arch: process.arch },
-      task: { commandSha256: commandDigest(ctx.command), pipes: task.pipeKeys },
+      task: {
+        commandSha256: commandDigest(ctx.command),
+        pipes: task.pipeKeys,
+        ...usage,
+        interruptions: task.history.interruptions + (kind === 'final' ? 1 : 0),
+      },
       paths: config.paths,
       checkpointKind: kind,
       notice: notice ? { action: notice.action, time: notice.time } : null,
@@ -121,6 +131,15 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     };
     await store.commit(manifest);
     committed = true;
+    ctx.record?.checkpoints.push({
+      snapshotId,
+      kind,
+      totalMs: manifest.timings.totalMs,
+      uploadedBytes: transfer.uploadedBytes,
+      uploadedChunks: transfer.uploadedChunks,
+      totalBytes: transfer.totalBytes,
+    });
+    if (ctx.record) ctx.record.latest = manifest;
     if (kind === 'final') {
       task.drainOutput();
       task.kill();

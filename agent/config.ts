@@ -21,6 +21,9 @@ export const EnvVar = {
   criuExtraArgs: 'SPOTSNAP_CRIU_EXTRA_ARGS',
   imdsEndpoint: 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
   checkpointInterval: 'SPOTSNAP_CHECKPOINT_INTERVAL',
+  instancePricePerHour: 'SPOTSNAP_INSTANCE_PRICE_PER_HOUR',
+  s3PricePerGbMonth: 'SPOTSNAP_S3_PRICE_PER_GB_MONTH',
+  s3PricePer1000Puts: 'SPOTSNAP_S3_PRICE_PER_1000_PUTS',
   sse: 'SPOTSNAP_SSE',
   sseKmsKeyId: 'SPOTSNAP_SSE_KMS_KEY_ID',
 } as const;
@@ -39,6 +42,14 @@ export type Encryption = { mode: 'none' } | { mode: 'AES256' } | { mode: 'aws:km
  */
 export type CheckpointInterval = { mode: 'auto' } | { mode: 'every'; ms: number } | { mode: 'off' };
 
+/** Prices for the report's cost estimate, in USD. */
+export interface Prices {
+  /** The instance's price per hour; without it the report gives no cost estimate. */
+  instancePerHour: number | undefined;
+  s3PerGbMonth: number;
+  s3Per1000Puts: number;
+}
+
 export interface S3Location {
   bucket: string;
   /** Key prefix without leading or trailing slash; may be empty. */
@@ -49,6 +60,7 @@ export interface AgentConfig {
   s3: S3Location;
   encryption: Encryption;
   checkpointInterval: CheckpointInterval;
+  prices: Prices;
   jobId: string;
   attempt: number;
   /** Absolute directories whose files are part of the task's state. */
@@ -166,6 +178,21 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
 
   const encryption = readEncryption(env, bad);
   const checkpointInterval = readInterval(env[EnvVar.checkpointInterval], bad);
+  const price = (variable: string, fallback: number | undefined): number | undefined => {
+    const raw = (env[variable] ?? '').trim();
+    if (raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || !/^\d+(\.\d+)?$/.test(raw)) {
+      bad(variable, 'a price in USD like 0.12');
+      return fallback;
+    }
+    return value;
+  };
+  const prices: Prices = {
+    instancePerHour: price(EnvVar.instancePricePerHour, undefined),
+    s3PerGbMonth: price(EnvVar.s3PricePerGbMonth, 0.023)!,
+    s3Per1000Puts: price(EnvVar.s3PricePer1000Puts, 0.005)!,
+  };
   const criuPath = (env[EnvVar.criuPath] ?? '').trim() || 'criu';
   const criuExtraArgs = (env[EnvVar.criuExtraArgs] ?? '').split(/\s+/).filter((a) => a !== '');
 
@@ -178,6 +205,7 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
       s3: s3!,
       encryption: encryption!,
       checkpointInterval: checkpointInterval!,
+      prices,
       jobId: jobId!,
       attempt,
       paths,

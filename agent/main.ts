@@ -4,6 +4,7 @@ import { doctorCommand } from './commands/doctor-command.ts';
 import { inspectCommand } from './commands/inspect-command.ts';
 import { lsCommand } from './commands/ls-command.ts';
 import { pruneCommand } from './commands/prune-command.ts';
+import { reportCommand } from './commands/report-command.ts';
 import { ExitCode } from './exit-codes.ts';
 import { createS3Client } from './snapshot-store.ts';
 import { runCommand } from './run-command.ts';
@@ -14,10 +15,11 @@ const USAGE = `usage: spotsnap run -- CMD [ARGS...]
        spotsnap ls [--job ID] [--s3 s3://BUCKET/PREFIX] [--json]
        spotsnap inspect JOB [SNAPSHOT] [--s3 s3://BUCKET/PREFIX] [--json]
        spotsnap prune [--older-than 7d] [--dry-run] [--s3 s3://BUCKET/PREFIX]
+       spotsnap report [s3://BUCKET/PREFIX] [--json] [--svg FILE]
        spotsnap version
 
 run: runs CMD as a task that survives spot interruptions when SPOTSNAP_ENABLED=true.
-doctor: checks that a checkpoint can work here. ls, inspect, prune: the snapshots under the prefix
+doctor: checks that a checkpoint can work here. ls, inspect, prune, report: the snapshots and reports under the prefix
 (--s3, else SPOTSNAP_S3_URI). Configuration, exit codes and the S3 layout: see README.md.`;
 
 /** Runs a snapshot command, turning a usage mistake into its message and code 64, and any other failure into 1. */
@@ -60,6 +62,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return snapshotCommand((out) => inspectCommand(args, process.env, createS3Client(), out));
     case 'prune':
       return snapshotCommand((out) => pruneCommand(args, process.env, createS3Client(), out));
+    case 'report':
+      return snapshotCommand((out) => reportCommand(args, process.env, createS3Client(), out));
     case 'version':
     case '--version':
       process.stdout.write(`spotsnap ${AGENT_VERSION}\n`);

@@ -44,6 +44,12 @@ export interface Manifest {
     commandSha256: string;
     /** The task's output and status pipes as CRIU recorded them. */
     pipes: TaskPipeKeys;
+    /** Wall time the task had run at this checkpoint, over all its attempts. */
+    runMs: number;
+    /** CPU time its processes had used at this checkpoint, over all its attempts. */
+    cpuMs: number;
+    /** Final checkpoints in the task's history, this one included when it is final. */
+    interruptions: number;
   };
   /** The directories whose files are captured, as one tar stream, in `files`. */
   paths: string[];
@@ -131,6 +137,9 @@ export function parseManifest(text: string): Manifest {
         stderr: pattern(pipes.stderr, /^pipe:\[\d+\]$/, 'task.pipes.stderr'),
         status: pattern(pipes.status, /^pipe:\[\d+\]$/, 'task.pipes.status'),
       },
+      runMs: count(task.runMs, 'task.runMs'),
+      cpuMs: count(task.cpuMs, 'task.cpuMs'),
+      interruptions: count(task.interruptions, 'task.interruptions'),
     },
     paths: array(m.paths, 'paths').map((p, i) => pattern(p, /^\/.+/, `paths[${i}]`)),
     checkpointKind: oneOf(m.checkpointKind, ['final', 'background'] as const, 'checkpointKind'),

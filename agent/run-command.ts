@@ -6,6 +6,7 @@ import { describeProblems, readConfig, type AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
 import { ImdsClient } from './imds-client.ts';
 import { createLogger } from './logger.ts';
+import { buildReport, summaryLine, type AttemptRecord } from './attempt-report.ts';
 import { memoryFigures } from './checkpoint.ts';
 import { chunkHashes } from './manifest.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
@@ -89,8 +90,21 @@ async function runWithSnapshots(
 
   let task: TaskProcess;
   const knownChunks = new Set<string>();
+  const attemptStarted = clock.now();
+  const record: AttemptRecord = { checkpoints: [] };
   if (outcome.kind === 'restored') {
     for (const hash of chunkHashes(outcome.manifest)) knownChunks.add(hash);
+    outcome.task.history = { runMs: outcome.manifest.task.runMs, cpuMs: outcome.manifest.task.cpuMs, interruptions: outcome.manifest.task.interruptions };
+    record.latest = outcome.manifest;
+    record.restore = {
+      snapshotId: outcome.manifest.snapshotId,
+      fromAttempt: outcome.manifest.attempt,
+      totalMs: outcome.restoreMs,
+      downloadMs: outcome.downloadMs,
+      criuRestoreMs: outcome.criuRestoreMs,
+      preservedRunMs: outcome.manifest.task.runMs,
+      preservedCpuMs: outcome.manifest.task.cpuMs,
+    };
     jlog.info(
       {
         snapshotId: outcome.manifest.snapshotId,
@@ -123,8 +137,16 @@ async function runWithSnapshots(
   }
 
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
+  const report = async (outcomeKind: 'exited' | 'checkpointed', exitCode: number, usage: { runMs: number; cpuMs: number }): Promise<void> => {
+    const interruptions = record.latest?.task.interruptions ?? 0;
+    const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, interruptions, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));
+    jlog.info({ report: built }, summaryLine(built));
+    await store.putReport(config.attempt, built).catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not store the attempt report'));
+  };
   for (;;) {
-    const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, clock, log: jlog }, task);
+    const current = task;
+    const onFinalCheckpoint = () => report('checkpointed', ExitCode.checkpointedForRetry, { runMs: record.latest!.task.runMs, cpuMs: record.latest!.task.cpuMs });
+    const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, record, onFinalCheckpoint, clock, log: jlog }, current);
     if (result.kind === 'instance-stayed') {
       // The tree was checkpointed and killed, but nothing reclaimed the instance: carry on from the snapshot.
       const resumed = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog }).catch(
@@ -132,6 +154,7 @@ async function runWithSnapshots(
       );
       if (resumed.kind === 'restored') {
         for (const hash of chunkHashes(resumed.manifest)) knownChunks.add(hash);
+        resumed.task.history = { runMs: resumed.manifest.task.runMs, cpuMs: resumed.manifest.task.cpuMs, interruptions: resumed.manifest.task.interruptions };
         jlog.info({ snapshotId: resumed.manifest.snapshotId, restoreMs: resumed.restoreMs }, 'task resumed in place');
         task = resumed.task;
         continue;
@@ -141,6 +164,7 @@ async function runWithSnapshots(
     }
     if (result.kind !== 'task-exited') return result.exitCode;
     jlog.info({ exitCode: result.exit.code }, result.exit.reason);
+    await report('exited', result.exit.code, current.usage());
     if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt);
     return result.exit.code;
   }

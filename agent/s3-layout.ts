@@ -38,6 +38,11 @@ export function jobFinishedKey(location: S3Location, jobId: string): string {
   return join(location.prefix, jobId, 'finished.json');
 }
 
+/** `<prefix>/<jobId>/reports/aNNNN.json`: what one attempt did and saved. */
+export function jobReportKey(location: S3Location, jobId: string, attempt: number): string {
+  return join(location.prefix, jobId, 'reports', `a${String(attempt).padStart(4, '0')}.json`);
+}
+
 /** `<prefix>/.spotsnap-doctor-<id>`: the probe `spotsnap doctor` writes and deletes at once. */
 export function doctorProbeKey(location: S3Location, id: string): string {
   return join(location.prefix, `.spotsnap-doctor-${id}`);

@@ -18,6 +18,7 @@ import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts
 import {
   chunkKey,
   jobFinishedKey,
+  jobReportKey,
   jobChunksPrefix,
   jobSnapshotsPrefix,
   snapshotIdOfManifestKey,
@@ -174,6 +175,19 @@ export class SnapshotStore {
         Bucket: this.location.bucket,
         Key: jobFinishedKey(this.location, this.jobId),
         Body: `${JSON.stringify(record)}\n`,
+        ContentType: 'application/json',
+        ...writeParams(this.encryption),
+      }),
+    );
+  }
+
+  /** Writes an attempt's report next to the job's snapshots. */
+  async putReport(attempt: number, report: object): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: jobReportKey(this.location, this.jobId, attempt),
+        Body: `${JSON.stringify(report, null, 2)}\n`,
         ContentType: 'application/json',
         ...writeParams(this.encryption),
       }),

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
 import { takeCheckpoint } from './checkpoint.ts';
+import type { AttemptRecord } from './attempt-report.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
@@ -20,6 +21,9 @@ export interface SupervisorContext {
   notices: NoticeSource;
   command: readonly string[];
   knownChunks: Set<string>;
+  record: AttemptRecord;
+  /** Called once a final checkpoint is committed, before waiting for the reclaim (which may end everything). */
+  onFinalCheckpoint: () => Promise<void>;
   clock: Clock;
   log: Logger;
 }
@@ -119,6 +123,7 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
         try {
           await takeCheckpoint({ ...ctx, task }, 'final', notice);
           state = 'checkpointed';
+          await ctx.onFinalCheckpoint().catch(() => undefined);
           if (config.afterCheckpoint === 'exit' || terminationRequested) {
             finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
             return;

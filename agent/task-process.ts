@@ -9,7 +9,7 @@ import type { CriuRestoreOptions } from '../criu-bridge/criu-options.ts';
 import { exitCodeForSignal } from './exit-codes.ts';
 import { closeQuietly, createOsPipes, type OsPipe } from './os-pipe.ts';
 import { OutputRelay } from './output-relay.ts';
-import { childPids, pollFor, signalQuietly, treePids } from './process-tree.ts';
+import { childPids, pollFor, signalQuietly, treeCpuMs, treePids } from './process-tree.ts';
 import { taskEnvironment } from './task-environment.ts';
 
 /**
@@ -35,8 +35,18 @@ export interface TaskExit {
   reason: string;
 }
 
+/** What the task did before this process tree: carried from the snapshot it was restored from. */
+export interface TaskHistory {
+  runMs: number;
+  cpuMs: number;
+  interruptions: number;
+}
+
 /** A running task tree. */
 export class TaskProcess {
+  /** The task's past, before this tree started or was restored. */
+  history: TaskHistory = { runMs: 0, cpuMs: 0, interruptions: 0 };
+  private readonly startedAt = Date.now();
   /** Host PID of the init of the task's PID namespace: what CRIU dumps (`-t`). */
   readonly rootPid: number;
   readonly pipeKeys: TaskPipeKeys;
@@ -124,7 +134,23 @@ export class TaskProcess {
       if (code !== undefined) return { code: Number(code), commandEnded: true, reason: `the task exited with ${code}` };
       return { code: parent.signal ?? exitCodeForSignal(osConstants.signals.SIGKILL), commandEnded: false, reason: `the task's namespace ended without a status (${parent.reason})` };
     })();
-    return new TaskProcess(rootPid, { stdout: pipes.stdout.key, stderr: pipes.stderr.key, status: pipes.status.key }, [...relays, statusRelay], exited);
+    const task = new TaskProcess(rootPid, { stdout: pipes.stdout.key, stderr: pipes.stderr.key, status: pipes.status.key }, [...relays, statusRelay], exited);
+    void exited.then(() => clearInterval(task.cpuSampler));
+    return task;
+  }
+
+  /** The tree's CPU time at the last look: once it has exited, /proc no longer has it. */
+  private lastCpuMs = 0;
+  private readonly cpuSampler = setInterval(() => this.sampleCpu(), 2000).unref();
+
+  private sampleCpu(): number {
+    this.lastCpuMs = Math.max(this.lastCpuMs, treeCpuMs(this.rootPid));
+    return this.lastCpuMs;
+  }
+
+  /** Wall and CPU time of the task so far, over all its attempts. */
+  usage(): { runMs: number; cpuMs: number } {
+    return { runMs: this.history.runMs + (Date.now() - this.startedAt), cpuMs: this.history.cpuMs + this.sampleCpu() };
   }
 
   /** Stops copying output, so that what is still in the pipes is saved by the checkpoint. */

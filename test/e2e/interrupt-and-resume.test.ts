@@ -60,17 +60,17 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     // Together the two attempts printed exactly what the uninterrupted run printed, final checksums included.
     expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
 
-    // The task succeeded: its archives are gone from S3, the manifest and CRIU log stay as a record.
+    // The task succeeded: its chunks are gone from S3; the manifest, CRIU log and reports stay as a record.
     const listed = await emulatorClient(s3Endpoint).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
     const names = (listed.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort();
-    expect(names).toEqual(['criu-dump.log', 'finished.json', 'manifest.json']);
+    expect(names).toEqual(['a0001.json', 'a0002.json', 'criu-dump.log', 'finished.json', 'manifest.json']);
   });
 
   it('survives three interruptions in a row, each attempt restored from the one before', async () => {
     const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '80', '0.1'];
     const uninterrupted = await runToCompletion(command, {});
     const jobId = `thrice-${randomUUID()}`;
-    const env = (attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt });
+    const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_INSTANCE_PRICE_PER_HOUR: '0.40' });
 
     const interrupted = [];
     for (const attempt of [1, 2, 3]) {
@@ -87,5 +87,16 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     }
     expect(last.exitCode).toBe(0);
     expect(interrupted.map((r) => r.stdout).join('') + last.stdout).toBe(uninterrupted.stdout);
+
+    // Each attempt ended with one summary line and a report; the last says what the interruptions cost and kept.
+    const summary = agentLog(last.stderr).find((l) => l.msg.startsWith('spotsnap report: attempt 4 exited with 0; 3 interruption(s) survived'));
+    const report = summary?.report as { preserved: { runMs: number; cpuMs: number }; cost: { saved: number } | null; restore: { fromAttempt: number } };
+    expect(report.restore.fromAttempt).toBe(3);
+    expect(report.preserved.runMs).toBeGreaterThan(3000);
+    expect(report.preserved.cpuMs).toBeGreaterThan(0);
+    expect(report.cost).not.toBeNull();
+    const table = await runToCompletion(['report', `s3://${bucket}/snapshots`, '--json'], jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt: 1 }), 60_000, ['/opt/spotsnap/bin/spotsnap']);
+    const job = (JSON.parse(table.stdout) as Array<{ jobId: string; attempts: number; interruptions: number; exitCode: number }>).find((j) => j.jobId === jobId);
+    expect(job).toMatchObject({ attempts: 4, interruptions: 3, exitCode: 0 });
   });
 });

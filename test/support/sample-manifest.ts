@@ -12,7 +12,7 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
     agentVersion: '0.1.0',
     criu: { version: '4.1.1', versionNumber: 40101 },
     host: { kernel: '6.18.0', arch: 'x64' },
-    task: { commandSha256: 'a'.repeat(64), pipes: { stdout: 'pipe:[1]', stderr: 'pipe:[2]', status: 'pipe:[3]' } },
+    task: { commandSha256: 'a'.repeat(64), pipes: { stdout: 'pipe:[1]', stderr: 'pipe:[2]', status: 'pipe:[3]' }, runMs: 60_000, cpuMs: 55_000, interruptions: 1 },
     paths: ['/work'],
     checkpointKind: 'final',
     notice: { action: 'terminate', time: '2026-11-21T09:02:00Z' },
