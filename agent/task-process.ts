@@ -7,6 +7,7 @@ import type { CriuCli } from '../criu-bridge/criu-cli.ts';
 import { CriuError } from '../criu-bridge/criu-cli.ts';
 import type { CriuRestoreOptions } from '../criu-bridge/criu-options.ts';
 import { exitCodeForSignal } from './exit-codes.ts';
+import { findExecutable } from './find-executable.ts';
 import { closeQuietly, createOsPipes, type OsPipe } from './os-pipe.ts';
 import { OutputRelay } from './output-relay.ts';
 import { childPids, pollFor, signalQuietly, treeCpuMs, treePids } from './process-tree.ts';
@@ -63,10 +64,13 @@ export class TaskProcess {
 
   /** Starts `command` as the init of a new PID namespace and leader of a new session. */
   static async launch(command: readonly string[], cwd: string): Promise<TaskProcess> {
+    // Found on the agent's PATH (the bundle's first): the task's own PATH, which it gets back, may lack them.
+    const unshare = findExecutable('unshare') ?? 'unshare';
+    const setsid = findExecutable('setsid') ?? 'setsid';
     const [stdout, stderr, status] = await createOsPipes(3);
     const launcher = spawn(
-      'unshare',
-      ['--pid', '--fork', 'setsid', '/bin/sh', '-c', NAMESPACE_INIT_SCRIPT, 'spotsnap-task', ...command],
+      unshare,
+      ['--pid', '--fork', setsid, '/bin/sh', '-c', NAMESPACE_INIT_SCRIPT, 'spotsnap-task', ...command],
       { cwd, env: taskEnvironment(process.env), stdio: ['ignore', stdout!.writeFd, stderr!.writeFd, status!.writeFd] },
     );
     const launcherExit = processExit(launcher);

@@ -23,6 +23,7 @@ export async function setup(project: TestProject): Promise<void> {
     throw new Error(`the tests need a running Docker engine ("docker info" failed: ${docker.stderr.trim()}); .ci/run shows how to start one`);
   }
   await execa(path.join(root, 'docker/build-images.sh'), { stdio: 'inherit' });
+  await execa(path.join(root, 'docker/build-foreign-images.sh'), { stdio: 'inherit' });
   emulator = await startS3Emulator();
   project.provide('s3Endpoint', emulator.endpoint);
 }

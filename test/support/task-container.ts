@@ -27,9 +27,15 @@ export function agentLog(stderr: string): Array<Record<string, unknown> & { msg:
     .map((line) => JSON.parse(line) as Record<string, unknown> & { msg: string });
 }
 
-function taskContainer(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>, entrypoint?: string[]): GenericContainer {
+function taskContainer(
+  command: readonly string[],
+  env: Record<string, string>,
+  tmpfs?: Record<string, string>,
+  entrypoint?: string[],
+  image: string = TASK_IMAGE,
+): GenericContainer {
   // The options CRIU needs in a container on these machines (docker/README.md explains each).
-  const container = new GenericContainer(TASK_IMAGE);
+  const container = new GenericContainer(image);
   if (entrypoint) container.withEntrypoint(entrypoint);
   return container
     .withNetworkMode('host')
@@ -49,8 +55,14 @@ async function collect(container: StartedTestContainer): Promise<AttemptOutput> 
 }
 
 /** Runs one attempt until the container exits (with another entrypoint than `spotsnap run --` if given). */
-export async function runToCompletion(command: readonly string[], env: Record<string, string>, timeoutMs = 120_000, entrypoint?: string[]): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env, undefined, entrypoint).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(timeoutMs).start();
+export async function runToCompletion(
+  command: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+  entrypoint?: string[],
+  image: string = TASK_IMAGE,
+): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env, undefined, entrypoint, image).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(timeoutMs).start();
   try {
     return await collect(container);
   } finally {
@@ -67,8 +79,9 @@ export async function runUntilCheckpoint(
   env: Record<string, string>,
   until: RegExp = /"msg":"checkpoint committed"/,
   timeoutMs = 120_000,
+  image: string = TASK_IMAGE,
 ): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env).withWaitStrategy(Wait.forLogMessage(until)).withStartupTimeout(timeoutMs).start();
+  const container = await taskContainer(command, env, undefined, undefined, image).withWaitStrategy(Wait.forLogMessage(until)).withStartupTimeout(timeoutMs).start();
   try {
     await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
     return await collect(container);
