@@ -62,7 +62,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   await mkdir(imagesDir, { recursive: true });
 
   const uploader = new ChunkUploader(store, ctx.knownChunks);
-  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes });
+  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: process.stderr });
   let treeStopped = false;
   let committed = false;
   try {

@@ -6,7 +6,13 @@ import type { ChunkRef, ImageFile } from './manifest.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 
 /** Writes every image file into `dir` from its chunks, `concurrency` chunks at a time; each chunk is verified first. */
-export async function downloadImages(store: SnapshotStore, images: readonly ImageFile[], dir: string, concurrency = 16): Promise<number> {
+export async function downloadImages(
+  store: SnapshotStore,
+  images: readonly ImageFile[],
+  dir: string,
+  concurrency = 16,
+  onBytes: (bytes: number) => void = () => undefined,
+): Promise<number> {
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
   const jobs: Array<{ index: number; offset: number; chunk: ChunkRef }> = [];
   images.forEach((image, index) => {
@@ -25,6 +31,7 @@ export async function downloadImages(store: SnapshotStore, images: readonly Imag
       // Written as it arrives; the chunk's hash is checked at its end, and a failure fails the whole restore.
       await store.streamChunk(job.chunk.sha256, job.chunk.bytes, async (piece, at) => {
         await handle.write(piece, 0, piece.length, job.offset + at);
+        onBytes(piece.length);
       });
       bytes += job.chunk.bytes;
     }

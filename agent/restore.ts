@@ -12,6 +12,7 @@ import type { SnapshotStore } from './snapshot-store.ts';
 import { settleAll } from './settle-all.ts';
 import { extractArchive, undoExtraction, type ExtractResult } from './tar-extract.ts';
 import { TaskProcess } from './task-process.ts';
+import { TransferProgress } from './transfer-progress.ts';
 
 export interface RestoreContext {
   config: AgentConfig;
@@ -75,12 +76,21 @@ async function restoreSnapshot(
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
     slog.info({ imageBytes, fileBytes: manifest.files.bytes }, 'downloading and verifying the snapshot');
     const downloadStarted = ctx.clock.now();
+    let downloaded = 0;
+    const progress = new TransferProgress({
+      clock: ctx.clock,
+      log: slog,
+      label: 'restore download',
+      bytes: () => downloaded,
+      total: () => imageBytes,
+      terminal: process.stderr,
+    });
     // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
     // staging directory; the files archive is extracted under SPOTSNAP_PATHS only, entry by entry.
     await settleAll<unknown>([
-      downloadImages(store, manifest.images, imagesDir),
+      downloadImages(store, manifest.images, imagesDir, 16, (n) => (downloaded += n)),
       extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
-    ]);
+    ]).finally(() => progress.stop());
     const downloadMs = ctx.clock.now() - downloadStarted;
     slog.info({ files: extracted.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
     const criuStarted = ctx.clock.now();

@@ -1,6 +1,12 @@
-// Logs a transfer's progress every few seconds (bytes, rate, time left before the deadline) and estimates its end.
+// Shows a transfer's progress: a bar in a terminal, periodic structured log lines in a container log.
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
+
+/** Where a progress bar may be drawn: a terminal. */
+export interface ProgressTerminal {
+  isTTY?: boolean;
+  write(text: string): unknown;
+}
 
 export interface TransferProgressOptions {
   clock: Clock;
@@ -8,20 +14,38 @@ export interface TransferProgressOptions {
   label: string;
   /** Bytes transferred so far. */
   bytes: () => number;
+  /** Bytes to transfer in all, when known. */
+  total?: () => number | undefined;
   /** When the instance goes away (ms since the epoch), if known. */
   deadline?: number;
   intervalMs?: number;
+  /** The agent's stderr: a bar when it is a terminal, log lines otherwise. */
+  terminal?: ProgressTerminal;
+}
+
+const MIB = 1048576;
+
+/** One line of a progress bar: `label [#####.....]  45%  120.0/260.0 MiB  85.3 MiB/s  92 s to deadline`. */
+export function progressBar(label: string, done: number, total: number | undefined, bytesPerSecond: number, msBeforeDeadline?: number): string {
+  const width = 24;
+  const share = total ? Math.min(1, done / total) : undefined;
+  const bar = share === undefined ? '' : ` [${'#'.repeat(Math.round(share * width)).padEnd(width, '.')}] ${String(Math.floor(share * 100)).padStart(3)}%`;
+  const amount = total ? `${(done / MIB).toFixed(1)}/${(total / MIB).toFixed(1)} MiB` : `${(done / MIB).toFixed(1)} MiB`;
+  const deadline = msBeforeDeadline === undefined ? '' : `  ${Math.round(msBeforeDeadline / 1000)} s to deadline`;
+  return `${label}${bar}  ${amount}  ${(bytesPerSecond / MIB).toFixed(1)} MiB/s${deadline}`;
 }
 
 export class TransferProgress {
   private readonly started: number;
   private readonly timer: NodeJS.Timeout;
   private readonly options: TransferProgressOptions;
+  private readonly tty: boolean;
 
   constructor(options: TransferProgressOptions) {
     this.options = options;
     this.started = options.clock.now();
-    this.timer = setInterval(() => this.report(), options.intervalMs ?? 2000);
+    this.tty = options.terminal?.isTTY === true;
+    this.timer = setInterval(() => this.report(), options.intervalMs ?? (this.tty ? 250 : 2000));
     this.timer.unref();
   }
 
@@ -33,12 +57,18 @@ export class TransferProgress {
 
   report(): void {
     const now = this.options.clock.now();
+    const msBeforeDeadline = this.options.deadline === undefined ? undefined : this.options.deadline - now;
+    if (this.tty) {
+      this.options.terminal!.write(`\r${progressBar(this.options.label, this.options.bytes(), this.options.total?.(), this.rate(), msBeforeDeadline)}\x1b[K`);
+      return;
+    }
     this.options.log.info(
       {
         bytes: this.options.bytes(),
-        mibPerSecond: Number((this.rate() / 1048576).toFixed(1)),
+        totalBytes: this.options.total?.(),
+        mibPerSecond: Number((this.rate() / MIB).toFixed(1)),
         elapsedMs: now - this.started,
-        msBeforeDeadline: this.options.deadline === undefined ? undefined : this.options.deadline - now,
+        msBeforeDeadline,
       },
       `${this.options.label} in progress`,
     );
@@ -51,7 +81,7 @@ export class TransferProgress {
     const etaMs = rate > 0 ? Math.round((remainingBytes / rate) * 1000) : undefined;
     const fields = {
       remainingBytes,
-      mibPerSecond: Number((rate / 1048576).toFixed(1)),
+      mibPerSecond: Number((rate / MIB).toFixed(1)),
       etaMs,
       msBeforeDeadline: this.options.deadline === undefined ? undefined : this.options.deadline - now,
     };
@@ -64,5 +94,9 @@ export class TransferProgress {
 
   stop(): void {
     clearInterval(this.timer);
+    if (this.tty) {
+      this.report();
+      this.options.terminal!.write('\n');
+    }
   }
 }
