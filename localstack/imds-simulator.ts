@@ -1,7 +1,7 @@
 // An EC2 instance metadata simulator: IMDSv2 tokens and the spot notice in EC2's format, with a control API for tests.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LoopbackServer } from './loopback-server.ts';
 
 /** A misbehaviour the simulator applies to the next `times` spot-notice requests. */
 export type ImdsFault =
@@ -23,8 +23,8 @@ export function ec2Time(ms: number): string {
   return `${new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19)}Z`;
 }
 
-export class ImdsSimulator {
-  private server: http.Server | undefined;
+export class ImdsSimulator extends LoopbackServer {
+  protected readonly serverName = 'IMDS simulator';
   private readonly tokens = new Map<string, number>();
   private notice: { visibleAt: number; action: string; time: string } | undefined;
   private faults: ImdsFault[] = [];
@@ -34,28 +34,9 @@ export class ImdsSimulator {
   readonly requests: string[] = [];
 
   constructor(options: ImdsSimulatorOptions = {}) {
+    super();
     this.requireTokens = options.requireTokens ?? false;
     this.tokensUnavailable = options.tokensUnavailable ?? false;
-  }
-
-  /** Listens on 127.0.0.1 (port 0 picks a free one); returns the base URL. */
-  async start(port = 0): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
-    return this.url;
-  }
-
-  get url(): string {
-    const address = this.server?.address() as AddressInfo | undefined;
-    if (!address) throw new Error('the IMDS simulator is not started');
-    return `http://127.0.0.1:${address.port}`;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
   }
 
   /** Posts a notice `inMs` from now, whose deadline is `noticeSeconds` after it appears (EC2 gives 120). */
@@ -78,7 +59,7 @@ export class ImdsSimulator {
     this.tokens.clear();
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const reply = (status: number, body = '', headers: Record<string, string> = {}): void => {
       this.requests.push(`${req.method} ${url.pathname} ${status}`);

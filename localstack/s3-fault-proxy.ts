@@ -1,6 +1,6 @@
 // An HTTP proxy in front of the S3 emulator that injects faults (errors, resets, delays) and records every request.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LoopbackServer } from './loopback-server.ts';
 
 /** Which requests a fault applies to. */
 export interface FaultMatch {
@@ -36,8 +36,8 @@ export interface RecordedRequest {
   outcome: number | 'reset';
 }
 
-export class S3FaultProxy {
-  private server: http.Server | undefined;
+export class S3FaultProxy extends LoopbackServer {
+  protected readonly serverName = 'S3 fault proxy';
   private faults: Fault[] = [];
   private readonly upstream: URL;
   readonly requests: RecordedRequest[] = [];
@@ -45,26 +45,8 @@ export class S3FaultProxy {
   readonly injected = new Map<string, number>();
 
   constructor(upstream: string) {
+    super();
     this.upstream = new URL(upstream);
-  }
-
-  async start(port = 0): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
-    return this.url;
-  }
-
-  get url(): string {
-    const address = this.server?.address() as AddressInfo | undefined;
-    if (!address) throw new Error('the S3 fault proxy is not started');
-    return `http://127.0.0.1:${address.port}`;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = undefined;
   }
 
   addFault(fault: Fault): void {
@@ -90,7 +72,7 @@ export class S3FaultProxy {
     return fault.action;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
