@@ -9,6 +9,7 @@ describe('progressBar', () => {
       'restore [############............]  50%  120.0/240.0 MiB  60.0 MiB/s  92 s to deadline',
     );
     expect(progressBar('checkpoint', 5 * 1048576, undefined, 1048576)).toBe('checkpoint  5.0 MiB  1.0 MiB/s');
+    expect(progressBar('prune', 500, 2000, 250, undefined, 'objects')).toBe('prune [######..................]  25%  500/2000 objects  250.0 objects/s');
   });
 });
 

@@ -21,18 +21,28 @@ export interface TransferProgressOptions {
   intervalMs?: number;
   /** The agent's stderr: a bar when it is a terminal, log lines otherwise. */
   terminal?: ProgressTerminal;
+  /** What is counted: bytes (the default) or objects. */
+  unit?: 'bytes' | 'objects';
 }
 
 const MIB = 1048576;
 
 /** One line of a progress bar: `label [#####.....]  45%  120.0/260.0 MiB  85.3 MiB/s  92 s to deadline`. */
-export function progressBar(label: string, done: number, total: number | undefined, bytesPerSecond: number, msBeforeDeadline?: number): string {
+export function progressBar(
+  label: string,
+  done: number,
+  total: number | undefined,
+  perSecond: number,
+  msBeforeDeadline?: number,
+  unit: 'bytes' | 'objects' = 'bytes',
+): string {
   const width = 24;
   const share = total ? Math.min(1, done / total) : undefined;
   const bar = share === undefined ? '' : ` [${'#'.repeat(Math.round(share * width)).padEnd(width, '.')}] ${String(Math.floor(share * 100)).padStart(3)}%`;
-  const amount = total ? `${(done / MIB).toFixed(1)}/${(total / MIB).toFixed(1)} MiB` : `${(done / MIB).toFixed(1)} MiB`;
+  const [scale, name, digits] = unit === 'bytes' ? [MIB, 'MiB', 1] : [1, 'objects', 0];
+  const amount = total ? `${(done / scale).toFixed(digits)}/${(total / scale).toFixed(digits)} ${name}` : `${(done / scale).toFixed(digits)} ${name}`;
   const deadline = msBeforeDeadline === undefined ? '' : `  ${Math.round(msBeforeDeadline / 1000)} s to deadline`;
-  return `${label}${bar}  ${amount}  ${(bytesPerSecond / MIB).toFixed(1)} MiB/s${deadline}`;
+  return `${label}${bar}  ${amount}  ${(perSecond / scale).toFixed(1)} ${name}/s${deadline}`;
 }
 
 export class TransferProgress {
@@ -59,7 +69,8 @@ export class TransferProgress {
     const now = this.options.clock.now();
     const msBeforeDeadline = this.options.deadline === undefined ? undefined : this.options.deadline - now;
     if (this.tty) {
-      this.options.terminal!.write(`\r${progressBar(this.options.label, this.options.bytes(), this.options.total?.(), this.rate(), msBeforeDeadline)}\x1b[K`);
+      const line = progressBar(this.options.label, this.options.bytes(), this.options.total?.(), this.rate(), msBeforeDeadline, this.options.unit);
+      this.options.terminal!.write(`\r${line}\x1b[K`);
       return;
     }
     this.options.log.info(

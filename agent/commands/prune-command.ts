@@ -1,7 +1,10 @@
 // `spotsnap prune [--older-than 7d] [--dry-run]`: deletes finished jobs and incomplete leftovers older than an age.
 import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from '../config.ts';
+import pino from 'pino';
+import { systemClock } from '../clock.ts';
 import { describeJob, listJobIds, type StoredObject } from '../snapshot-catalog.ts';
+import { TransferProgress } from '../transfer-progress.ts';
 import { locationOf, parseAge, parseArgs } from './command-args.ts';
 import { formatBytes } from './ls-command.ts';
 
@@ -50,9 +53,25 @@ export async function pruneCommand(argv: readonly string[], env: NodeJS.ProcessE
   for (const jobId of plan.finishedJobs) out(`${dryRun ? 'would delete' : 'deleting'} finished job ${jobId}`);
   for (const o of plan.leftovers) out(`${dryRun ? 'would delete' : 'deleting'} leftover ${o.key} (${formatBytes(o.bytes)})`);
   if (!dryRun) {
-    for (let i = 0; i < plan.keys.length; i += 1000) {
-      await client.send(new DeleteObjectsCommand({ Bucket: location.bucket, Delete: { Objects: plan.keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
-      out(`deleted ${Math.min(i + 1000, plan.keys.length)} of ${plan.keys.length} objects`);
+    let deleted = 0;
+    // A bar on a terminal; otherwise the lines below are the progress.
+    const progress = new TransferProgress({
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      label: 'prune',
+      bytes: () => deleted,
+      total: () => plan.keys.length,
+      unit: 'objects',
+      terminal: process.stderr,
+    });
+    try {
+      for (let i = 0; i < plan.keys.length; i += 1000) {
+        await client.send(new DeleteObjectsCommand({ Bucket: location.bucket, Delete: { Objects: plan.keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+        deleted = Math.min(i + 1000, plan.keys.length);
+        if (!process.stderr.isTTY) out(`deleted ${deleted} of ${plan.keys.length} objects`);
+      }
+    } finally {
+      progress.stop();
     }
   }
   out(`${dryRun ? 'would free' : 'freed'} ${formatBytes(plan.bytes)} in ${plan.keys.length} objects (${plan.finishedJobs.length} finished jobs, ${plan.leftovers.length} leftovers)`);

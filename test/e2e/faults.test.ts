@@ -131,6 +131,30 @@ describe('torn and tampered snapshots', () => {
   });
 });
 
+describe('no usable snapshot', () => {
+  it('exits with 176 under SPOTSNAP_ON_RESTORE_FAILURE=fail, and starts from scratch by default', async () => {
+    const jobId = `unusable-${randomUUID()}`;
+    imds.scheduleNotice(2000);
+    await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
+    imds.clearNotice();
+    // Spoil a chunk of the only snapshot.
+    const manifestKey = (await keysOf(jobId)).find((k) => k.endsWith('manifest.json'))!;
+    const manifest = parseManifest(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }))).Body!.transformToString());
+    const chunk = manifest.images.find((f) => f.name.startsWith('pages-'))!.chunks[0]!;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `snapshots/${jobId}/chunks/${chunk.sha256}`, Body: 'spoiled' }));
+
+    const failing = await runToCompletion(memoryTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }));
+    expect(failing.exitCode).toBe(176);
+    expect(failing.stdout).toBe('');
+    expect(messages(failing.stderr)).toContain('no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
+
+    const fresh = await runToCompletion(memoryTask, envFor(jobId, 3));
+    expect(messages(fresh.stderr)).toContain('starting the task from scratch');
+    expect(fresh.exitCode).toBe(0);
+    expect(fresh.stdout).toBe(uninterrupted);
+  });
+});
+
 describe('local faults', () => {
   it('lets the task run on when the image disk fills up during the dump', async () => {
     const jobId = `disk-${randomUUID()}`;
