@@ -3,7 +3,6 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ChunkRef, ImageFile } from './manifest.ts';
-import { releasedBytes } from './memory-release.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 
 /** Writes every image file into `dir` from its chunks, `concurrency` chunks at a time; each chunk is verified first. */
@@ -35,7 +34,6 @@ export async function downloadImages(
         onBytes(piece.length);
       });
       bytes += job.chunk.bytes;
-      releasedBytes(job.chunk.bytes);
     }
   };
   try {

@@ -1,7 +1,6 @@
 // Uploads content-addressed chunks with a bounded number in flight, skipping chunks S3 already has.
 import { createHash } from 'node:crypto';
 import type { ChunkRef } from './manifest.ts';
-import { releasedBytes } from './memory-release.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 
 export interface ChunkTransfer {
@@ -53,7 +52,6 @@ export class ChunkUploader {
         this.known.add(ref.sha256);
         this.sentBytes += data.length;
         this.inFlight.delete(ref.sha256);
-        releasedBytes(data.length);
       },
       (error: unknown) => {
         this.inFlight.delete(ref.sha256);
