@@ -1,5 +1,5 @@
 // `npm run bench [-- --size MIB]`: checkpoint and restore speed against raw CRIU and raw S3 transfers, measured in one run.
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { execa } from 'execa';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -98,6 +98,15 @@ function repeated(bytes: number): Readable {
   return Readable.from(gen());
 }
 
+async function deletePrefix(client: ReturnType<typeof emulatorClient>, bucket: string, prefix: string): Promise<void> {
+  for (;;) {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length === 0) return;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+  }
+}
+
 async function committedManifests(client: ReturnType<typeof emulatorClient>, bucket: string, jobId: string): Promise<Manifest[]> {
   const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/snapshots/` }));
   const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('manifest.json')).sort();
@@ -125,6 +134,8 @@ async function benchSize(mib: number, s3Endpoint: string, imds: ImdsSimulator): 
   for await (const chunk of body) void chunk;
   const rawDownloadMs = performance.now() - downloadStarted;
   console.log(`raw upload ${rawUploadMs.toFixed(0)} ms, raw download ${rawDownloadMs.toFixed(0)} ms`);
+  // The emulator keeps objects in memory: free what is measured, so later stages run with the same headroom.
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'raw/object' }));
 
   // 3. The naive pipeline: dump, then tar, then upload, one after the other.
   const naiveTask = await startRawTask(mib);
@@ -136,6 +147,7 @@ async function benchSize(mib: number, s3Endpoint: string, imds: ImdsSimulator): 
   await naiveTask.c.stop({ remove: true, timeout: 0 });
   const naiveUploadMs = await upload(client, bucket, 'naive/images.tar', createReadStream(local));
   await rm(local);
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'naive/images.tar' }));
   const naive = { dumpMs: naiveDumpMs, tarMs: naiveTarMs, uploadMs: naiveUploadMs, totalMs: naiveDumpMs + naiveTarMs + naiveUploadMs };
   console.log(`naive: dump ${naiveDumpMs} + tar ${naiveTarMs} + upload ${naiveUploadMs.toFixed(0)} ms`);
 
@@ -170,6 +182,7 @@ async function benchSize(mib: number, s3Endpoint: string, imds: ImdsSimulator): 
   imds.clearNotice();
   await second.stop({ remove: true, timeout: 0 });
   const secondManifest = (await committedManifests(client, bucket, jobId)).at(-1)!;
+  await deletePrefix(client, bucket, `snapshots/${jobId}/`);
 
   const result: SizeResult = {
     mib,
