@@ -6,14 +6,9 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { Encryption, S3Location } from './config.ts';
-import { HashingStream } from './hashing-stream.ts';
-import { settleAll } from './settle-all.ts';
 import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
 import {
   chunkKey,
@@ -25,10 +20,6 @@ import {
   snapshotObjectKey,
   type SnapshotObjectName,
 } from './s3-layout.ts';
-
-/** Part size and parts in flight: memory for one upload stays near PART_SIZE * QUEUE_SIZE. */
-export const PART_SIZE = 8 * 1024 * 1024;
-export const QUEUE_SIZE = 4;
 
 /** An object whose bytes do not hash to what the manifest says. */
 export class ChecksumMismatchError extends Error {
@@ -75,31 +66,6 @@ export class SnapshotStore {
 
   key(snapshotId: string, object: SnapshotObjectName): string {
     return snapshotObjectKey(this.location, this.jobId, snapshotId, object);
-  }
-
-  /**
-   * Streams `body` into one object with a multipart upload, hashing as it goes. `onBytes` reports progress.
-   * Nothing holds more than QUEUE_SIZE parts in memory.
-   */
-  async upload(snapshotId: string, name: SnapshotObjectName, body: Readable, onBytes?: (bytes: number) => void, signal?: AbortSignal): Promise<ManifestObject> {
-    const hashing = new HashingStream();
-    const piped = pipeline(body, hashing);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.location.bucket, Key: this.key(snapshotId, name), Body: hashing, ...writeParams(this.encryption) },
-      partSize: PART_SIZE,
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
-      abortController: signal ? abortControllerFor(signal) : undefined,
-    });
-    if (onBytes) upload.on('httpUploadProgress', (p) => onBytes(p.loaded ?? 0));
-    await settleAll<unknown>([upload.done(), piped], () => {
-      // One side failed: stop the other, so that both settle.
-      void upload.abort().catch(() => undefined);
-      body.destroy();
-      hashing.destroy();
-    });
-    return { name, bytes: hashing.bytes, sha256: hashing.digest() };
   }
 
   /**
@@ -244,54 +210,5 @@ export class SnapshotStore {
     }
     return manifest;
   }
-
-  /**
-   * Streams an object into `sink`, verifying its size and SHA-256 against the manifest's entry once all
-   * bytes have passed: a consumer must not use what it received until this resolves. When the sink fails
-   * (say, on bytes that are not an archive), the rest is still read and hashed, so that a corrupted object
-   * is reported as such rather than as whatever the sink tripped over.
-   */
-  async download(snapshotId: string, expected: ManifestObject, sink: (body: Readable) => Promise<unknown>): Promise<void> {
-    const key = this.key(snapshotId, expected.name);
-    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let sinkError: unknown;
-    const feed = new PassThrough();
-    const sinkDone = sink(feed).then(
-      () => undefined,
-      (error: unknown) => {
-        sinkError = error ?? new Error('the consumer of the download failed');
-      },
-    );
-    for await (const chunk of response.Body as Readable) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-      if (sinkError === undefined && !feed.destroyed && !feed.write(chunk)) {
-        await Promise.race([once(feed, 'drain'), sinkDone, once(feed, 'close')]);
-      }
-    }
-    feed.end();
-    await sinkDone;
-    const actual = hash.digest('hex');
-    if (actual !== expected.sha256 || bytes !== expected.bytes) throw new ChecksumMismatchError(key, expected.sha256, actual, bytes);
-    if (sinkError !== undefined) throw sinkError;
-  }
-
-  /** Deletes the named objects of the given snapshots (missing ones are fine). */
-  async deleteObjects(snapshotIds: readonly string[], names: readonly SnapshotObjectName[]): Promise<number> {
-    const keys = snapshotIds.flatMap((id) => names.map((name) => ({ Key: this.key(id, name) })));
-    for (let i = 0; i < keys.length; i += 1000) {
-      await this.client.send(new DeleteObjectsCommand({ Bucket: this.location.bucket, Delete: { Objects: keys.slice(i, i + 1000), Quiet: true } }));
-    }
-    return keys.length;
-  }
-}
-
-function abortControllerFor(signal: AbortSignal): AbortController {
-  const controller = new AbortController();
-  if (signal.aborted) controller.abort(signal.reason);
-  else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-  return controller;
 }
 
