@@ -1,15 +1,10 @@
 // What is stored under a prefix: jobs, their snapshots (committed or incomplete) and their chunks.
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from './config.ts';
 import { chunkHashes, type Manifest } from './manifest.ts';
+import { listAll, type StoredObject } from './s3-objects.ts';
 import { jobChunksPrefix, jobFinishedKey, jobSnapshotsPrefix, SnapshotObject } from './s3-layout.ts';
 import { SnapshotStore } from './snapshot-store.ts';
-
-export interface StoredObject {
-  key: string;
-  bytes: number;
-  lastModified: Date;
-}
 
 export interface SnapshotEntry {
   jobId: string;
@@ -34,19 +29,6 @@ export interface JobEntry {
   /** The job's finished.json, when its task succeeded. */
   finished?: StoredObject;
   lastModified: Date;
-}
-
-async function listAll(client: S3Client, bucket: string, prefix: string, delimiter?: string): Promise<{ objects: StoredObject[]; prefixes: string[] }> {
-  const objects: StoredObject[] = [];
-  const prefixes: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) objects.push({ key: o.Key!, bytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
-    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) prefixes.push(p.Prefix);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return { objects, prefixes };
 }
 
 /** The job ids under the prefix (each is a "directory" holding snapshots/ or chunks/). */

@@ -1,11 +1,5 @@
-// Reads and writes a job's snapshots in S3: streamed multipart uploads, verified downloads, commit by manifest.
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+// Reads and writes a job's snapshots in S3: content-addressed chunks checked on every read, commit by manifest.
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Encryption, S3Location } from './config.ts';
@@ -20,6 +14,7 @@ import {
   snapshotObjectKey,
   type SnapshotObjectName,
 } from './s3-layout.ts';
+import { deleteKeys, listAll } from './s3-objects.ts';
 
 /** An object whose bytes do not hash to what the manifest says. */
 export class ChecksumMismatchError extends Error {
@@ -44,7 +39,7 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
 /** The encryption and checksum parameters every write carries. */
 function writeParams(encryption: Encryption) {
   return {
-    // S3 checks each part's SHA-256 on arrival; the manifest holds the whole object's, checked on download.
+    // S3 checks the SHA-256 of what arrives; chunks send their own, which is also their key.
     ChecksumAlgorithm: 'SHA256' as const,
     ...(encryption.mode === 'none' ? {} : { ServerSideEncryption: encryption.mode }),
     ...(encryption.mode === 'aws:kms' && encryption.kmsKeyId ? { SSEKMSKeyId: encryption.kmsKeyId } : {}),
@@ -107,57 +102,38 @@ export class SnapshotStore {
 
   /** Reads one chunk and checks it against its SHA-256 before returning it. */
   async getChunk(sha256: string, bytes: number): Promise<Buffer> {
-    const key = chunkKey(this.location, this.jobId, sha256);
-    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
-    const array = await response.Body!.transformToByteArray();
-    const data = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-    const actual = createHash('sha256').update(data).digest('hex');
-    if (actual !== sha256 || data.length !== bytes) throw new ChecksumMismatchError(key, sha256, actual, data.length);
-    return data;
+    const pieces: Buffer[] = [];
+    await this.streamChunk(sha256, bytes, async (piece) => void pieces.push(piece));
+    return Buffer.concat(pieces, bytes);
   }
 
   /** Deletes every chunk of the job (after it finished: its snapshots are of no more use). */
   async deleteAllChunks(): Promise<number> {
-    let deleted = 0;
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: jobChunksPrefix(this.location, this.jobId), ContinuationToken: token }),
-      );
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length > 0) {
-        await this.client.send(new DeleteObjectsCommand({ Bucket: this.location.bucket, Delete: { Objects: keys, Quiet: true } }));
-        deleted += keys.length;
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return deleted;
+    const { objects } = await listAll(this.client, this.location.bucket, jobChunksPrefix(this.location, this.jobId));
+    return deleteKeys(this.client, this.location.bucket, objects.map((o) => o.key));
+  }
+
+  /** Writes a small JSON object with the encryption and checksum every write carries. */
+  private async putJson(key: string, value: unknown): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: key,
+        Body: `${JSON.stringify(value, null, 2)}\n`,
+        ContentType: 'application/json',
+        ...writeParams(this.encryption),
+      }),
+    );
   }
 
   /** Marks the job finished (the task succeeded), for `spotsnap ls` and `spotsnap prune`. */
   async markFinished(record: { attempt: number; exitCode: number; finishedAt: string }): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.location.bucket,
-        Key: jobFinishedKey(this.location, this.jobId),
-        Body: `${JSON.stringify(record)}\n`,
-        ContentType: 'application/json',
-        ...writeParams(this.encryption),
-      }),
-    );
+    await this.putJson(jobFinishedKey(this.location, this.jobId), record);
   }
 
   /** Writes an attempt's report next to the job's snapshots. */
   async putReport(attempt: number, report: object): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.location.bucket,
-        Key: jobReportKey(this.location, this.jobId, attempt),
-        Body: `${JSON.stringify(report, null, 2)}\n`,
-        ContentType: 'application/json',
-        ...writeParams(this.encryption),
-      }),
-    );
+    await this.putJson(jobReportKey(this.location, this.jobId, attempt), report);
   }
 
   /** Writes a small whole object of a snapshot (the CRIU log). */
@@ -170,31 +146,13 @@ export class SnapshotStore {
 
   /** Writes the manifest: the snapshot exists for restores from this moment on. */
   async commit(manifest: Manifest): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.location.bucket,
-        Key: this.key(manifest.snapshotId, 'manifest'),
-        Body: `${JSON.stringify(manifest, null, 2)}\n`,
-        ContentType: 'application/json',
-        ...writeParams(this.encryption),
-      }),
-    );
+    await this.putJson(this.key(manifest.snapshotId, 'manifest'), manifest);
   }
 
   /** Ids of the job's committed snapshots (those with a manifest), newest first. */
   async committedSnapshotIds(): Promise<string[]> {
-    const ids: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: jobSnapshotsPrefix(this.location, this.jobId), ContinuationToken: token }),
-      );
-      for (const object of page.Contents ?? []) {
-        const id = object.Key ? snapshotIdOfManifestKey(this.location, this.jobId, object.Key) : undefined;
-        if (id) ids.push(id);
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    const { objects } = await listAll(this.client, this.location.bucket, jobSnapshotsPrefix(this.location, this.jobId));
+    const ids = objects.map((o) => snapshotIdOfManifestKey(this.location, this.jobId, o.key)).filter((id): id is string => id !== undefined);
     return ids.sort().reverse();
   }
 

@@ -1,9 +1,10 @@
 // `spotsnap prune [--older-than 7d] [--dry-run]`: deletes finished jobs and incomplete leftovers older than an age.
-import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from '../config.ts';
 import pino from 'pino';
 import { systemClock } from '../clock.ts';
-import { describeJob, listJobIds, type StoredObject } from '../snapshot-catalog.ts';
+import { deleteKeys, type StoredObject } from '../s3-objects.ts';
+import { describeJob, listJobIds } from '../snapshot-catalog.ts';
 import { TransferProgress } from '../transfer-progress.ts';
 import { locationOf, parseAge, parseArgs } from './command-args.ts';
 import { formatBytes } from './ls-command.ts';
@@ -65,11 +66,10 @@ export async function pruneCommand(argv: readonly string[], env: NodeJS.ProcessE
       terminal: process.stderr,
     });
     try {
-      for (let i = 0; i < plan.keys.length; i += 1000) {
-        await client.send(new DeleteObjectsCommand({ Bucket: location.bucket, Delete: { Objects: plan.keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
-        deleted = Math.min(i + 1000, plan.keys.length);
+      await deleteKeys(client, location.bucket, plan.keys, (done) => {
+        deleted = done;
         if (!process.stderr.isTTY) out(`deleted ${deleted} of ${plan.keys.length} objects`);
-      }
+      });
     } finally {
       progress.stop();
     }

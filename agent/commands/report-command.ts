@@ -1,7 +1,8 @@
 // `spotsnap report [--s3 s3://BUCKET/PREFIX] [--json] [--svg FILE]`: what spotsnap saved over a pipeline run.
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { writeFile } from 'node:fs/promises';
 import type { AttemptReport } from '../attempt-report.ts';
+import { listAll } from '../s3-objects.ts';
 import { listJobIds } from '../snapshot-catalog.ts';
 import { locationOf, parseArgs } from './command-args.ts';
 
@@ -64,8 +65,7 @@ export function renderReportChart(jobs: readonly JobSummary[]): string {
 }
 
 async function readReports(client: S3Client, bucket: string, prefix: string): Promise<AttemptReport[]> {
-  const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-  const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('.json'));
+  const keys = (await listAll(client, bucket, prefix)).objects.map((o) => o.key).filter((k) => k.endsWith('.json'));
   return Promise.all(keys.map(async (Key) => JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString()) as AttemptReport));
 }
 

@@ -1,5 +1,5 @@
 // `npm run bench [-- --size MIB]`: checkpoint and restore speed against raw CRIU and raw S3 transfers, measured in one run.
-import { CreateBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { execa } from 'execa';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { parseManifest, type Manifest } from '../../agent/manifest.ts';
+import { deleteKeys, listAll } from '../../agent/s3-objects.ts';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { emulatorClient, startS3Emulator } from '../support/s3-emulator.ts';
@@ -99,17 +100,12 @@ function repeated(bytes: number): Readable {
 }
 
 async function deletePrefix(client: ReturnType<typeof emulatorClient>, bucket: string, prefix: string): Promise<void> {
-  for (;;) {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length === 0) return;
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
-  }
+  await deleteKeys(client, bucket, (await listAll(client, bucket, prefix)).objects.map((o) => o.key));
 }
 
 async function committedManifests(client: ReturnType<typeof emulatorClient>, bucket: string, jobId: string): Promise<Manifest[]> {
-  const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/snapshots/` }));
-  const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('manifest.json')).sort();
+  const { objects } = await listAll(client, bucket, `snapshots/${jobId}/snapshots/`);
+  const keys = objects.map((o) => o.key).filter((k) => k.endsWith('manifest.json')).sort();
   return Promise.all(keys.map(async (Key) => parseManifest(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())));
 }
 
