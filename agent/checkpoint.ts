@@ -183,9 +183,9 @@ async function captureFiles(paths: readonly string[], uploader: ChunkUploader, l
     for await (const piece of packed.stream) {
       const data = piece as Buffer;
       files.bytes += data.length;
-      for (const chunk of chunker.push(data)) files.chunks.push(await uploader.add(chunk));
+      await uploader.addAll(chunker.push(data), files.chunks);
     }
-    for (const chunk of chunker.flush()) files.chunks.push(await uploader.add(chunk));
+    await uploader.addAll(chunker.flush(), files.chunks);
   } catch (error) {
     packed.stream.destroy();
     await packed.done.catch(() => undefined);

@@ -65,6 +65,11 @@ export class ChunkUploader {
     return ref;
   }
 
+  /** Adds chunks in order, appending each one's reference to `refs`. */
+  async addAll(chunks: readonly Buffer[], refs: ChunkRef[]): Promise<void> {
+    for (const chunk of chunks) refs.push(await this.add(chunk));
+  }
+
   /** Waits for every queued upload; rejects with the first failure. */
   async drain(): Promise<ChunkTransfer> {
     while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());

@@ -12,10 +12,9 @@ import type { ImageFile } from './manifest.ts';
 const READ_BYTES = 1024 * 1024;
 
 interface FollowedFile {
-  name: string;
   handle: FileHandle;
-  offset: number;
   chunker: ContentChunker;
+  /** Its chunks so far; `bytes` is also how far the file has been read. */
   image: ImageFile;
 }
 
@@ -51,9 +50,7 @@ export async function followImages(options: FollowOptions, dumpDone: Promise<unk
       if (ended) break;
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 50));
     }
-    for (const file of files.values()) {
-      for (const chunk of file.chunker.flush()) file.image.chunks.push(await options.uploader.add(chunk));
-    }
+    for (const file of files.values()) await options.uploader.addAll(file.chunker.flush(), file.image.chunks);
     return [...files.values()].map((f) => f.image).sort((a, b) => a.name.localeCompare(b.name));
   } finally {
     await Promise.all([...files.values()].map((f) => f.handle.close().catch(() => undefined)));
@@ -67,18 +64,18 @@ async function readNewBytes(options: FollowOptions, files: Map<string, FollowedF
     if (!file) {
       const full = path.join(options.imagesDir, name);
       if (!(await stat(full)).isFile()) continue;
-      file = { name, handle: await open(full, 'r'), offset: 0, chunker: new ContentChunker(), image: { name, bytes: 0, chunks: [] } };
+      file = { handle: await open(full, 'r'), chunker: new ContentChunker(), image: { name, bytes: 0, chunks: [] } };
       files.set(name, file);
     }
     const { size } = await file.handle.stat();
-    if (size < file.offset) throw new Error(`CRIU image ${name} shrank from ${file.offset} to ${size} bytes while it was read`);
-    while (file.offset < size) {
-      const buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, size - file.offset));
-      const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, file.offset);
+    const image = file.image;
+    if (size < image.bytes) throw new Error(`CRIU image ${name} shrank from ${image.bytes} to ${size} bytes while it was read`);
+    while (image.bytes < size) {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, size - image.bytes));
+      const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, image.bytes);
       if (bytesRead === 0) break;
-      file.offset += bytesRead;
-      file.image.bytes += bytesRead;
-      for (const chunk of file.chunker.push(buffer.subarray(0, bytesRead))) file.image.chunks.push(await options.uploader.add(chunk));
+      image.bytes += bytesRead;
+      await options.uploader.addAll(file.chunker.push(buffer.subarray(0, bytesRead)), image.chunks);
     }
   }
 }

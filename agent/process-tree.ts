@@ -43,27 +43,25 @@ const TICKS_PER_SECOND = 100;
  * children used (cutime and cstime, which include their own waited-for descendants).
  */
 export function treeCpuMs(root: number): number {
-  let ticks = 0;
-  for (const pid of treePids(root)) {
-    try {
-      // Fields after the command name, which may hold spaces, start at field 3 (state).
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-      if (pid === root) ticks += Number(fields[13]) + Number(fields[14]);
-    } catch {
-      // gone meanwhile
-    }
-  }
+  const ticks = sumOverTree(root, 'stat', (text, pid) => {
+    // Fields after the command name, which may hold spaces, start at field 3 (state).
+    const fields = text.replace(/^.*\) /s, '').split(' ');
+    return Number(fields[11]) + Number(fields[12]) + (pid === root ? Number(fields[13]) + Number(fields[14]) : 0);
+  });
   return Math.round((ticks * 1000) / TICKS_PER_SECOND);
 }
 
 /** Resident memory of the process and its descendants, in bytes (VmRSS from /proc). */
 export function treeResidentBytes(root: number): number {
+  return sumOverTree(root, 'status', (text) => Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? 0) * 1024);
+}
+
+/** Adds up a figure read from /proc/PID/<file> over the tree; a process gone meanwhile counts nothing. */
+function sumOverTree(root: number, file: 'stat' | 'status', figure: (text: string, pid: number) => number): number {
   let total = 0;
   for (const pid of treePids(root)) {
     try {
-      const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      total += Number(kib ?? 0) * 1024;
+      total += figure(readFileSync(`/proc/${pid}/${file}`, 'utf8'), pid);
     } catch {
       // gone meanwhile
     }

@@ -7,6 +7,7 @@ import { sampleManifest } from '../test/support/sample-manifest.ts';
 import { ChunkUploader } from './chunk-uploader.ts';
 import { chunkedStream, downloadImages } from './chunk-downloader.ts';
 import { ContentChunker } from './content-chunker.ts';
+import type { ChunkRef } from './manifest.ts';
 import { ChecksumMismatchError, SnapshotStore } from './snapshot-store.ts';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -33,9 +34,9 @@ async function keys(prefix: string): Promise<string[]> {
 async function chunked(s: SnapshotStore, data: Buffer, known = new Set<string>()) {
   const uploader = new ChunkUploader(s, known, 3);
   const chunker = new ContentChunker();
-  const refs = [];
-  for (let i = 0; i < data.length; i += 1 << 20) for (const c of chunker.push(data.subarray(i, i + (1 << 20)))) refs.push(await uploader.add(c));
-  for (const c of chunker.flush()) refs.push(await uploader.add(c));
+  const refs: ChunkRef[] = [];
+  for (let i = 0; i < data.length; i += 1 << 20) await uploader.addAll(chunker.push(data.subarray(i, i + (1 << 20))), refs);
+  await uploader.addAll(chunker.flush(), refs);
   return { refs, transfer: await uploader.drain() };
 }
 
