@@ -39,7 +39,7 @@ export function s3Cost(prices: Prices, puts: number, storedBytes: number, hours:
 export function buildReport(
   config: AgentConfig,
   record: AttemptRecord,
-  end: { outcome: 'exited' | 'checkpointed'; exitCode: number; usage: { runMs: number; cpuMs: number }; interruptions: number; attemptMs: number },
+  end: { outcome: 'exited' | 'checkpointed'; exitCode: number; usage: { runMs: number; cpuMs: number }; attemptMs: number },
   now: Date,
 ): AttemptReport {
   const uploaded = record.checkpoints.reduce((s, c) => s + c.uploadedBytes, 0);
@@ -56,7 +56,7 @@ export function buildReport(
     finishedAt: now.toISOString(),
     outcome: end.outcome,
     exitCode: end.exitCode,
-    interruptionsSurvived: end.interruptions,
+    interruptionsSurvived: record.latest?.task.interruptions ?? 0,
     preserved,
     task: end.usage,
     checkpoints: record.checkpoints,

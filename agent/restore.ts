@@ -107,6 +107,8 @@ async function restoreSnapshot(
       },
       manifest.task.pipes,
     );
+    // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
+    task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
     const criuRestoreMs = ctx.clock.now() - criuStarted;
     await rm(stagingDir, { recursive: true, force: true });
     return { task, manifest, downloadMs, criuRestoreMs };

@@ -70,17 +70,6 @@ async function runWithSnapshots(
   const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId, config.encryption);
   const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
   jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
-  if (config.checkpointInterval.mode !== 'off') {
-    // Say which path background checkpoints take on this kernel.
-    const dirtyTracking = await criu.hasFeature('mem_dirty_track');
-    jlog.info(
-      { memDirtyTrack: dirtyTracking, interval: config.checkpointInterval },
-      dirtyTracking
-        ? 'the kernel tracks dirty memory, but spotsnap does not use criu pre-dump yet: background checkpoints are full dumps, deduplicated by chunk'
-        : 'no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk',
-    );
-  }
-
   let outcome: RestoreOutcome;
   try {
     outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog });
@@ -94,7 +83,6 @@ async function runWithSnapshots(
   const record: AttemptRecord = { checkpoints: [] };
   if (outcome.kind === 'restored') {
     for (const hash of chunkHashes(outcome.manifest)) knownChunks.add(hash);
-    outcome.task.history = { runMs: outcome.manifest.task.runMs, cpuMs: outcome.manifest.task.cpuMs, interruptions: outcome.manifest.task.interruptions };
     record.latest = outcome.manifest;
     record.restore = {
       snapshotId: outcome.manifest.snapshotId,
@@ -138,10 +126,10 @@ async function runWithSnapshots(
 
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
   const report = async (outcomeKind: 'exited' | 'checkpointed', exitCode: number, usage: { runMs: number; cpuMs: number }): Promise<void> => {
-    const interruptions = record.latest?.task.interruptions ?? 0;
-    const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, interruptions, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));
-    jlog.info({ report: built }, summaryLine(built));
+    const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));
+    // Stored first, then logged: once the summary line is out, the report is in S3 too.
     await store.putReport(config.attempt, built).catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not store the attempt report'));
+    jlog.info({ report: built }, summaryLine(built));
   };
   for (;;) {
     const current = task;
@@ -153,8 +141,7 @@ async function runWithSnapshots(
         (error: unknown): RestoreOutcome => ({ kind: 'none', reasons: [String(error)], hadSnapshots: true }),
       );
       if (resumed.kind === 'restored') {
-        for (const hash of chunkHashes(resumed.manifest)) knownChunks.add(hash);
-        resumed.task.history = { runMs: resumed.manifest.task.runMs, cpuMs: resumed.manifest.task.cpuMs, interruptions: resumed.manifest.task.interruptions };
+        // The snapshot it resumes from is the one just taken: its chunks are known already.
         jlog.info({ snapshotId: resumed.manifest.snapshotId, restoreMs: resumed.restoreMs }, 'task resumed in place');
         task = resumed.task;
         continue;

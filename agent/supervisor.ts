@@ -91,6 +91,7 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
       if (interval.mode === 'off') return;
       const everyMs = interval.mode === 'every' ? interval.ms : AUTO_INTERVAL_MS;
       let warnedSize = false;
+      let pathLogged = false;
       for (;;) {
         await ctx.clock.sleep(everyMs, stop.signal);
         if (state !== 'running') continue;
@@ -99,6 +100,18 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
           if (!warnedSize) log.info({ residentBytes: resident }, 'no background checkpoints for a task this large (set SPOTSNAP_CHECKPOINT_INTERVAL to force them)');
           warnedSize = true;
           continue;
+        }
+        if (!pathLogged) {
+          // Asked once, when the first background checkpoint is due, not at every task's start.
+          const dirtyTracking = await ctx.criu.hasFeature('mem_dirty_track');
+          log.info(
+            { memDirtyTrack: dirtyTracking, interval },
+            dirtyTracking
+              ? 'the kernel tracks dirty memory, but spotsnap does not use criu pre-dump yet: background checkpoints are full dumps, deduplicated by chunk'
+              : 'no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk',
+          );
+          pathLogged = true;
+          if (state !== 'running') continue;
         }
         state = 'background-checkpoint';
         background = takeCheckpoint({ ...ctx, task }, 'background', null).then(

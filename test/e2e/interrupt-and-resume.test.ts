@@ -75,7 +75,8 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     const interrupted = [];
     for (const attempt of [1, 2, 3]) {
       imds.scheduleNotice(2000);
-      interrupted.push(await runUntilCheckpoint(command, env(attempt)));
+      // Until the attempt's report is stored (it follows the commit), so that `spotsnap report` sees every attempt.
+      interrupted.push(await runUntilCheckpoint(command, env(attempt), new RegExp(`"msg":"spotsnap report: attempt ${attempt} checkpointed`)));
     }
     imds.clearNotice();
     const last = await runToCompletion(command, env(4));
