@@ -1,30 +1,14 @@
 // End to end: periodic background checkpoints, and the final checkpoint that then has little left to send.
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseManifest, type Manifest } from '../../agent/manifest.ts';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
-import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
 import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-background';
-const imds = new ImdsSimulator();
-const proxy = new S3FaultProxy(s3Endpoint);
-const s3 = emulatorClient(s3Endpoint);
+const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-background', proxy: true });
 const FINAL_COMMITTED = /"checkpoint":"final"[^\n]*"msg":"checkpoint committed"/;
-
-beforeAll(async () => {
-  await imds.start();
-  await proxy.start();
-  await createBucket(s3Endpoint, bucket);
-});
-afterAll(async () => {
-  await proxy.stop();
-  await imds.stop();
-});
 
 async function manifestsOf(jobId: string): Promise<Manifest[]> {
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/snapshots/` }));

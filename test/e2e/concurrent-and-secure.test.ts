@@ -1,28 +1,12 @@
 // End to end: many jobs checkpointing into one bucket at once, encryption requested on every write, no secret in logs or manifests.
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
-import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
+import { describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
 import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-shared';
-const imds = new ImdsSimulator();
-const proxy = new S3FaultProxy(s3Endpoint);
-const s3 = emulatorClient(s3Endpoint);
-
-beforeAll(async () => {
-  await imds.start();
-  await proxy.start();
-  await createBucket(s3Endpoint, bucket);
-});
-afterAll(async () => {
-  await proxy.stop();
-  await imds.stop();
-});
+const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-shared', proxy: true });
 
 describe('many jobs at once', () => {
   it('lets 8 tasks checkpoint into one bucket together, and each restores its own state', async () => {

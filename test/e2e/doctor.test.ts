@@ -1,20 +1,11 @@
 // End to end: `spotsnap doctor` in a container that can checkpoint, and in one that cannot.
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket } from '../support/s3-emulator.ts';
 import { runToCompletion, TASK_IMAGE } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-doctor';
-const imds = new ImdsSimulator({ requireTokens: true });
-
-beforeAll(async () => {
-  await imds.start();
-  await createBucket(s3Endpoint, bucket);
-});
-afterAll(() => imds.stop());
+const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-doctor', imds: { requireTokens: true } });
 
 describe('spotsnap doctor', () => {
   it('passes where a checkpoint can work, saying what it checked', async () => {

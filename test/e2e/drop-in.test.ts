@@ -1,20 +1,11 @@
 // End to end: /opt/spotsnap copied into images of other kinds checkpoints and restores a task in each.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket } from '../support/s3-emulator.ts';
 import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-drop-in';
-const imds = new ImdsSimulator();
-
-beforeAll(async () => {
-  await imds.start();
-  await createBucket(s3Endpoint, bucket);
-});
-afterAll(() => imds.stop());
+const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-drop-in' });
 
 // Built by docker/build-foreign-images.sh, each with the README's two lines:
 // COPY --from=spotsnap:dev /opt/spotsnap /opt/spotsnap and ENTRYPOINT ["/opt/spotsnap/bin/spotsnap", "run", "--"].

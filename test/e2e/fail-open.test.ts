@@ -1,26 +1,17 @@
 // End to end: spotsnap never makes a task fail: disabled it is transparent, misconfigured it fails open.
 import { randomUUID } from 'node:crypto';
 import { Wait } from 'testcontainers';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket } from '../support/s3-emulator.ts';
 import { agentLog, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-fail-open';
-const imds = new ImdsSimulator();
+const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-fail-open' });
 const env = (overrides: Record<string, string> = {}, attempt = 1) => ({
   ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: `open-${randomUUID()}`, attempt }),
   ...overrides,
 });
-
-beforeAll(async () => {
-  await imds.start();
-  await createBucket(s3Endpoint, bucket);
-});
-afterAll(() => imds.stop());
 
 const exits42 = ['sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 42'];
 const trapsTerm = ['sh', '-c', 'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 0.1; done'];

@@ -1,12 +1,9 @@
 // End to end under faults: S3 errors and resets, a killed agent, tampered snapshots, a full disk, SIGTERM mid-checkpoint.
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chunkHashes, parseManifest } from '../../agent/manifest.ts';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
-import { S3FaultProxy } from '../../localstack/s3-fault-proxy.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
 import {
   agentLog,
   collect,
@@ -18,25 +15,15 @@ import {
   waitForExit,
   waitForLog,
 } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-faults';
-const imds = new ImdsSimulator();
-const proxy = new S3FaultProxy(s3Endpoint);
-const s3 = emulatorClient(s3Endpoint);
+const { bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-faults', proxy: true });
 
 const memoryTask = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '60', '0.1'];
 let uninterrupted: string;
 
 beforeAll(async () => {
-  await imds.start();
-  await proxy.start();
-  await createBucket(s3Endpoint, bucket);
   uninterrupted = (await runToCompletion(memoryTask, {})).stdout;
-});
-afterAll(async () => {
-  await proxy.stop();
-  await imds.stop();
 });
 afterEach(() => {
   proxy.clearFaults();

@@ -1,21 +1,12 @@
 // End to end: a task interrupted by a spot notice is checkpointed to S3 and resumes in a fresh container.
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
-import { createBucket, emulatorClient } from '../support/s3-emulator.ts';
 import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
 
-const s3Endpoint = inject('s3Endpoint');
-const bucket = 'e2e-resume';
-const imds = new ImdsSimulator();
-
-beforeAll(async () => {
-  await imds.start();
-  await createBucket(s3Endpoint, bucket);
-});
-afterAll(() => imds.stop());
+const { s3Endpoint, bucket, imds, s3 } = useStandIns({ bucket: 'e2e-resume' });
 
 const tasks = [
   {
@@ -61,7 +52,7 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
 
     // The task succeeded: its chunks are gone from S3; the manifest, CRIU log and reports stay as a record.
-    const listed = await emulatorClient(s3Endpoint).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
     const names = (listed.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort();
     expect(names).toEqual(['a0001.json', 'a0002.json', 'criu-dump.log', 'finished.json', 'manifest.json']);
   });
