@@ -12,6 +12,7 @@ import type { AgentConfig } from './config.ts';
 import { ContentChunker } from './content-chunker.ts';
 import { followImages } from './image-follower.ts';
 import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type ImageFile, type Manifest } from './manifest.ts';
+import { cpuFigures, memoryFigures } from './resource-figures.ts';
 import { settleAll } from './settle-all.ts';
 import { newSnapshotId, SnapshotObject } from './s3-layout.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
@@ -55,6 +56,7 @@ export function commandDigest(command: readonly string[]): string {
 export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKind, notice: SpotNotice | null): Promise<CheckpointResult> {
   const { config, criu, store, task, log, clock } = ctx;
   const started = clock.now();
+  const cpuAtStart = process.cpuUsage();
   const snapshotId = newSnapshotId(config.attempt, new Date(started));
   const imagesDir = path.join(config.workDir, 'images', snapshotId);
   const slog = log.child({ snapshotId, checkpoint: kind });
@@ -155,6 +157,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         totalMs: manifest.timings.totalMs,
         msBeforeDeadline: notice ? notice.deadline - clock.now() : undefined,
         agentMemory: memoryFigures(),
+        agentCpu: cpuFigures(cpuAtStart),
       },
       'checkpoint committed',
     );
@@ -194,11 +197,4 @@ async function captureFiles(paths: readonly string[], uploader: ChunkUploader, l
   const report = await packed.done;
   if (report.skipped.length > 0) log.warn({ skipped: report.skipped.slice(0, 20) }, 'left out of the snapshot: not regular files, directories or symlinks');
   return files;
-}
-
-/** The agent's own memory, in MiB, for the log. */
-export function memoryFigures(): Record<string, number> {
-  const m = process.memoryUsage();
-  const mib = (n: number) => Math.round(n / 1048576);
-  return { rssMiB: mib(m.rss), heapMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
 }

@@ -5,12 +5,16 @@ import { Readable } from 'node:stream';
 import type { ChunkRef, ImageFile } from './manifest.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 
-/** Writes every image file into `dir` from its chunks, `concurrency` chunks at a time; each chunk is verified first. */
+/**
+ * Writes every image file into `dir` from its chunks, `concurrency` chunks at a time. Each worker reads a
+ * chunk into a buffer of its own, reused for every chunk it fetches, checks it, and writes it with one call:
+ * memory stays at concurrency x the largest chunk, and no byte is written before its chunk is verified.
+ */
 export async function downloadImages(
   store: SnapshotStore,
   images: readonly ImageFile[],
   dir: string,
-  concurrency = 16,
+  concurrency = 6,
   onBytes: (bytes: number) => void = () => undefined,
 ): Promise<number> {
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
@@ -22,18 +26,17 @@ export async function downloadImages(
       offset += chunk.bytes;
     }
   });
+  const largest = jobs.reduce((max, job) => Math.max(max, job.chunk.bytes), 0);
   let next = 0;
   let bytes = 0;
   const worker = async (): Promise<void> => {
+    const buffer = Buffer.allocUnsafe(largest);
     while (next < jobs.length) {
       const job = jobs[next++]!;
-      const handle = handles[job.index]!;
-      // Written as it arrives; the chunk's hash is checked at its end, and a failure fails the whole restore.
-      await store.streamChunk(job.chunk.sha256, job.chunk.bytes, async (piece, at) => {
-        await handle.write(piece, 0, piece.length, job.offset + at);
-        onBytes(piece.length);
-      });
-      bytes += job.chunk.bytes;
+      const data = await store.readChunkInto(job.chunk.sha256, job.chunk.bytes, buffer);
+      await handles[job.index]!.write(data, 0, data.length, job.offset);
+      bytes += data.length;
+      onBytes(data.length);
     }
   };
   try {

@@ -30,6 +30,15 @@ describe('parseManifest', () => {
     ['an image file listed twice', (m) => (m.images = [(m.images as unknown[])[0], (m.images as unknown[])[0]]), /image file twice/],
     ['an image name with a slash', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.name = '../pages-1.img'), /images\[0\]\.name/],
     ['a bad chunk digest', (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.sha256 = 'xyz'), /files\.chunks\[0\]\.sha256/],
+    [
+      'a chunk too large to hold in memory',
+      (m) => {
+        const image = (m.images as Array<{ bytes: number; chunks: Array<{ bytes: number }> }>)[0]!;
+        image.chunks[0]!.bytes = 65 << 20;
+        image.bytes = image.chunks.reduce((s, c) => s + c.bytes, 0);
+      },
+      /images\[0\]\.chunks\[0\]\.bytes 68157440 is above the 67108864 bytes a chunk may have/,
+    ],
     ['chunks that do not add up', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.bytes = 301), /chunks add up to 300 bytes, not 301/],
     ['a bad object digest', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.sha256 = 'xyz'), /objects\[0\]\.sha256/],
     ['an unknown object', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.name = 'secrets'), /objects\[0\]\.name "secrets" is unknown/],

@@ -76,6 +76,8 @@ export class ManifestError extends Error {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/** The largest chunk a manifest may name: a restore holds a few chunks in memory at once. */
+export const MAX_CHUNK_BYTES = 64 << 20;
 const OBJECT_NAMES: readonly SnapshotObjectName[] = ['criuLog'];
 /** CRIU names its image files like "pages-1.img"; nothing else may appear as an image file name. */
 const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
@@ -165,7 +167,9 @@ export function parseManifest(text: string): Manifest {
 function chunked(value: Record<string, unknown>, where: string): ChunkedStream {
   const chunks = array(value.chunks, `${where}.chunks`).map((c, i) => {
     const chunk = record(c, `${where}.chunks[${i}]`);
-    return { sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`), bytes: count(chunk.bytes, `${where}.chunks[${i}].bytes`) };
+    const bytes = count(chunk.bytes, `${where}.chunks[${i}].bytes`);
+    if (bytes > MAX_CHUNK_BYTES) throw new ManifestError(`${where}.chunks[${i}].bytes ${bytes} is above the ${MAX_CHUNK_BYTES} bytes a chunk may have`);
+    return { sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`), bytes };
   });
   const bytes = count(value.bytes, `${where}.bytes`);
   const sum = chunks.reduce((s, c) => s + c.bytes, 0);

@@ -88,7 +88,7 @@ async function restoreSnapshot(
     // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
     // staging directory; the files archive is extracted under SPOTSNAP_PATHS only, entry by entry.
     await settleAll<unknown>([
-      downloadImages(store, manifest.images, imagesDir, 16, (n) => (downloaded += n)),
+      downloadImages(store, manifest.images, imagesDir, undefined, (n) => (downloaded += n)),
       extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
     ]).finally(() => progress.stop());
     const downloadMs = ctx.clock.now() - downloadStarted;

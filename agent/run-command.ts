@@ -7,9 +7,9 @@ import { ExitCode } from './exit-codes.ts';
 import { ImdsClient } from './imds-client.ts';
 import { createLogger } from './logger.ts';
 import { buildReport, summaryLine, type AttemptRecord } from './attempt-report.ts';
-import { memoryFigures } from './checkpoint.ts';
 import { chunkHashes } from './manifest.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
+import { cpuFigures, memoryFigures } from './resource-figures.ts';
 import { createS3Client, SnapshotStore } from './snapshot-store.ts';
 import { supervise } from './supervisor.ts';
 import { TaskProcess } from './task-process.ts';
@@ -101,6 +101,7 @@ async function runWithSnapshots(
         downloadMs: outcome.downloadMs,
         criuRestoreMs: outcome.criuRestoreMs,
         agentMemory: memoryFigures(),
+        agentCpuSinceStart: cpuFigures(),
       },
       'task restored from snapshot',
     );

@@ -79,6 +79,18 @@ describe('SnapshotStore against the S3 emulator', () => {
     await expect(collect(chunkedStream(s, refs))).rejects.toThrow(ChecksumMismatchError);
   });
 
+  it('refuses an image chunk that grew in S3, and writes nothing of it', async () => {
+    const s = store();
+    const data = randomBytes(5000);
+    const { refs } = await chunked(s, data);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `unit/${s.jobId}/chunks/${refs[0]!.sha256}`, Body: Buffer.concat([data, data]) }));
+    const into = Buffer.alloc(data.length * 2);
+    await expect(s.readChunkInto(refs[0]!.sha256, refs[0]!.bytes, into)).rejects.toThrow(/longer than the manifest says/);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'spotsnap-images-'));
+    await expect(downloadImages(s, [{ name: 'pages-1.img', bytes: data.length, chunks: refs }], dir)).rejects.toThrow(ChecksumMismatchError);
+    expect((await readFile(path.join(dir, 'pages-1.img'))).length).toBe(0);
+  });
+
   it('lists only committed snapshots, newest first', async () => {
     const s = store();
     const ids = ['a0001-20261121T090000000Z', 'a0002-20261121T091000000Z', 'a0002-20261121T090500000Z'];

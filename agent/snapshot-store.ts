@@ -33,6 +33,9 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
     forcePathStyle: customEndpoint,
     followRegionRedirects: true,
     maxAttempts: 5,
+    // Every chunk read is checked against the SHA-256 its manifest names (which is stronger than S3's stored
+    // checksum, and is the same hash): the SDK need not hash each response a second time.
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
 
@@ -68,43 +71,54 @@ export class SnapshotStore {
    * chunk if a byte changed on the way.
    */
   async putChunk(sha256: string, data: Buffer, signal?: AbortSignal): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.location.bucket,
-        Key: chunkKey(this.location, this.jobId, sha256),
-        Body: data,
-        ContentLength: data.length,
-        ...writeParams(this.encryption),
-        ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-      }),
-      { abortSignal: signal },
+    const command = new PutObjectCommand({
+      Bucket: this.location.bucket,
+      Key: chunkKey(this.location, this.jobId, sha256),
+      Body: data,
+      ContentLength: data.length,
+      ...writeParams(this.encryption),
+      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+    });
+    // The request signature covers the payload's SHA-256; the chunk's key already is that hash, so the
+    // signer need not read every byte again.
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+        return next(args);
+      },
+      { step: 'build', name: 'spotsnapKnownPayloadHash' },
     );
+    await this.client.send(command, { abortSignal: signal });
   }
 
   /**
-   * Streams one chunk into `write` piece by piece (no whole-chunk buffer), then checks its SHA-256 and size:
-   * whatever was written must not be used if this rejects.
+   * Reads one chunk into `into` (at least `bytes` long) and checks its size and SHA-256 before returning the
+   * part of `into` it fills: nothing of a chunk that fails the check reaches the caller.
    */
-  async streamChunk(sha256: string, bytes: number, write: (piece: Buffer, offset: number) => Promise<void>): Promise<void> {
+  async readChunkInto(sha256: string, bytes: number, into: Buffer): Promise<Buffer> {
     const key = chunkKey(this.location, this.jobId, sha256);
     const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
     const hash = createHash('sha256');
     let offset = 0;
-    for await (const piece of response.Body as Readable) {
+    const body = response.Body as Readable;
+    for await (const piece of body) {
       const data = piece as Buffer;
+      if (offset + data.length > bytes) {
+        body.destroy();
+        throw new ChecksumMismatchError(key, sha256, 'unknown (the object is longer than the manifest says)', offset + data.length);
+      }
       hash.update(data);
-      await write(data, offset);
+      data.copy(into, offset);
       offset += data.length;
     }
     const actual = hash.digest('hex');
     if (actual !== sha256 || offset !== bytes) throw new ChecksumMismatchError(key, sha256, actual, offset);
+    return into.subarray(0, bytes);
   }
 
-  /** Reads one chunk and checks it against its SHA-256 before returning it. */
+  /** Reads one chunk into a buffer of its own, checked against its SHA-256. */
   async getChunk(sha256: string, bytes: number): Promise<Buffer> {
-    const pieces: Buffer[] = [];
-    await this.streamChunk(sha256, bytes, async (piece) => void pieces.push(piece));
-    return Buffer.concat(pieces, bytes);
+    return this.readChunkInto(sha256, bytes, Buffer.allocUnsafe(bytes));
   }
 
   /** Deletes every chunk of the job (after it finished: its snapshots are of no more use). */
