@@ -11,8 +11,8 @@ function config(extra: Record<string, string> = {}): AgentConfig {
 
 const restored: AttemptRecord = {
   restore: { snapshotId: 's', fromAttempt: 1, totalMs: 1500, downloadMs: 1000, criuRestoreMs: 300, preservedRunMs: 3_600_000, preservedCpuMs: 1_800_000 },
-  checkpoints: [{ snapshotId: 't', kind: 'final', totalMs: 2000, uploadedBytes: 50e6, uploadedChunks: 30, totalBytes: 1e9 }],
-  latest: sampleManifest({ task: { ...sampleManifest().task, interruptions: 1 }, transfer: { uploadedBytes: 50e6, uploadedChunks: 30, totalBytes: 1e9, totalChunks: 600 } }),
+  checkpoints: [{ snapshotId: 't', kind: 'final', totalMs: 2000, uploadedBytes: 50e6, uploadedChunks: 30, uploadedPacks: 30, totalBytes: 1e9 }],
+  latest: sampleManifest({ task: { ...sampleManifest().task, interruptions: 1 }, transfer: { uploadedBytes: 50e6, uploadedChunks: 30, uploadedPacks: 30, totalBytes: 1e9, totalChunks: 600 } }),
 };
 
 describe('buildReport', () => {

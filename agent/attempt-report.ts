@@ -6,7 +6,7 @@ import type { Manifest } from './manifest.ts';
 export interface AttemptRecord {
   /** The snapshot this attempt resumed from, and how long that took. */
   restore?: { snapshotId: string; fromAttempt: number; totalMs: number; downloadMs: number; criuRestoreMs: number; preservedRunMs: number; preservedCpuMs: number };
-  checkpoints: Array<{ snapshotId: string; kind: 'final' | 'background'; totalMs: number; uploadedBytes: number; uploadedChunks: number; totalBytes: number }>;
+  checkpoints: Array<{ snapshotId: string; kind: 'final' | 'background'; totalMs: number; uploadedBytes: number; uploadedChunks: number; uploadedPacks: number; totalBytes: number }>;
   /** Latest committed manifest of the job, for the bytes stored. */
   latest?: Manifest;
 }
@@ -44,7 +44,7 @@ export function buildReport(
 ): AttemptReport {
   const uploaded = record.checkpoints.reduce((s, c) => s + c.uploadedBytes, 0);
   // Each chunk is one PUT; a checkpoint adds its CRIU log and its manifest.
-  const puts = record.checkpoints.reduce((s, c) => s + c.uploadedChunks + 2, 0);
+  const puts = record.checkpoints.reduce((s, c) => s + c.uploadedPacks + 2, 0);
   const stored = record.latest?.transfer.totalBytes ?? 0;
   const preserved = { runMs: record.restore?.preservedRunMs ?? 0, cpuMs: record.restore?.preservedCpuMs ?? 0 };
   const price = config.prices.instancePerHour;

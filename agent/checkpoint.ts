@@ -6,12 +6,12 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
 import type { AttemptRecord } from './attempt-report.ts';
-import { ChunkUploader } from './chunk-uploader.ts';
+import { ChunkUploader, type KnownChunks } from './chunk-uploader.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
 import { ContentChunker } from './content-chunker.ts';
 import { followImages } from './image-follower.ts';
-import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type ImageFile, type Manifest } from './manifest.ts';
+import { chunkRefs, MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type ImageFile, type Manifest } from './manifest.ts';
 import { cpuFigures, memoryFigures } from './resource-figures.ts';
 import { settleAll } from './settle-all.ts';
 import { newSnapshotId, SnapshotObject } from './s3-layout.ts';
@@ -29,8 +29,8 @@ export interface CheckpointContext {
   store: SnapshotStore;
   task: TaskProcess;
   command: readonly string[];
-  /** Chunks S3 has for this job: those of committed snapshots and those this process sent. */
-  knownChunks: Set<string>;
+  /** Chunks of the job's committed snapshots, where they are; a commit adds its own. */
+  knownChunks: KnownChunks;
   /** Where the attempt's report collects its checkpoints. */
   record?: AttemptRecord;
   clock: Clock;
@@ -133,12 +133,14 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     };
     await store.commit(manifest);
     committed = true;
+    for (const ref of chunkRefs(manifest)) ctx.knownChunks.set(ref.sha256, ref);
     ctx.record?.checkpoints.push({
       snapshotId,
       kind,
       totalMs: manifest.timings.totalMs,
       uploadedBytes: transfer.uploadedBytes,
       uploadedChunks: transfer.uploadedChunks,
+      uploadedPacks: transfer.uploadedPacks,
       totalBytes: transfer.totalBytes,
     });
     if (ctx.record) ctx.record.latest = manifest;
@@ -186,9 +188,9 @@ async function captureFiles(paths: readonly string[], uploader: ChunkUploader, l
     for await (const piece of packed.stream) {
       const data = piece as Buffer;
       files.bytes += data.length;
-      await uploader.addAll(chunker.push(data), files.chunks);
+      await chunker.push(data, uploader.addingTo(files.chunks));
     }
-    await uploader.addAll(chunker.flush(), files.chunks);
+    await chunker.flush(uploader.addingTo(files.chunks));
   } catch (error) {
     packed.stream.destroy();
     await packed.done.catch(() => undefined);

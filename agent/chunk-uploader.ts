@@ -1,78 +1,103 @@
-// Uploads content-addressed chunks with a bounded number in flight, skipping chunks S3 already has.
+// Uploads the content-addressed chunks S3 does not have yet, several to a pack object, a bounded number of packs in flight.
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import type { ChunkRef } from './manifest.ts';
+import { newPackId } from './s3-layout.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
+import { PACK_BYTES, releaseTransferBuffer, takeTransferBuffer } from './transfer-buffers.ts';
 
 export interface ChunkTransfer {
   /** Chunks referenced, and their bytes. */
   totalChunks: number;
   totalBytes: number;
-  /** Chunks actually sent, and their bytes. */
+  /** Chunks actually sent, their bytes, and the packs that carried them. */
   uploadedChunks: number;
   uploadedBytes: number;
+  uploadedPacks: number;
+}
+
+/** Where each chunk of the job's committed snapshots is, by SHA-256. */
+export type KnownChunks = Map<string, ChunkRef>;
+
+interface OpenPack {
+  id: string;
+  buffer: Buffer;
+  bytes: number;
+  crc32: number;
+  refs: ChunkRef[];
 }
 
 /**
- * Takes chunks in order, hashes each, and uploads those not in `known` (the chunks of the job's committed
- * snapshots, and those this process already sent). At most `concurrency` uploads run at once, so memory
- * stays near concurrency x the largest chunk; `add` waits for a free slot.
+ * Takes chunks in order, hashes each, and appends those not in `known` to the open pack; a full pack is
+ * uploaded while the next one fills. A pack holds up to 8 MiB: a sixth of the requests of one object per chunk
+ * (1.5 MiB on average), which is what an S3 endpoint charges and limits by. At most `concurrency` packs are in
+ * flight, so memory stays near (concurrency + 1) x 8 MiB, in the agent's reused transfer buffers; `add` waits
+ * for a free slot.
+ * Only chunks of committed snapshots count as known (the checkpoint adds its own after its commit): packs of a
+ * checkpoint that failed are never referenced later, so `spotsnap prune` may delete them at any time.
  */
 export class ChunkUploader {
   private readonly store: SnapshotStore;
-  private readonly known: Set<string>;
+  private readonly known: KnownChunks;
   private readonly concurrency: number;
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Chunks this checkpoint packed (open, in flight or stored), by SHA-256. */
+  private readonly packed = new Map<string, ChunkRef>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private open: OpenPack | undefined;
   private readonly abort = new AbortController();
   private failure: unknown;
-  readonly transfer: ChunkTransfer = { totalChunks: 0, totalBytes: 0, uploadedChunks: 0, uploadedBytes: 0 };
+  readonly transfer: ChunkTransfer = { totalChunks: 0, totalBytes: 0, uploadedChunks: 0, uploadedBytes: 0, uploadedPacks: 0 };
   /** Bytes of uploads completed so far, for progress. */
   sentBytes = 0;
 
-  constructor(store: SnapshotStore, known: Set<string>, concurrency = 6) {
+  constructor(store: SnapshotStore, known: KnownChunks, concurrency = 3) {
     this.store = store;
     this.known = known;
     this.concurrency = concurrency;
   }
 
-  /** Hashes the chunk and queues its upload if needed; rejects once any upload has failed. */
+  /**
+   * Hashes the chunk and packs it if S3 does not have it; rejects once any upload has failed. The chunk's bytes
+   * are copied before this settles: the caller may reuse its buffer then.
+   */
   async add(data: Buffer): Promise<ChunkRef> {
     this.throwIfFailed();
-    const ref = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
+    const sha256 = createHash('sha256').update(data).digest('hex');
     this.transfer.totalChunks++;
     this.transfer.totalBytes += data.length;
-    if (this.known.has(ref.sha256) || this.inFlight.has(ref.sha256)) return ref;
-    while (this.inFlight.size >= this.concurrency) {
-      await Promise.race(this.inFlight.values());
-      this.throwIfFailed();
-    }
+    const stored = this.known.get(sha256) ?? this.packed.get(sha256);
+    if (stored && stored.bytes === data.length) return { ...stored };
     this.transfer.uploadedChunks++;
     this.transfer.uploadedBytes += data.length;
-    const upload = this.store.putChunk(ref.sha256, data, this.abort.signal).then(
-      () => {
-        this.known.add(ref.sha256);
-        this.sentBytes += data.length;
-        this.inFlight.delete(ref.sha256);
-      },
-      (error: unknown) => {
-        this.inFlight.delete(ref.sha256);
-        if (this.failure === undefined) {
-          this.failure = error;
-          this.abort.abort(error);
-        }
-      },
-    );
-    this.inFlight.set(ref.sha256, upload);
-    return ref;
+    if (data.length > PACK_BYTES) {
+      // Larger than a pack (never from spotsnap's own chunker): it travels alone.
+      await this.seal();
+      const ref = { sha256, bytes: data.length, pack: newPackId(), offset: 0 };
+      this.packed.set(sha256, ref);
+      await this.send({ id: ref.pack, buffer: Buffer.from(data), bytes: data.length, crc32: crc32(data), refs: [ref] }, false);
+      return { ...ref };
+    }
+    if (this.open && this.open.bytes + data.length > PACK_BYTES) await this.seal();
+    this.open ??= { id: newPackId(), buffer: takeTransferBuffer(), bytes: 0, crc32: 0, refs: [] };
+    const pack = this.open;
+    const ref = { sha256, bytes: data.length, pack: pack.id, offset: pack.bytes };
+    data.copy(pack.buffer, pack.bytes);
+    pack.bytes += data.length;
+    pack.crc32 = crc32(data, pack.crc32);
+    pack.refs.push(ref);
+    this.packed.set(sha256, ref);
+    return { ...ref };
   }
 
-  /** Adds chunks in order, appending each one's reference to `refs`. */
-  async addAll(chunks: readonly Buffer[], refs: ChunkRef[]): Promise<void> {
-    for (const chunk of chunks) refs.push(await this.add(chunk));
+  /** A chunk consumer (see ContentChunker) that adds each chunk and appends its reference to `refs`. */
+  addingTo(refs: ChunkRef[]): (chunk: Buffer) => Promise<void> {
+    return async (chunk) => void refs.push(await this.add(chunk));
   }
 
-  /** Waits for every queued upload; rejects with the first failure. */
+  /** Sends the open pack and waits for every upload; rejects with the first failure. */
   async drain(): Promise<ChunkTransfer> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
+    await this.seal();
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     this.throwIfFailed();
     return this.transfer;
   }
@@ -81,7 +106,45 @@ export class ChunkUploader {
   async cancel(reason: unknown): Promise<void> {
     if (this.failure === undefined) this.failure = reason;
     this.abort.abort(reason);
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
+    if (this.open) releaseTransferBuffer(this.open.buffer);
+    this.open = undefined;
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+  }
+
+  /** Uploads the open pack, if it holds anything, once a slot is free. */
+  private async seal(): Promise<void> {
+    const pack = this.open;
+    this.open = undefined;
+    if (!pack) return;
+    if (pack.bytes > 0) await this.send(pack, true);
+    else releaseTransferBuffer(pack.buffer);
+  }
+
+  private async send(pack: OpenPack, reuseBuffer: boolean): Promise<void> {
+    while (this.inFlight.size >= this.concurrency) {
+      await Promise.race(this.inFlight);
+      this.throwIfFailed();
+    }
+    this.throwIfFailed();
+    this.transfer.uploadedPacks++;
+    const upload = this.store
+      .putPack(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32, this.abort.signal)
+      .then(
+        () => {
+          this.sentBytes += pack.bytes;
+        },
+        (error: unknown) => {
+          if (this.failure === undefined) {
+            this.failure = error;
+            this.abort.abort(error);
+          }
+        },
+      )
+      .finally(() => {
+        if (reuseBuffer) releaseTransferBuffer(pack.buffer);
+        this.inFlight.delete(upload);
+      });
+    this.inFlight.add(upload);
   }
 
   private throwIfFailed(): void {

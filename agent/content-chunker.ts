@@ -23,13 +23,22 @@ export interface ChunkerOptions {
  */
 export const DEFAULT_CHUNKER: ChunkerOptions = { minBytes: 512 << 10, maskBits: 11, maxBytes: 4 << 20 };
 
+/** Receives a chunk: a view into the chunker's own buffer, valid until the promise returned settles. */
+export type ChunkConsumer = (chunk: Buffer) => Promise<void>;
+
+/**
+ * Cuts a stream into chunks in one buffer of its own, reused for every chunk (it grows to the largest chunk
+ * seen, at most `maxBytes`): the bytes are copied once, and nothing is allocated per chunk. Each chunk is
+ * handed to the consumer and awaited before the buffer is written again.
+ */
 export class ContentChunker {
   private readonly options: ChunkerOptions;
   private readonly mask: number;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** A partial block carried to the next push. */
-  private tail: Buffer = Buffer.alloc(0);
+  private buffer = Buffer.allocUnsafeSlow(0);
+  /** Bytes of the next chunk held in `buffer`. */
+  private filled = 0;
+  /** Of those, the whole blocks already looked at. */
+  private scanned = 0;
   private rolling = 0;
 
   constructor(options: ChunkerOptions = DEFAULT_CHUNKER) {
@@ -40,48 +49,46 @@ export class ContentChunker {
     this.mask = (1 << options.maskBits) - 1;
   }
 
-  /** Adds bytes; returns the chunks completed by them. */
-  push(data: Buffer): Buffer[] {
-    const chunks: Buffer[] = [];
-    let input = this.tail.length > 0 ? Buffer.concat([this.tail, data]) : data;
-    let start = 0;
-    let offset = 0;
-    const whole = input.length - (input.length % BLOCK_BYTES);
-    for (; offset < whole; offset += BLOCK_BYTES) {
-      const size = this.pendingBytes + (offset + BLOCK_BYTES - start);
-      let fingerprint = 0x811c9dc5;
-      for (let k = 0; k < BLOCK_BYTES; k += 64) fingerprint = Math.imul(fingerprint ^ input.readUInt32LE(offset + k), 0x01000193);
-      this.rolling = ((this.rolling << 1) + (fingerprint >>> 0)) >>> 0;
-      if (size >= this.options.maxBytes || (size >= this.options.minBytes && (this.rolling & this.mask) === 0)) {
-        this.pending.push(input.subarray(start, offset + BLOCK_BYTES));
-        chunks.push(this.take());
-        start = offset + BLOCK_BYTES;
+  /** Adds bytes, handing each chunk they complete to `consume` in order. */
+  async push(data: Buffer, consume: ChunkConsumer): Promise<void> {
+    for (let at = 0; at < data.length; ) {
+      const take = Math.min(this.options.maxBytes - this.filled, data.length - at);
+      this.reserve(this.filled + take);
+      data.copy(this.buffer, this.filled, at, at + take);
+      this.filled += take;
+      at += take;
+      while (this.scanned + BLOCK_BYTES <= this.filled) {
+        let fingerprint = 0x811c9dc5;
+        for (let k = 0; k < BLOCK_BYTES; k += 64) fingerprint = Math.imul(fingerprint ^ this.buffer.readUInt32LE(this.scanned + k), 0x01000193);
+        this.rolling = ((this.rolling << 1) + (fingerprint >>> 0)) >>> 0;
+        this.scanned += BLOCK_BYTES;
+        if (this.scanned >= this.options.maxBytes || (this.scanned >= this.options.minBytes && (this.rolling & this.mask) === 0)) {
+          await consume(this.buffer.subarray(0, this.scanned));
+          // What followed the cut starts the next chunk.
+          this.buffer.copy(this.buffer, 0, this.scanned, this.filled);
+          this.filled -= this.scanned;
+          this.scanned = 0;
+          this.rolling = 0;
+        }
       }
     }
-    if (whole > start) {
-      this.pending.push(input.subarray(start, whole));
-      this.pendingBytes += whole - start;
-    }
-    this.tail = Buffer.from(input.subarray(whole));
-    input = Buffer.alloc(0);
-    return chunks;
   }
 
-  /** Ends the stream; returns the last chunk, if any bytes are left. */
-  flush(): Buffer[] {
-    if (this.tail.length > 0) {
-      this.pending.push(this.tail);
-      this.pendingBytes += this.tail.length;
-      this.tail = Buffer.alloc(0);
-    }
-    return this.pendingBytes > 0 ? [this.take()] : [];
-  }
-
-  private take(): Buffer {
-    const chunk = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
+  /** Ends the stream: hands over the last chunk, if any bytes are left. */
+  async flush(consume: ChunkConsumer): Promise<void> {
+    if (this.filled === 0) return;
+    const last = this.buffer.subarray(0, this.filled);
+    this.filled = 0;
+    this.scanned = 0;
     this.rolling = 0;
-    return chunk;
+    await consume(last);
+  }
+
+  /** Grows the buffer to hold `bytes`, keeping what it holds. */
+  private reserve(bytes: number): void {
+    if (bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.min(this.options.maxBytes, Math.max(bytes, 2 * this.buffer.length, 64 << 10)));
+    this.buffer.copy(grown, 0, 0, this.filled);
+    this.buffer = grown;
   }
 }

@@ -42,22 +42,23 @@ export async function followImages(options: FollowOptions, dumpDone: Promise<unk
       dumpError = error ?? new Error('criu dump failed');
     },
   );
+  const readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
   try {
     for (;;) {
       const ended = dumpEnded;
-      await readNewBytes(options, files);
+      await readNewBytes(options, files, readBuffer);
       if (dumpError !== undefined) throw dumpError;
       if (ended) break;
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 50));
     }
-    for (const file of files.values()) await options.uploader.addAll(file.chunker.flush(), file.image.chunks);
+    for (const file of files.values()) await file.chunker.flush(options.uploader.addingTo(file.image.chunks));
     return [...files.values()].map((f) => f.image).sort((a, b) => a.name.localeCompare(b.name));
   } finally {
     await Promise.all([...files.values()].map((f) => f.handle.close().catch(() => undefined)));
   }
 }
 
-async function readNewBytes(options: FollowOptions, files: Map<string, FollowedFile>): Promise<void> {
+async function readNewBytes(options: FollowOptions, files: Map<string, FollowedFile>, readBuffer: Buffer): Promise<void> {
   for (const name of (await readdir(options.imagesDir)).sort()) {
     if (options.exclude.has(name)) continue;
     let file = files.get(name);
@@ -71,11 +72,11 @@ async function readNewBytes(options: FollowOptions, files: Map<string, FollowedF
     const image = file.image;
     if (size < image.bytes) throw new Error(`CRIU image ${name} shrank from ${image.bytes} to ${size} bytes while it was read`);
     while (image.bytes < size) {
-      const buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, size - image.bytes));
-      const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, image.bytes);
+      const { bytesRead } = await file.handle.read(readBuffer, 0, Math.min(readBuffer.length, size - image.bytes), image.bytes);
       if (bytesRead === 0) break;
       image.bytes += bytesRead;
-      await options.uploader.addAll(file.chunker.push(buffer.subarray(0, bytesRead)), image.chunks);
+      // The chunker copies what it keeps, so the read buffer serves every read.
+      await file.chunker.push(readBuffer.subarray(0, bytesRead), options.uploader.addingTo(image.chunks));
     }
   }
 }

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sampleManifest } from '../test/support/sample-manifest.ts';
-import { ManifestError, parseManifest } from './manifest.ts';
+import { MANIFEST_SCHEMA_VERSION, ManifestError, parseManifest } from './manifest.ts';
 
 /** The parser's only allowed outcomes: a manifest, or a ManifestError. Anything else is a crash. */
 function parsesOrRefuses(text: string): void {
   try {
     const manifest = parseManifest(text);
-    expect(manifest.schemaVersion).toBe(2);
+    expect(manifest.schemaVersion).toBe(MANIFEST_SCHEMA_VERSION);
     expect(manifest.images.length).toBeGreaterThan(0);
   } catch (error) {
     expect(error).toBeInstanceOf(ManifestError);

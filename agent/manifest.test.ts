@@ -16,10 +16,10 @@ describe('parseManifest', () => {
   });
 
   it('refuses a newer schema version with what to do, and an older one', () => {
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 3)))).toThrow(
-      /schema version 3 is not supported \(this agent reads version 2\); it was written by a newer spotsnap: upgrade the agent/,
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 4)))).toThrow(
+      /schema version 4 is not supported \(this agent reads version 3\); it was written by a newer spotsnap: upgrade the agent/,
     );
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 1)))).toThrow(/schema version 1 is not supported .*too old/);
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 2)))).toThrow(/schema version 2 is not supported .*too old/);
   });
 
   it.each<[string, (m: Record<string, unknown>) => void, RegExp]>([
@@ -39,6 +39,8 @@ describe('parseManifest', () => {
       },
       /images\[0\]\.chunks\[0\]\.bytes 68157440 is above the 67108864 bytes a chunk may have/,
     ],
+    ['a chunk with no pack', (m) => delete (m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.pack, /files\.chunks\[0\]\.pack undefined is not of the form/],
+    ['a pack id that is a path', (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.pack = '../x'), /files\.chunks\[0\]\.pack "\.\.\/x"/],
     ['chunks that do not add up', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.bytes = 301), /chunks add up to 300 bytes, not 301/],
     ['a bad object digest', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.sha256 = 'xyz'), /objects\[0\]\.sha256/],
     ['an unknown object', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.name = 'secrets'), /objects\[0\]\.name "secrets" is unknown/],

@@ -2,7 +2,7 @@
 import type { TaskPipeKeys } from './task-process.ts';
 import type { SnapshotObjectName } from './s3-layout.ts';
 
-export const MANIFEST_SCHEMA_VERSION = 2;
+export const MANIFEST_SCHEMA_VERSION = 3;
 export const MANIFEST_KIND = 'spotsnap-snapshot';
 
 /** One object of a snapshot, with what it must hash to. */
@@ -12,10 +12,12 @@ export interface ManifestObject {
   sha256: string;
 }
 
-/** A content-addressed chunk: its S3 key is its SHA-256. */
+/** A content-addressed chunk, and where it is stored: `bytes` bytes at `offset` in the job's pack `pack`. */
 export interface ChunkRef {
   sha256: string;
   bytes: number;
+  pack: string;
+  offset: number;
 }
 
 /** A stream stored as the concatenation of chunks. */
@@ -62,8 +64,8 @@ export interface Manifest {
   files: ChunkedStream;
   /** Whole objects of the snapshot (the CRIU log). */
   objects: ManifestObject[];
-  /** What this checkpoint sent: bytes of chunks S3 did not have yet, and how many bytes it referenced in all. */
-  transfer: { uploadedBytes: number; uploadedChunks: number; totalBytes: number; totalChunks: number };
+  /** What this checkpoint sent: bytes of chunks S3 did not have yet (in how many packs), and how many bytes it referenced in all. */
+  transfer: { uploadedBytes: number; uploadedChunks: number; uploadedPacks: number; totalBytes: number; totalChunks: number };
   timings: { dumpMs: number; uploadMs: number; totalMs: number };
 }
 
@@ -76,6 +78,7 @@ export class ManifestError extends Error {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const PACK_ID = /^[0-9a-f]{32}$/;
 /** The largest chunk a manifest may name: a restore holds a few chunks in memory at once. */
 export const MAX_CHUNK_BYTES = 64 << 20;
 const OBJECT_NAMES: readonly SnapshotObjectName[] = ['criuLog'];
@@ -152,6 +155,7 @@ export function parseManifest(text: string): Manifest {
     transfer: {
       uploadedBytes: count(transfer.uploadedBytes, 'transfer.uploadedBytes'),
       uploadedChunks: count(transfer.uploadedChunks, 'transfer.uploadedChunks'),
+      uploadedPacks: count(transfer.uploadedPacks, 'transfer.uploadedPacks'),
       totalBytes: count(transfer.totalBytes, 'transfer.totalBytes'),
       totalChunks: count(transfer.totalChunks, 'transfer.totalChunks'),
     },
@@ -169,7 +173,12 @@ function chunked(value: Record<string, unknown>, where: string): ChunkedStream {
     const chunk = record(c, `${where}.chunks[${i}]`);
     const bytes = count(chunk.bytes, `${where}.chunks[${i}].bytes`);
     if (bytes > MAX_CHUNK_BYTES) throw new ManifestError(`${where}.chunks[${i}].bytes ${bytes} is above the ${MAX_CHUNK_BYTES} bytes a chunk may have`);
-    return { sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`), bytes };
+    return {
+      sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`),
+      bytes,
+      pack: pattern(chunk.pack, PACK_ID, `${where}.chunks[${i}].pack`),
+      offset: count(chunk.offset, `${where}.chunks[${i}].offset`),
+    };
   });
   const bytes = count(value.bytes, `${where}.bytes`);
   const sum = chunks.reduce((s, c) => s + c.bytes, 0);
@@ -207,7 +216,7 @@ function pattern(value: unknown, re: RegExp, where: string): string {
   return value;
 }
 
-/** Every chunk a manifest refers to: S3 has them all once the manifest is committed. */
-export function chunkHashes(manifest: Manifest): string[] {
-  return [...manifest.images.flatMap((f) => f.chunks), ...manifest.files.chunks].map((c) => c.sha256);
+/** Every chunk a manifest refers to, with where it is: S3 has them all once the manifest is committed. */
+export function chunkRefs(manifest: Manifest): ChunkRef[] {
+  return [...manifest.images.flatMap((f) => f.chunks), ...manifest.files.chunks];
 }

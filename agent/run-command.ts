@@ -7,7 +7,8 @@ import { ExitCode } from './exit-codes.ts';
 import { ImdsClient } from './imds-client.ts';
 import { createLogger } from './logger.ts';
 import { buildReport, summaryLine, type AttemptRecord } from './attempt-report.ts';
-import { chunkHashes } from './manifest.ts';
+import { chunkRefs } from './manifest.ts';
+import type { KnownChunks } from './chunk-uploader.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
 import { cpuFigures, memoryFigures } from './resource-figures.ts';
 import { createS3Client, SnapshotStore } from './snapshot-store.ts';
@@ -78,11 +79,11 @@ async function runWithSnapshots(
   }
 
   let task: TaskProcess;
-  const knownChunks = new Set<string>();
+  const knownChunks: KnownChunks = new Map();
   const attemptStarted = clock.now();
   const record: AttemptRecord = { checkpoints: [] };
   if (outcome.kind === 'restored') {
-    for (const hash of chunkHashes(outcome.manifest)) knownChunks.add(hash);
+    for (const ref of chunkRefs(outcome.manifest)) knownChunks.set(ref.sha256, ref);
     record.latest = outcome.manifest;
     record.restore = {
       snapshotId: outcome.manifest.snapshotId,
@@ -162,8 +163,8 @@ async function runWithSnapshots(
 async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger, attempt: number): Promise<void> {
   try {
     await store.markFinished({ attempt, exitCode: 0, finishedAt: new Date().toISOString() });
-    const chunks = await store.deleteAllChunks();
-    if (chunks > 0) log.info({ chunks }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
+    const packs = await store.deleteAllPacks();
+    if (packs > 0) log.info({ packs }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
   } catch (error) {
     log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not delete the finished job\'s snapshot images');
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunkKey, jobSnapshotsPrefix, newSnapshotId, snapshotIdOfManifestKey, snapshotObjectKey } from './s3-layout.ts';
+import { jobSnapshotsPrefix, newPackId, newSnapshotId, packKey, snapshotIdOfManifestKey, snapshotObjectKey } from './s3-layout.ts';
 
 const location = { bucket: 'b', prefix: 'team/spot' };
 
@@ -7,7 +7,9 @@ describe('S3 layout', () => {
   it('puts every object of a snapshot under the job', () => {
     expect(jobSnapshotsPrefix(location, 'job-1:3')).toBe('team/spot/job-1:3/snapshots/');
     expect(snapshotObjectKey(location, 'j', 'a0002-20261121T091500123Z', 'criuLog')).toBe('team/spot/j/snapshots/a0002-20261121T091500123Z/criu-dump.log');
-    expect(chunkKey(location, 'j', 'ab'.repeat(32))).toBe(`team/spot/j/chunks/${'ab'.repeat(32)}`);
+    expect(packKey(location, 'j', 'ab'.repeat(16))).toBe(`team/spot/j/packs/${'ab'.repeat(16)}`);
+    expect(newPackId()).toMatch(/^[0-9a-f]{32}$/);
+    expect(newPackId()).not.toBe(newPackId());
     expect(snapshotObjectKey({ bucket: 'b', prefix: '' }, 'j', 's', 'manifest')).toBe('j/snapshots/s/manifest.json');
   });
 

@@ -1,7 +1,8 @@
 // Where a job's snapshots live in S3; the README's "S3 layout" section documents this, and only this file builds keys.
+import { randomBytes } from 'node:crypto';
 import type { S3Location } from './config.ts';
 
-/** The objects of one snapshot, by the name the manifest gives them. Its data lives in the job's chunks. */
+/** The objects of one snapshot, by the name the manifest gives them. Its data lives in the job's packs. */
 export const SnapshotObject = {
   criuLog: 'criu-dump.log',
   manifest: 'manifest.json',
@@ -23,14 +24,19 @@ export function snapshotObjectKey(location: S3Location, jobId: string, snapshotI
   return `${jobSnapshotsPrefix(location, jobId)}${snapshotId}/${SnapshotObject[object]}`;
 }
 
-/** `<prefix>/<jobId>/chunks/`: content-addressed chunks shared by all the job's snapshots. */
-export function jobChunksPrefix(location: S3Location, jobId: string): string {
-  return `${join(location.prefix, jobId, 'chunks')}/`;
+/** `<prefix>/<jobId>/packs/`: objects of several content-addressed chunks each, shared by all the job's snapshots. */
+export function jobPacksPrefix(location: S3Location, jobId: string): string {
+  return `${join(location.prefix, jobId, 'packs')}/`;
 }
 
-/** `<prefix>/<jobId>/chunks/<sha256>` */
-export function chunkKey(location: S3Location, jobId: string, sha256: string): string {
-  return `${jobChunksPrefix(location, jobId)}${sha256}`;
+/** `<prefix>/<jobId>/packs/<packId>` */
+export function packKey(location: S3Location, jobId: string, packId: string): string {
+  return `${jobPacksPrefix(location, jobId)}${packId}`;
+}
+
+/** A new pack's id: 32 random hex digits (a pack's chunks are found by the manifest, never by the pack's name). */
+export function newPackId(): string {
+  return randomBytes(16).toString('hex');
 }
 
 /** `<prefix>/<jobId>/finished.json`: written when the task succeeded; its snapshots' data is gone by then. */

@@ -1,9 +1,9 @@
-// What is stored under a prefix: jobs, their snapshots (committed or incomplete) and their chunks.
+// What is stored under a prefix: jobs, their snapshots (committed or incomplete) and their packs.
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from './config.ts';
-import { chunkHashes, type Manifest } from './manifest.ts';
+import { chunkRefs, type Manifest } from './manifest.ts';
 import { listAll, type StoredObject } from './s3-objects.ts';
-import { jobChunksPrefix, jobFinishedKey, jobSnapshotsPrefix, SnapshotObject } from './s3-layout.ts';
+import { jobFinishedKey, jobPacksPrefix, jobSnapshotsPrefix, SnapshotObject } from './s3-layout.ts';
 import { SnapshotStore } from './snapshot-store.ts';
 
 export interface SnapshotEntry {
@@ -23,28 +23,28 @@ export interface SnapshotEntry {
 export interface JobEntry {
   jobId: string;
   snapshots: SnapshotEntry[];
-  chunks: StoredObject[];
-  /** Chunks no committed manifest refers to: leftovers of checkpoints that failed. */
-  orphanChunks: StoredObject[];
+  packs: StoredObject[];
+  /** Packs no committed manifest refers to: leftovers of checkpoints that failed. */
+  orphanPacks: StoredObject[];
   /** The job's finished.json, when its task succeeded. */
   finished?: StoredObject;
   lastModified: Date;
 }
 
-/** The job ids under the prefix (each is a "directory" holding snapshots/ or chunks/). */
+/** The job ids under the prefix (each is a "directory" holding snapshots/ or packs/). */
 export async function listJobIds(client: S3Client, location: S3Location): Promise<string[]> {
   const base = location.prefix === '' ? '' : `${location.prefix}/`;
   const { prefixes } = await listAll(client, location.bucket, base, '/');
   return prefixes.map((p) => p.slice(base.length, -1)).filter((id) => id !== '').sort();
 }
 
-/** One job's snapshots, newest first, with its chunks. */
+/** One job's snapshots, newest first, with its packs. */
 export async function describeJob(client: S3Client, location: S3Location, jobId: string): Promise<JobEntry> {
   const store = new SnapshotStore(client, location, jobId);
   const snapshotsPrefix = jobSnapshotsPrefix(location, jobId);
-  const [{ objects: snapshotObjects }, { objects: chunks }, { objects: markers }] = await Promise.all([
+  const [{ objects: snapshotObjects }, { objects: packs }, { objects: markers }] = await Promise.all([
     listAll(client, location.bucket, snapshotsPrefix),
-    listAll(client, location.bucket, jobChunksPrefix(location, jobId)),
+    listAll(client, location.bucket, jobPacksPrefix(location, jobId)),
     listAll(client, location.bucket, jobFinishedKey(location, jobId)),
   ]);
   const finished = markers.find((o) => o.key === jobFinishedKey(location, jobId));
@@ -76,8 +76,8 @@ export async function describeJob(client: S3Client, location: S3Location, jobId:
     snapshots.push(entry);
   }
   snapshots.sort((a, b) => b.snapshotId.localeCompare(a.snapshotId));
-  const referenced = new Set(snapshots.flatMap((s) => (s.manifest ? chunkHashes(s.manifest) : [])));
-  const orphanChunks = chunks.filter((c) => !referenced.has(c.key.slice(c.key.lastIndexOf('/') + 1)));
-  const times = [...snapshotObjects, ...chunks].map((o) => o.lastModified.getTime());
-  return { jobId, snapshots, chunks, orphanChunks, finished, lastModified: new Date(times.length > 0 ? Math.max(...times) : 0) };
+  const referenced = new Set(snapshots.flatMap((s) => (s.manifest ? chunkRefs(s.manifest).map((c) => c.pack) : [])));
+  const orphanPacks = packs.filter((p) => !referenced.has(p.key.slice(p.key.lastIndexOf('/') + 1)));
+  const times = [...snapshotObjects, ...packs].map((o) => o.lastModified.getTime());
+  return { jobId, snapshots, packs, orphanPacks, finished, lastModified: new Date(times.length > 0 ? Math.max(...times) : 0) };
 }

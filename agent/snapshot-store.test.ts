@@ -4,8 +4,8 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createBucket, emulatorClient } from '../test/support/s3-emulator.ts';
 import { sampleManifest } from '../test/support/sample-manifest.ts';
-import { ChunkUploader } from './chunk-uploader.ts';
-import { chunkedStream, downloadImages } from './chunk-downloader.ts';
+import { ChunkUploader, type KnownChunks } from './chunk-uploader.ts';
+import { chunkedStream, downloadImages, planPackRanges } from './chunk-downloader.ts';
 import { ContentChunker } from './content-chunker.ts';
 import type { ChunkRef } from './manifest.ts';
 import { ChecksumMismatchError, SnapshotStore } from './snapshot-store.ts';
@@ -31,28 +31,58 @@ async function keys(prefix: string): Promise<string[]> {
   return (listed.Contents ?? []).map((o) => o.Key!);
 }
 
-async function chunked(s: SnapshotStore, data: Buffer, known = new Set<string>()) {
+/** Chunks and uploads `data` as a checkpoint would; `known` then learns its chunks, as a commit teaches it. */
+async function chunked(s: SnapshotStore, data: Buffer, known: KnownChunks = new Map()) {
   const uploader = new ChunkUploader(s, known, 3);
   const chunker = new ContentChunker();
   const refs: ChunkRef[] = [];
-  for (let i = 0; i < data.length; i += 1 << 20) await uploader.addAll(chunker.push(data.subarray(i, i + (1 << 20))), refs);
-  await uploader.addAll(chunker.flush(), refs);
-  return { refs, transfer: await uploader.drain() };
+  for (let i = 0; i < data.length; i += 1 << 20) await chunker.push(data.subarray(i, i + (1 << 20)), uploader.addingTo(refs));
+  await chunker.flush(uploader.addingTo(refs));
+  const transfer = await uploader.drain();
+  for (const ref of refs) known.set(ref.sha256, ref);
+  return { refs, transfer };
 }
 
+const packKeyOf = (s: SnapshotStore, ref: ChunkRef) => `unit/${s.jobId}/packs/${ref.pack}`;
+
 describe('SnapshotStore against the S3 emulator', () => {
-  it('stores chunks once: a second upload of the same data sends only what changed', async () => {
+  it('stores chunks once, several to a pack: a second upload of the same data sends only what changed', async () => {
     const s = store();
     const data = randomBytes(24 << 20);
-    const known = new Set<string>();
+    const known: KnownChunks = new Map();
     const first = await chunked(s, data, known);
     expect(first.transfer.uploadedBytes).toBe(data.length);
+    // About 16 chunks of 1.5 MiB on average travel in 3 or 4 packs of at most 8 MiB, each a stored object.
+    const packs = new Set(first.refs.map((r) => r.pack));
+    expect(first.transfer.uploadedPacks).toBe(packs.size);
+    expect(packs.size).toBeLessThan(first.refs.length / 2);
+    expect((await keys(`unit/${s.jobId}/packs/`)).sort()).toEqual([...packs].map((p) => `unit/${s.jobId}/packs/${p}`).sort());
     const changed = Buffer.from(data);
     randomBytes(1 << 20).copy(changed, 12 << 20);
     const second = await chunked(s, changed, known);
     expect(second.transfer.totalBytes).toBe(data.length);
     expect(second.transfer.uploadedBytes).toBeLessThan(data.length / 3);
-    expect(Buffer.concat(await Promise.all(second.refs.map((r) => s.getChunk(r.sha256, r.bytes)))).equals(changed)).toBe(true);
+    expect(new Set(second.refs.map((r) => r.pack)).size).toBeGreaterThan(1); // old packs and new ones
+    expect(Buffer.concat(await Promise.all(second.refs.map((r) => s.getChunk(r)))).equals(changed)).toBe(true);
+  });
+
+  it('never counts a chunk as known before a commit: a failed upload leaves nothing to refer to later', async () => {
+    const s = store();
+    const known: KnownChunks = new Map();
+    const uploader = new ChunkUploader(s, known, 1);
+    await uploader.add(randomBytes(1000));
+    await uploader.drain();
+    expect(known.size).toBe(0);
+  });
+
+  it('packs a chunk seen twice in one checkpoint once', async () => {
+    const s = store();
+    const uploader = new ChunkUploader(s, new Map(), 2);
+    const chunk = randomBytes(5000);
+    const [a, b] = [await uploader.add(chunk), await uploader.add(chunk)];
+    const transfer = await uploader.drain();
+    expect(b).toEqual(a);
+    expect(transfer).toMatchObject({ totalChunks: 2, uploadedChunks: 1, uploadedBytes: 5000, uploadedPacks: 1 });
   });
 
   it('reassembles image files at their offsets and streams in order', async () => {
@@ -65,6 +95,8 @@ describe('SnapshotStore against the S3 emulator', () => {
     ];
     const dir = await mkdtemp(path.join(os.tmpdir(), 'spotsnap-images-'));
     expect(await downloadImages(s, images, dir, 3)).toBe(a.length + b.length);
+    // Chunks that lie back to back in a pack are read together.
+    expect(planPackRanges(images).length).toBeLessThan(images[0]!.chunks.length);
     expect((await readFile(path.join(dir, 'pages-1.img'))).equals(a)).toBe(true);
     expect((await readFile(path.join(dir, 'core-1.img'))).equals(b)).toBe(true);
     expect((await collect(chunkedStream(s, images[0]!.chunks, 2))).equals(a)).toBe(true);
@@ -74,18 +106,20 @@ describe('SnapshotStore against the S3 emulator', () => {
     const s = store();
     const data = randomBytes(5000);
     const { refs } = await chunked(s, data);
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `unit/${s.jobId}/chunks/${refs[0]!.sha256}`, Body: 'tampered' }));
-    await expect(s.getChunk(refs[0]!.sha256, refs[0]!.bytes)).rejects.toThrow(ChecksumMismatchError);
+    const tampered = Buffer.from(data);
+    tampered[100]! ^= 1;
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: packKeyOf(s, refs[0]!), Body: tampered }));
+    await expect(s.getChunk(refs[0]!)).rejects.toThrow(ChecksumMismatchError);
     await expect(collect(chunkedStream(s, refs))).rejects.toThrow(ChecksumMismatchError);
   });
 
-  it('refuses an image chunk that grew in S3, and writes nothing of it', async () => {
+  it('refuses an image chunk that changed or shrank in S3, and writes nothing of it', async () => {
     const s = store();
     const data = randomBytes(5000);
     const { refs } = await chunked(s, data);
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `unit/${s.jobId}/chunks/${refs[0]!.sha256}`, Body: Buffer.concat([data, data]) }));
-    const into = Buffer.alloc(data.length * 2);
-    await expect(s.readChunkInto(refs[0]!.sha256, refs[0]!.bytes, into)).rejects.toThrow(/longer than the manifest says/);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: packKeyOf(s, refs[0]!), Body: data.subarray(0, 4000) }));
+    await expect(s.readChunkInto(refs[0]!, Buffer.alloc(data.length))).rejects.toThrow(/a short read \(\d+ bytes\)/);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: packKeyOf(s, refs[0]!), Body: Buffer.concat([data.subarray(1), data.subarray(0, 1)]) }));
     const dir = await mkdtemp(path.join(os.tmpdir(), 'spotsnap-images-'));
     await expect(downloadImages(s, [{ name: 'pages-1.img', bytes: data.length, chunks: refs }], dir)).rejects.toThrow(ChecksumMismatchError);
     expect((await readFile(path.join(dir, 'pages-1.img'))).length).toBe(0);
@@ -107,13 +141,13 @@ describe('SnapshotStore against the S3 emulator', () => {
     await expect(s.readManifest(id)).rejects.toThrow(/names job "job-b".*not job "job-a".*refusing it/);
   });
 
-  it('deletes all chunks of a finished job and keeps manifests and logs', async () => {
+  it('deletes all packs of a finished job and keeps manifests and logs', async () => {
     const s = store();
     const id = 'a0001-20261121T090000000Z';
     await chunked(s, randomBytes(3 << 20));
     await s.putObject(id, 'criuLog', Buffer.from('log'));
     await s.commit(sampleManifest({ jobId: s.jobId, snapshotId: id }));
-    expect(await s.deleteAllChunks()).toBeGreaterThan(0);
+    expect(await s.deleteAllPacks()).toBeGreaterThan(0);
     expect((await keys(`unit/${s.jobId}/`)).sort()).toEqual([s.key(id, 'criuLog'), s.key(id, 'manifest')]);
   });
 });

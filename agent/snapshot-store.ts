@@ -1,14 +1,14 @@
-// Reads and writes a job's snapshots in S3: content-addressed chunks checked on every read, commit by manifest.
+// Reads and writes a job's snapshots in S3: packs of content-addressed chunks checked on every read, commit by manifest.
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Encryption, S3Location } from './config.ts';
-import { parseManifest, type Manifest, type ManifestObject } from './manifest.ts';
+import { parseManifest, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
 import {
-  chunkKey,
   jobFinishedKey,
   jobReportKey,
-  jobChunksPrefix,
+  jobPacksPrefix,
+  packKey,
   jobSnapshotsPrefix,
   snapshotIdOfManifestKey,
   snapshotObjectKey,
@@ -16,11 +16,19 @@ import {
 } from './s3-layout.ts';
 import { deleteKeys, listAll } from './s3-objects.ts';
 
-/** An object whose bytes do not hash to what the manifest says. */
+/** Stored bytes that are not what the manifest says. */
 export class ChecksumMismatchError extends Error {
-  constructor(key: string, expected: string, actual: string, bytes: number) {
-    super(`${key}: SHA-256 ${actual} (${bytes} bytes) does not match the manifest's ${expected}`);
+  constructor(where: string, expected: string, actual: string, bytes: number) {
+    super(`${where}: ${actual} (${bytes} bytes) does not match ${expected}`);
     this.name = 'ChecksumMismatchError';
+  }
+}
+
+/** Throws unless `data` hashes to the chunk's SHA-256. */
+export function verifyChunk(ref: ChunkRef, data: Buffer, where: string): void {
+  const actual = createHash('sha256').update(data).digest('hex');
+  if (actual !== ref.sha256 || data.length !== ref.bytes) {
+    throw new ChecksumMismatchError(`${where} bytes ${ref.offset}+${ref.bytes}`, `the manifest's SHA-256 ${ref.sha256}`, `SHA-256 ${actual}`, data.length);
   }
 }
 
@@ -42,7 +50,7 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
 /** The encryption and checksum parameters every write carries. */
 function writeParams(encryption: Encryption) {
   return {
-    // S3 checks the SHA-256 of what arrives; chunks send their own, which is also their key.
+    // S3 checks the checksum of what arrives (the SDK computes a SHA-256; packs bring their own CRC-32).
     ChecksumAlgorithm: 'SHA256' as const,
     ...(encryption.mode === 'none' ? {} : { ServerSideEncryption: encryption.mode }),
     ...(encryption.mode === 'aws:kms' && encryption.kmsKeyId ? { SSEKMSKeyId: encryption.kmsKeyId } : {}),
@@ -67,63 +75,68 @@ export class SnapshotStore {
   }
 
   /**
-   * Stores one chunk under its SHA-256. The same digest goes with the request, so S3 itself refuses the
-   * chunk if a byte changed on the way.
+   * Stores one pack. S3 checks the CRC-32 that goes with it against what arrives, so a byte changed on the way
+   * fails the upload; the payload itself is not signed (each chunk's SHA-256 in the manifest is checked at
+   * every read), which spares hashing every byte once more.
    */
-  async putChunk(sha256: string, data: Buffer, signal?: AbortSignal): Promise<void> {
+  async putPack(packId: string, data: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32 >>> 0);
     const command = new PutObjectCommand({
       Bucket: this.location.bucket,
-      Key: chunkKey(this.location, this.jobId, sha256),
+      Key: packKey(this.location, this.jobId, packId),
       Body: data,
       ContentLength: data.length,
       ...writeParams(this.encryption),
-      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+      ChecksumAlgorithm: 'CRC32',
+      ChecksumCRC32: crc.toString('base64'),
     });
-    // The request signature covers the payload's SHA-256; the chunk's key already is that hash, so the
-    // signer need not read every byte again.
     command.middlewareStack.add(
       (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
         return next(args);
       },
-      { step: 'build', name: 'spotsnapKnownPayloadHash' },
+      { step: 'build', name: 'spotsnapUnsignedPackPayload' },
     );
     await this.client.send(command, { abortSignal: signal });
   }
 
-  /**
-   * Reads one chunk into `into` (at least `bytes` long) and checks its size and SHA-256 before returning the
-   * part of `into` it fills: nothing of a chunk that fails the check reaches the caller.
-   */
-  async readChunkInto(sha256: string, bytes: number, into: Buffer): Promise<Buffer> {
-    const key = chunkKey(this.location, this.jobId, sha256);
-    const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
-    const hash = createHash('sha256');
-    let offset = 0;
+  /** Reads `bytes` bytes at `offset` of a pack into `into` (at least `bytes` long); refuses any other length. */
+  async readPackRange(packId: string, offset: number, bytes: number, into: Buffer): Promise<Buffer> {
+    const key = packKey(this.location, this.jobId, packId);
+    const response = await this.client.send(
+      new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` }),
+    );
     const body = response.Body as Readable;
+    let filled = 0;
     for await (const piece of body) {
       const data = piece as Buffer;
-      if (offset + data.length > bytes) {
+      if (filled + data.length > bytes) {
         body.destroy();
-        throw new ChecksumMismatchError(key, sha256, 'unknown (the object is longer than the manifest says)', offset + data.length);
+        throw new ChecksumMismatchError(`${key} bytes ${offset}+${bytes}`, 'the manifest\'s size', 'more bytes than asked for', filled + data.length);
       }
-      hash.update(data);
-      data.copy(into, offset);
-      offset += data.length;
+      data.copy(into, filled);
+      filled += data.length;
     }
-    const actual = hash.digest('hex');
-    if (actual !== sha256 || offset !== bytes) throw new ChecksumMismatchError(key, sha256, actual, offset);
+    if (filled !== bytes) throw new ChecksumMismatchError(`${key} bytes ${offset}+${bytes}`, 'the manifest\'s size', 'a short read', filled);
     return into.subarray(0, bytes);
   }
 
-  /** Reads one chunk into a buffer of its own, checked against its SHA-256. */
-  async getChunk(sha256: string, bytes: number): Promise<Buffer> {
-    return this.readChunkInto(sha256, bytes, Buffer.allocUnsafe(bytes));
+  /** Reads one chunk into `into`, checked against its SHA-256 before it is returned. */
+  async readChunkInto(ref: ChunkRef, into: Buffer): Promise<Buffer> {
+    const data = await this.readPackRange(ref.pack, ref.offset, ref.bytes, into);
+    verifyChunk(ref, data, packKey(this.location, this.jobId, ref.pack));
+    return data;
   }
 
-  /** Deletes every chunk of the job (after it finished: its snapshots are of no more use). */
-  async deleteAllChunks(): Promise<number> {
-    const { objects } = await listAll(this.client, this.location.bucket, jobChunksPrefix(this.location, this.jobId));
+  /** Reads one chunk into a buffer of its own, checked against its SHA-256. */
+  async getChunk(ref: ChunkRef): Promise<Buffer> {
+    return this.readChunkInto(ref, Buffer.allocUnsafe(ref.bytes));
+  }
+
+  /** Deletes every pack of the job (after it finished: its snapshots are of no more use). */
+  async deleteAllPacks(): Promise<number> {
+    const { objects } = await listAll(this.client, this.location.bucket, jobPacksPrefix(this.location, this.jobId));
     return deleteKeys(this.client, this.location.bucket, objects.map((o) => o.key));
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
 import { takeCheckpoint } from './checkpoint.ts';
 import type { AttemptRecord } from './attempt-report.ts';
+import type { KnownChunks } from './chunk-uploader.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
 import { ExitCode } from './exit-codes.ts';
@@ -20,7 +21,7 @@ export interface SupervisorContext {
   store: SnapshotStore;
   notices: NoticeSource;
   command: readonly string[];
-  knownChunks: Set<string>;
+  knownChunks: KnownChunks;
   record: AttemptRecord;
   /** Called once a final checkpoint is committed, before waiting for the reclaim (which may end everything). */
   onFinalCheckpoint: () => Promise<void>;

@@ -32,7 +32,7 @@ export async function inspectCommand(argv: readonly string[], env: NodeJS.Proces
     ['agent / CRIU', `${m.agentVersion} / ${m.criu.version}, kernel ${m.host.kernel} (${m.host.arch})`],
     ['memory images', `${formatBytes(imageBytes)} in ${m.images.length} files, ${m.images.reduce((s, f) => s + f.chunks.length, 0)} chunks`],
     ['files', `${formatBytes(m.files.bytes)} under ${m.paths.join(':')}, ${m.files.chunks.length} chunks`],
-    ['sent', `${formatBytes(m.transfer.uploadedBytes)} of ${formatBytes(m.transfer.totalBytes)} (${m.transfer.uploadedChunks} of ${m.transfer.totalChunks} chunks new)`],
+    ['sent', `${formatBytes(m.transfer.uploadedBytes)} of ${formatBytes(m.transfer.totalBytes)} (${m.transfer.uploadedChunks} of ${m.transfer.totalChunks} chunks new, in ${m.transfer.uploadedPacks} packs)`],
     ['timings', `dump ${m.timings.dumpMs} ms, upload ${m.timings.uploadMs} ms, total ${m.timings.totalMs} ms`],
   ];
   const width = Math.max(...lines.map(([k]) => k.length));

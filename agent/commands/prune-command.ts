@@ -29,14 +29,14 @@ export async function planPrune(client: S3Client, location: S3Location, olderTha
     const job = await describeJob(client, location, jobId);
     if (job.finished && job.lastModified.getTime() < cutoff) {
       plan.finishedJobs.push(jobId);
-      const all = [job.finished, ...job.chunks, ...job.snapshots.flatMap((s) => s.objects)];
+      const all = [job.finished, ...job.packs, ...job.snapshots.flatMap((s) => s.objects)];
       plan.keys.push(...all.map((o) => o.key));
       plan.bytes += all.reduce((s, o) => s + o.bytes, 0);
       continue;
     }
     const stale = [
       ...job.snapshots.filter((s) => s.state === 'incomplete' && s.lastModified.getTime() < cutoff).flatMap((s) => s.objects),
-      ...job.orphanChunks.filter((c) => c.lastModified.getTime() < cutoff),
+      ...job.orphanPacks.filter((c) => c.lastModified.getTime() < cutoff),
     ];
     plan.leftovers.push(...stale);
     plan.keys.push(...stale.map((o) => o.key));

@@ -15,7 +15,7 @@ function attempt(n: number, extra: Partial<AttemptReport> = {}): AttemptReport {
     interruptionsSurvived: n,
     preserved: { runMs: n === 1 ? 0 : 60_000 * (n - 1), cpuMs: 30_000 * (n - 1) },
     task: { runMs: 60_000 * n, cpuMs: 30_000 * n },
-    checkpoints: [{ snapshotId: `s${n}`, kind: 'final', totalMs: 2000, uploadedBytes: 1048576, uploadedChunks: 1, totalBytes: 4 * 1048576 }],
+    checkpoints: [{ snapshotId: `s${n}`, kind: 'final', totalMs: 2000, uploadedBytes: 1048576, uploadedChunks: 1, uploadedPacks: 1, totalBytes: 4 * 1048576 }],
     restore: n === 1 ? null : { snapshotId: `s${n - 1}`, fromAttempt: n - 1, totalMs: 1500, downloadMs: 1000, criuRestoreMs: 200, preservedRunMs: 60_000, preservedCpuMs: 30_000 },
     bytes: { uploaded: 1048576, stored: 4 * 1048576 },
     cost: { instancePerHour: 1, preservedCompute: 0.01, s3: 0.001, saved: 0.009 },

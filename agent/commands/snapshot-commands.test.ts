@@ -23,12 +23,12 @@ async function run(command: typeof lsCommand, argv: string[]): Promise<{ code: n
 
 beforeAll(async () => {
   await createBucket(endpoint, bucket).catch(() => undefined);
-  // A running job: one committed snapshot whose chunk exists, an incomplete one, and an orphan chunk.
+  // A running job: one committed snapshot whose pack exists, an incomplete one, and an orphan pack.
   const running = new SnapshotStore(client, location, 'job-running');
   const manifest = sampleManifest({ jobId: 'job-running', snapshotId: 'a0001-20261121T090000000Z' });
   await running.commit(manifest);
-  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/job-running/chunks/${'b'.repeat(64)}`, Body: 'x' }));
-  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/job-running/chunks/${'9'.repeat(64)}`, Body: 'orphan' }));
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/job-running/packs/${'1'.repeat(32)}`, Body: 'x' }));
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/job-running/packs/${'9'.repeat(32)}`, Body: 'orphan' }));
   await running.putObject('a0002-20261121T091000000Z', 'criuLog', Buffer.from('a checkpoint that never committed'));
   // A finished job.
   const done = new SnapshotStore(client, location, 'job-done');
@@ -67,10 +67,10 @@ describe('spotsnap ls / inspect / prune against the S3 emulator', () => {
     const plan = await planPrune(client, location, 60_000, Date.now() + 3_600_000);
     expect(plan.finishedJobs).toEqual(['job-done']);
     expect(plan.leftovers.map((o) => o.key).sort()).toEqual([
-      `${prefix}/job-running/chunks/${'9'.repeat(64)}`,
+      `${prefix}/job-running/packs/${'9'.repeat(32)}`,
       `${prefix}/job-running/snapshots/a0002-20261121T091000000Z/criu-dump.log`,
     ]);
-    expect(plan.keys).not.toContain(`${prefix}/job-running/chunks/${'b'.repeat(64)}`);
+    expect(plan.keys).not.toContain(`${prefix}/job-running/packs/${'1'.repeat(32)}`);
   });
 
   it('changes nothing with --dry-run', async () => {

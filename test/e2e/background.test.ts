@@ -41,8 +41,8 @@ describe('background checkpoints', () => {
     const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '80', '0.1'];
     const uninterrupted = await runToCompletion(command, {});
     const jobId = `overlap-${randomUUID()}`;
-    // Slow chunk uploads keep the first background checkpoint going when the notice comes.
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'delay', ms: 250 }, times: 40 });
+    // Slow pack uploads (a dozen packs, three at a time) keep the first background checkpoint going when the notice comes.
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 1000 }, times: 40 });
     const env = (attempt: number) => ({
       ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }),
       SPOTSNAP_CHECKPOINT_INTERVAL: '5s',

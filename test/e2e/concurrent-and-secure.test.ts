@@ -33,7 +33,7 @@ describe('many jobs at once', () => {
 describe('encryption and secrets', () => {
   const command = ['sh', '-c', 'echo "file-secret-DEF" > secret.txt; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i >> count.txt; sleep 0.1; done; cat count.txt | wc -l'];
 
-  it('asks S3 for AES256 encryption and sends SHA-256 checksums on every write', async () => {
+  it('asks S3 for AES256 encryption and sends a checksum S3 verifies with every write', async () => {
     const jobId = `sse-${randomUUID()}`;
     proxy.requests.length = 0;
     imds.scheduleNotice(1500);
@@ -41,10 +41,14 @@ describe('encryption and secrets', () => {
     imds.clearNotice();
     const writes = proxy.requests.filter((r) => r.path.includes(jobId) && (r.method === 'PUT' || (r.method === 'POST' && r.query.includes('uploads'))));
     const creates = writes.filter((r) => r.method === 'POST' || !r.query.includes('partNumber'));
-    expect(creates.length).toBeGreaterThanOrEqual(4); // chunks, CRIU log, manifest
+    expect(creates.length).toBeGreaterThanOrEqual(3); // packs, CRIU log, manifest
     for (const request of creates) expect(request.headers['x-amz-server-side-encryption']).toBe('AES256');
-    for (const request of writes.filter((r) => r.method === 'PUT')) {
-      expect(Object.keys(request.headers).some((h) => h === 'x-amz-checksum-sha256' || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer' || h.startsWith('x-amz-checksum'))).toBe(true);
+    const packs = writes.filter((r) => r.path.includes(`${jobId}/packs/`));
+    expect(packs.length).toBeGreaterThanOrEqual(1);
+    // Packs carry the CRC-32 the agent computed as it filled them; the small JSON objects a SHA-256.
+    for (const request of packs) expect(request.headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+    for (const request of writes.filter((r) => r.method === 'PUT' && !packs.includes(r))) {
+      expect(Object.keys(request.headers).some((h) => h === 'x-amz-checksum-sha256' || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer')).toBe(true);
     }
   });
 

@@ -2,7 +2,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chunkHashes, parseManifest } from '../../agent/manifest.ts';
+import { chunkRefs, parseManifest } from '../../agent/manifest.ts';
 import { jobEnv } from '../support/job-env.ts';
 import {
   agentLog,
@@ -44,13 +44,13 @@ const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
 describe('S3 faults during the upload', () => {
   it('retries 500s, 503 SlowDown and a connection reset mid-part, then commits a snapshot that restores', async () => {
     const jobId = `faults-${randomUUID()}`;
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 2 });
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'reset', afterBytes: 1024 * 1024 }, times: 1 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'reset', afterBytes: 1024 * 1024 }, times: 1 });
     imds.scheduleNotice(2500);
     const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
     imds.clearNotice();
-    const outcomes = proxy.requests.filter((r) => r.path.includes(`${jobId}/chunks/`)).map((r) => r.outcome);
+    const outcomes = proxy.requests.filter((r) => r.path.includes(`${jobId}/packs/`)).map((r) => r.outcome);
     expect(outcomes.filter((o) => o === 500)).toHaveLength(2);
     expect(outcomes.filter((o) => o === 503)).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'reset')).toHaveLength(1);
@@ -62,7 +62,7 @@ describe('S3 faults during the upload', () => {
 
   it('leaves no manifest when the upload keeps failing, and the task runs on to its normal end', async () => {
     const jobId = `faults-${randomUUID()}`;
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: Infinity });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: Infinity });
     imds.scheduleNotice(2000);
     const result = await runToCompletion(memoryTask, envFor(jobId, 1));
     expect(messages(result.stderr), result.stderr).toEqual(expect.arrayContaining(['checkpoint failed', 'the task runs on without a checkpoint']));
@@ -78,7 +78,7 @@ describe('torn and tampered snapshots', () => {
     imds.scheduleNotice(2000);
     const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
     // Attempt 2 is restored, gets a notice, and is killed (SIGKILL) while its parts are still going up.
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'delay', ms: 2000 }, times: Infinity });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 2000 }, times: Infinity });
     imds.scheduleNotice(1500);
     const second = await runUntilCheckpoint(memoryTask, envFor(jobId, 2), /CRIU dump complete; uploading/);
     imds.clearNotice();
@@ -98,7 +98,7 @@ describe('torn and tampered snapshots', () => {
     imds.scheduleNotice(1500);
     await runUntilCheckpoint(memoryTask, envFor(jobId, 2));
     imds.clearNotice();
-    // Alter a chunk that only the newest snapshot uses (chunks the two share would spoil both).
+    // Alter one byte of a chunk in a pack that only the newest snapshot uses (packs the two share would spoil both).
     const manifests = await Promise.all(
       (await keysOf(jobId))
         .filter((k) => k.endsWith('manifest.json'))
@@ -106,13 +106,16 @@ describe('torn and tampered snapshots', () => {
         .map(async (Key) => parseManifest(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())),
     );
     expect(manifests.map((m) => m.attempt)).toEqual([1, 2]);
-    const older = new Set(chunkHashes(manifests[0]!));
-    const onlyNewest = manifests[1]!.images.flatMap((f) => f.chunks).find((c) => !older.has(c.sha256))!;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `snapshots/${jobId}/chunks/${onlyNewest.sha256}`, Body: 'not the bytes that were committed' }));
+    const olderPacks = new Set(chunkRefs(manifests[0]!).map((c) => c.pack));
+    const onlyNewest = manifests[1]!.images.flatMap((f) => f.chunks).find((c) => !olderPacks.has(c.pack))!;
+    const packKey = `snapshots/${jobId}/packs/${onlyNewest.pack}`;
+    const pack = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: packKey }))).Body!.transformToByteArray());
+    pack[onlyNewest.offset + 7]! ^= 0xff;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: packKey, Body: pack }));
 
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
     const refusal = agentLog(third.stderr).find((l) => l.msg === 'snapshot could not be restored; trying the one before');
-    expect(String(refusal?.err)).toMatch(/SHA-256 .* does not match the manifest's/);
+    expect(String(refusal?.err)).toMatch(/SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}/);
     expect(agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot')?.fromAttempt).toBe(1);
     expect(first.stdout + third.stdout).toBe(uninterrupted);
   });
@@ -124,11 +127,11 @@ describe('no usable snapshot', () => {
     imds.scheduleNotice(2000);
     await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
     imds.clearNotice();
-    // Spoil a chunk of the only snapshot.
+    // Spoil the pack of a chunk of the only snapshot.
     const manifestKey = (await keysOf(jobId)).find((k) => k.endsWith('manifest.json'))!;
     const manifest = parseManifest(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }))).Body!.transformToString());
     const chunk = manifest.images.find((f) => f.name.startsWith('pages-'))!.chunks[0]!;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `snapshots/${jobId}/chunks/${chunk.sha256}`, Body: 'spoiled' }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `snapshots/${jobId}/packs/${chunk.pack}`, Body: 'spoiled' }));
 
     const failing = await runToCompletion(memoryTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }));
     expect(failing.exitCode).toBe(176);
@@ -156,7 +159,7 @@ describe('local faults', () => {
 
   it('finishes a checkpoint in flight when SIGTERM arrives, then exits with 177 for the retry', async () => {
     const jobId = `sigterm-${randomUUID()}`;
-    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/chunks/' }, action: { kind: 'delay', ms: 1000 }, times: 3 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 1000 }, times: 3 });
     imds.scheduleNotice(2000);
     const container = await startAttempt(memoryTask, envFor(jobId, 1));
     let first;

@@ -4,7 +4,7 @@ import type { Manifest } from '../../agent/manifest.ts';
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
   return {
     kind: 'spotsnap-snapshot',
-    schemaVersion: 2,
+    schemaVersion: 3,
     jobId: 'job-1',
     attempt: 1,
     snapshotId: 'a0001-20261121T090000000Z',
@@ -17,12 +17,19 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
     checkpointKind: 'final',
     notice: { action: 'terminate', time: '2026-11-21T09:02:00Z' },
     images: [
-      { name: 'pages-1.img', bytes: 300, chunks: [{ sha256: 'b'.repeat(64), bytes: 200 }, { sha256: 'c'.repeat(64), bytes: 100 }] },
-      { name: 'core-1.img', bytes: 10, chunks: [{ sha256: 'd'.repeat(64), bytes: 10 }] },
+      {
+        name: 'pages-1.img',
+        bytes: 300,
+        chunks: [
+          { sha256: 'b'.repeat(64), bytes: 200, pack: '1'.repeat(32), offset: 0 },
+          { sha256: 'c'.repeat(64), bytes: 100, pack: '1'.repeat(32), offset: 200 },
+        ],
+      },
+      { name: 'core-1.img', bytes: 10, chunks: [{ sha256: 'd'.repeat(64), bytes: 10, pack: '1'.repeat(32), offset: 300 }] },
     ],
-    files: { bytes: 1024, chunks: [{ sha256: 'e'.repeat(64), bytes: 1024 }] },
+    files: { bytes: 1024, chunks: [{ sha256: 'e'.repeat(64), bytes: 1024, pack: '2'.repeat(32), offset: 0 }] },
     objects: [{ name: 'criuLog', bytes: 5, sha256: 'f'.repeat(64) }],
-    transfer: { uploadedBytes: 1034, uploadedChunks: 3, totalBytes: 1334, totalChunks: 4 },
+    transfer: { uploadedBytes: 1034, uploadedChunks: 3, uploadedPacks: 2, totalBytes: 1334, totalChunks: 4 },
     timings: { dumpMs: 200, uploadMs: 800, totalMs: 1000 },
     ...overrides,
   };

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { PACK_BYTES, releaseTransferBuffer, takeTransferBuffer } from './transfer-buffers.ts';
+
+describe('transfer buffers', () => {
+  it('hands back a released buffer instead of allocating another', () => {
+    const first = takeTransferBuffer();
+    expect(first.length).toBe(PACK_BYTES);
+    releaseTransferBuffer(first);
+    releaseTransferBuffer(first); // twice is harmless
+    expect(takeTransferBuffer()).toBe(first);
+    expect(takeTransferBuffer()).not.toBe(first);
+  });
+
+  it('keeps only a few spares, and never a buffer of another size', () => {
+    const taken = Array.from({ length: 6 }, takeTransferBuffer);
+    for (const b of taken) releaseTransferBuffer(b);
+    releaseTransferBuffer(Buffer.alloc(10));
+    const again = Array.from({ length: 6 }, takeTransferBuffer);
+    expect(again.filter((b) => taken.includes(b))).toHaveLength(4);
+    expect(again.every((b) => b.length === PACK_BYTES)).toBe(true);
+  });
+});
