@@ -19,7 +19,7 @@ export interface ChunkerOptions {
 
 /**
  * 512 KiB minimum, about 1.5 MiB on average, 4 MiB at most: small enough that a change costs little to
- * re-send, large enough that a 2 GiB task is about 1,400 requests.
+ * re-send, large enough that a 2 GiB task is about 1,400 chunks to hash and list (they travel in packs).
  */
 export const DEFAULT_CHUNKER: ChunkerOptions = { minBytes: 512 << 10, maskBits: 11, maxBytes: 4 << 20 };
 

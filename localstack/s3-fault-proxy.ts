@@ -7,7 +7,7 @@ export interface FaultMatch {
   method?: string;
   /** A query parameter the request must carry, e.g. 'partNumber' (UploadPart) or 'uploads' (CreateMultipartUpload). */
   queryParam?: string;
-  /** The request path must contain this, e.g. '/chunks/' (chunk uploads) or 'manifest.json'. */
+  /** The request path must contain this, e.g. '/packs/' (pack uploads) or 'manifest.json'. */
   pathIncludes?: string;
 }
 
