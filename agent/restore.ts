@@ -104,6 +104,8 @@ async function restoreSnapshot(
         fileLocks: true,
         extraArgs: config.criuExtraArgs,
         pidFile: path.join(stagingDir, 'restored.pid'),
+        // The images were downloaded for this restore alone (a retry downloads again).
+        consumeImages: true,
       },
       manifest.task.pipes,
     );

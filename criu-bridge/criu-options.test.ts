@@ -24,10 +24,11 @@ describe('dumpArgs', () => {
 
 describe('restoreArgs', () => {
   it('re-attaches each inherited pipe and writes a pidfile', () => {
-    const args = restoreArgs({ ...common, logFile: 'restore.log', pidFile: '/run/r.pid', inheritFds: [{ fd: 3, key: 'pipe:[11]' }, { fd: 4, key: 'pipe:[12]' }] });
-    expect(args).toEqual([
+    const options = { ...common, logFile: 'restore.log', pidFile: '/run/r.pid', consumeImages: false, inheritFds: [{ fd: 3, key: 'pipe:[11]' }, { fd: 4, key: 'pipe:[12]' }] };
+    expect(restoreArgs(options)).toEqual([
       'restore', '--images-dir', '/img', '--log-file', 'restore.log', '-v4', '--link-remap', '--file-locks', '--tcp-established',
       '--pidfile', '/run/r.pid', '--inherit-fd', 'fd[3]:pipe:[11]', '--inherit-fd', 'fd[4]:pipe:[12]',
     ]);
+    expect(restoreArgs({ ...options, consumeImages: true })).toContain('--auto-dedup');
   });
 });

@@ -42,6 +42,12 @@ export interface CriuRestoreOptions extends CriuCommonOptions {
   inheritFds: readonly InheritedFd[];
   /** File CRIU writes the restored root's PID to once the tree runs (`--pidfile`). */
   pidFile: string;
+  /**
+   * Punch each page out of the images as it is restored (`--auto-dedup`): for images used once, the task's
+   * memory is held once rather than twice (images and process) at the end of a restore, and the pages freed
+   * are the ones the restored process takes next.
+   */
+  consumeImages: boolean;
 }
 
 function commonArgs(o: CriuCommonOptions): string[] {
@@ -75,6 +81,7 @@ export function restoreArgs(o: CriuRestoreOptions): string[] {
     ...commonArgs(o),
     ...(o.tcpMode === 'established' ? ['--tcp-established'] : ['--tcp-close']),
     '--pidfile', o.pidFile,
+    ...(o.consumeImages ? ['--auto-dedup'] : []),
     ...o.inheritFds.flatMap((f) => ['--inherit-fd', `fd[${f.fd}]:${f.key}`]),
     ...o.extraArgs,
   ];
