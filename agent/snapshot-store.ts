@@ -57,6 +57,41 @@ function writeParams(encryption: Encryption) {
   };
 }
 
+/**
+ * Writes an object as packs are written: with the encryption asked for, a CRC-32 that S3 checks, and an
+ * unsigned payload. `spotsnap doctor` writes its probe this way too, so a server that refuses any of it is
+ * found before a checkpoint needs it.
+ */
+export async function putPackObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  data: Buffer,
+  crc32: number,
+  encryption: Encryption,
+  signal?: AbortSignal,
+): Promise<void> {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32 >>> 0);
+  const command = new PutObjectCommand({
+    Bucket: bucket,
+    Key: key,
+    Body: data,
+    ContentLength: data.length,
+    ...writeParams(encryption),
+    ChecksumAlgorithm: 'CRC32',
+    ChecksumCRC32: crc.toString('base64'),
+  });
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'spotsnapUnsignedPackPayload' },
+  );
+  await client.send(command, { abortSignal: signal });
+}
+
 export class SnapshotStore {
   readonly client: S3Client;
   readonly location: S3Location;
@@ -80,25 +115,7 @@ export class SnapshotStore {
    * every read), which spares hashing every byte once more.
    */
   async putPack(packId: string, data: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32 >>> 0);
-    const command = new PutObjectCommand({
-      Bucket: this.location.bucket,
-      Key: packKey(this.location, this.jobId, packId),
-      Body: data,
-      ContentLength: data.length,
-      ...writeParams(this.encryption),
-      ChecksumAlgorithm: 'CRC32',
-      ChecksumCRC32: crc.toString('base64'),
-    });
-    command.middlewareStack.add(
-      (next) => async (args) => {
-        (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-        return next(args);
-      },
-      { step: 'build', name: 'spotsnapUnsignedPackPayload' },
-    );
-    await this.client.send(command, { abortSignal: signal });
+    await putPackObject(this.client, this.location.bucket, packKey(this.location, this.jobId, packId), data, crc32, this.encryption, signal);
   }
 
   /** Reads `bytes` bytes at `offset` of a pack into `into` (at least `bytes` long); refuses any other length. */

@@ -1,5 +1,6 @@
 // `spotsnap doctor`: checks here and now everything a checkpoint needs, and says for each what to fix.
-import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import { CriuCli } from '../../criu-bridge/criu-cli.ts';
 import { describeProblems, readConfig } from '../config.ts';
 import { ImdsClient } from '../imds-client.ts';
 import { doctorProbeKey } from '../s3-layout.ts';
+import { putPackObject } from '../snapshot-store.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -140,7 +142,8 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
     await check('S3 prefix', async () => {
       if (!config) return { status: 'fail', detail: 'no valid SPOTSNAP_S3_URI', fix: 'set SPOTSNAP_S3_URI=s3://BUCKET/PREFIX' };
       const key = doctorProbeKey(config.s3, randomUUID());
-      await client.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: key, Body: 'spotsnap doctor probe' }));
+      const probe = Buffer.from('spotsnap doctor probe');
+      await putPackObject(client, config.s3.bucket, key, probe, crc32(probe), config.encryption);
       await client.send(new DeleteObjectsCommand({ Bucket: config.s3.bucket, Delete: { Objects: [{ Key: key }], Quiet: true } }));
       return { status: 'ok', detail: `wrote and deleted s3://${config.s3.bucket}/${key}` };
     }),
