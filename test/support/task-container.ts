@@ -70,14 +70,17 @@ export async function runToCompletion(
   }
 }
 
+/** What the agent logs once a final checkpoint is committed and the attempt's report stored. */
+export const CHECKPOINTED_FOR_NEXT_ATTEMPT = /"msg":"spotsnap report: attempt \d+ checkpointed for the next attempt/;
+
 /**
- * Runs one attempt until the agent logs "checkpoint committed" (or `until`), then kills the container with
- * SIGKILL, as the reclaim of the instance would, and returns what it printed.
+ * Runs one attempt until the agent has checkpointed for the next attempt (or logs `until`), then kills the
+ * container with SIGKILL, as the reclaim of the instance would, and returns what it printed.
  */
 export async function runUntilCheckpoint(
   command: readonly string[],
   env: Record<string, string>,
-  until: RegExp = /"msg":"checkpoint committed"/,
+  until: RegExp = CHECKPOINTED_FOR_NEXT_ATTEMPT,
   timeoutMs = 120_000,
   image: string = TASK_IMAGE,
 ): Promise<AttemptOutput> {
