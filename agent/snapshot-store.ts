@@ -47,11 +47,13 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   });
 }
 
-/** The encryption and checksum parameters every write carries. */
-function writeParams(encryption: Encryption) {
+/**
+ * The encryption and checksum parameters every write carries. S3 checks the checksum of what arrives: the SDK
+ * computes a SHA-256 for small objects; packs bring the CRC-32 computed as they were filled.
+ */
+function writeParams(encryption: Encryption, checksum: 'SHA256' | 'CRC32' = 'SHA256') {
   return {
-    // S3 checks the checksum of what arrives (the SDK computes a SHA-256; packs bring their own CRC-32).
-    ChecksumAlgorithm: 'SHA256' as const,
+    ChecksumAlgorithm: checksum,
     ...(encryption.mode === 'none' ? {} : { ServerSideEncryption: encryption.mode }),
     ...(encryption.mode === 'aws:kms' && encryption.kmsKeyId ? { SSEKMSKeyId: encryption.kmsKeyId } : {}),
   };
@@ -78,8 +80,7 @@ export async function putPackObject(
     Key: key,
     Body: data,
     ContentLength: data.length,
-    ...writeParams(encryption),
-    ChecksumAlgorithm: 'CRC32',
+    ...writeParams(encryption, 'CRC32'),
     ChecksumCRC32: crc.toString('base64'),
   });
   command.middlewareStack.add(

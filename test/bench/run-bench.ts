@@ -58,6 +58,11 @@ function container(command: string[], env: Record<string, string> = {}, entrypoi
   return entrypoint ? c.withEntrypoint(entrypoint) : c;
 }
 
+/** A task container that only sleeps, for commands run in it with `docker exec`. */
+function idleContainer(): Promise<StartedTestContainer> {
+  return container(['infinity'], {}, ['sleep']).withWaitStrategy(Wait.forSuccessfulCommand('true')).start();
+}
+
 /** Runs a shell command in the container and returns how long the command itself took (timed inside). */
 async function timedExec(c: StartedTestContainer, script: string): Promise<number> {
   const out = await execa('docker', ['exec', c.getId(), 'sh', '-c', `s=$(date +%s%N); ${script} >/tmp/exec.log 2>&1 || { cat /tmp/exec.log >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`]);
@@ -74,7 +79,7 @@ async function peakRss(c: StartedTestContainer): Promise<number> {
  * leader), and waits until its memory is filled. Returns the host PID of the namespace init, to dump.
  */
 async function startRawTask(mib: number): Promise<{ c: StartedTestContainer; pid: number }> {
-  const c = await container(['infinity'], {}, ['sleep']).withWaitStrategy(Wait.forSuccessfulCommand('true')).start();
+  const c = await idleContainer();
   const script = `echo $$ > /tmp/unshare.pid; exec unshare --pid --fork setsid ${TASK(mib).join(' ')} </dev/null >/tmp/task.log 2>&1`;
   await execa('docker', ['exec', '-d', '-w', '/tmp', c.getId(), 'sh', '-c', script]);
   for (;;) {
@@ -122,7 +127,7 @@ async function benchSize(mib: number, s3Endpoint: string, imds: ImdsSimulator): 
   const raw = await startRawTask(mib);
   const rawDumpMs = await timedExec(raw.c, `mkdir -p /tmpfs/raw && criu dump -t ${raw.pid} -D /tmpfs/raw -o dump.log`);
   const imageBytes = Number((await execa('docker', ['exec', raw.c.getId(), 'du', '-sb', '/tmpfs/raw'])).stdout.split(/\s/)[0]);
-  const restorer = await container(['infinity'], {}, ['sleep']).withWaitStrategy(Wait.forSuccessfulCommand('true')).start();
+  const restorer = await idleContainer();
   // The images, and the file the task's output went to (CRIU reopens it), as the dumped container had them.
   await execa('sh', ['-c', `docker exec ${raw.c.getId()} tar -cf - /tmpfs/raw /tmp/task.log | docker exec -i ${restorer.getId()} tar -C / -xf -`]);
   await raw.c.stop({ remove: true, timeout: 0 });
