@@ -1,10 +1,13 @@
 // Reassembles chunked streams from S3: image files written at their offsets in parallel, or one stream in order.
+import { createHash } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ChunkRef, ImageFile } from './manifest.ts';
-import { verifyChunk, type SnapshotStore } from './snapshot-store.ts';
-import { PACK_BYTES, releaseTransferBuffer, takeTransferBuffer } from './transfer-buffers.ts';
+import type { BodySink } from './direct-range-get.ts';
+import { ChecksumMismatchError, type SnapshotStore } from './snapshot-store.ts';
+import { PACK_BYTES } from './transfer-buffers.ts';
 
 /** Where one chunk's bytes go: an image file (by index) at an offset. */
 interface Destination {
@@ -51,9 +54,65 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
 }
 
 /**
- * Writes every image file into `dir` from its chunks, `concurrency` ranged reads at a time. Each worker reads
- * into a buffer of its own, reused for every read, checks every chunk in it against its SHA-256, and only then
- * writes it: memory stays at concurrency x the largest read, and no byte is written before it is verified.
+ * Receives one range as it comes off the socket: each piece is hashed into the chunk it belongs to and written
+ * at every place that chunk goes, and each chunk is checked against its SHA-256 as its last byte arrives. A
+ * retried range starts again from its first chunk (the writes land at the same places).
+ */
+class RangeWriter implements BodySink {
+  private readonly range: PackRange;
+  private readonly fds: readonly number[];
+  /** Bytes of the range received so far, and the chunk they end in. */
+  private received = 0;
+  private chunk = 0;
+  private hash = createHash('sha256');
+  /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
+  writtenBytes = 0;
+
+  constructor(range: PackRange, fds: readonly number[]) {
+    this.range = range;
+    this.fds = fds;
+  }
+
+  restart(): void {
+    this.received = 0;
+    this.chunk = 0;
+    this.hash = createHash('sha256');
+    this.writtenBytes = 0;
+  }
+
+  write(piece: Buffer): void {
+    let at = 0;
+    while (at < piece.length) {
+      const { ref, destinations } = this.range.chunks[this.chunk]!;
+      const within = this.received - (ref.offset - this.range.offset);
+      const part = piece.subarray(at, at + Math.min(piece.length - at, ref.bytes - within));
+      this.hash.update(part);
+      // Synchronous: the socket's read buffer is reused as soon as this returns. Writes go to the page cache.
+      for (const to of destinations) writeAllSync(this.fds[to.image]!, part, to.offset + within);
+      at += part.length;
+      this.received += part.length;
+      if (within + part.length === ref.bytes) {
+        const actual = this.hash.digest('hex');
+        if (actual !== ref.sha256) {
+          throw new ChecksumMismatchError(`pack ${this.range.pack} bytes ${ref.offset}+${ref.bytes}`, `the manifest's SHA-256 ${ref.sha256}`, `SHA-256 ${actual}`, ref.bytes);
+        }
+        this.writtenBytes += ref.bytes * destinations.length;
+        this.hash = createHash('sha256');
+        this.chunk++;
+      }
+    }
+  }
+}
+
+function writeAllSync(fd: number, data: Buffer, position: number): void {
+  for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written, position + written);
+}
+
+/**
+ * Writes every image file into `dir` from its chunks, `concurrency` ranged reads at a time, each read straight
+ * from its socket into the files (memory stays at a read buffer per connection, whatever the range's size).
+ * Every chunk is checked against its SHA-256; the directory is fit for `criu restore` only once this resolves,
+ * and a caller that sees it reject must discard it (a chunk that failed its check may be partly written).
  */
 export async function downloadImages(
   store: SnapshotStore,
@@ -63,34 +122,30 @@ export async function downloadImages(
   onBytes: (bytes: number) => void = () => undefined,
 ): Promise<number> {
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
+  const fds = handles.map((h) => h.fd);
   const ranges = planPackRanges(images);
-  const largest = ranges.reduce((max, range) => Math.max(max, range.bytes), 0);
   let next = 0;
   let bytes = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    const buffer = largest <= PACK_BYTES ? takeTransferBuffer() : Buffer.allocUnsafe(largest);
-    try {
-      while (next < ranges.length) {
-        const range = ranges[next++]!;
-        const data = await store.readPackRange(range.pack, range.offset, range.bytes, buffer);
-        for (const { ref, destinations } of range.chunks) {
-          const chunk = data.subarray(ref.offset - range.offset, ref.offset - range.offset + ref.bytes);
-          verifyChunk(ref, chunk, `pack ${range.pack}`);
-          for (const to of destinations) {
-            await handles[to.image]!.write(chunk, 0, chunk.length, to.offset);
-            bytes += chunk.length;
-            onBytes(chunk.length);
-          }
-        }
+    while (next < ranges.length && !failed) {
+      const range = ranges[next++]!;
+      const writer = new RangeWriter(range, fds);
+      try {
+        await store.readPackRange(range.pack, range.offset, range.bytes, writer);
+      } catch (error) {
+        failed = true;
+        throw error;
       }
-    } finally {
-      releaseTransferBuffer(buffer);
+      // Counted once the whole range is in, so that a retried range counts once.
+      bytes += writer.writtenBytes;
+      onBytes(writer.writtenBytes);
     }
   };
   try {
     const results = await Promise.allSettled(Array.from({ length: Math.min(concurrency, ranges.length) }, worker));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
     for (const [index, image] of images.entries()) {
       const { size } = await handles[index]!.stat();
       if (size !== image.bytes) throw new Error(`image ${image.name} has ${size} bytes after its download, the manifest says ${image.bytes}`);

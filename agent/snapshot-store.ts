@@ -1,8 +1,8 @@
 // Reads and writes a job's snapshots in S3: packs of content-addressed chunks checked on every read, commit by manifest.
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { Encryption, S3Location } from './config.ts';
+import { getRangeDirect, type BodySink } from './direct-range-get.ts';
 import { parseManifest, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
 import {
   jobFinishedKey,
@@ -119,30 +119,22 @@ export class SnapshotStore {
     await putPackObject(this.client, this.location.bucket, packKey(this.location, this.jobId, packId), data, crc32, this.encryption, signal);
   }
 
-  /** Reads `bytes` bytes at `offset` of a pack into `into` (at least `bytes` long); refuses any other length. */
-  async readPackRange(packId: string, offset: number, bytes: number, into: Buffer): Promise<Buffer> {
-    const key = packKey(this.location, this.jobId, packId);
-    const response = await this.client.send(
-      new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` }),
-    );
-    const body = response.Body as Readable;
-    let filled = 0;
-    for await (const piece of body) {
-      const data = piece as Buffer;
-      if (filled + data.length > bytes) {
-        body.destroy();
-        throw new ChecksumMismatchError(`${key} bytes ${offset}+${bytes}`, 'the manifest\'s size', 'more bytes than asked for', filled + data.length);
-      }
-      data.copy(into, filled);
-      filled += data.length;
-    }
-    if (filled !== bytes) throw new ChecksumMismatchError(`${key} bytes ${offset}+${bytes}`, 'the manifest\'s size', 'a short read', filled);
-    return into.subarray(0, bytes);
+  /**
+   * Reads `bytes` bytes at `offset` of a pack into `sink`, straight from the socket (see direct-range-get.ts);
+   * refuses any other length. The sink may be handed the same bytes again from the start if the SDK retries.
+   */
+  async readPackRange(packId: string, offset: number, bytes: number, sink: BodySink): Promise<void> {
+    await getRangeDirect(this.client, this.location.bucket, packKey(this.location, this.jobId, packId), offset, bytes, sink);
   }
 
   /** Reads one chunk into `into`, checked against its SHA-256 before it is returned. */
   async readChunkInto(ref: ChunkRef, into: Buffer): Promise<Buffer> {
-    const data = await this.readPackRange(ref.pack, ref.offset, ref.bytes, into);
+    let filled = 0;
+    await this.readPackRange(ref.pack, ref.offset, ref.bytes, {
+      restart: () => (filled = 0),
+      write: (piece) => (filled += piece.copy(into, filled)),
+    });
+    const data = into.subarray(0, ref.bytes);
     verifyChunk(ref, data, packKey(this.location, this.jobId, ref.pack));
     return data;
   }

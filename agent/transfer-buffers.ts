@@ -1,10 +1,11 @@
-// The agent's large transfer buffers, one size, reused by every checkpoint and restore of the process.
+// The agent's large transfer buffers, one size, reused by every checkpoint of the process.
 //
-// Packs go up and come down in buffers of PACK_BYTES. Allocating them per checkpoint made the agent's peak
-// memory the sum of its busiest phases (a restore, then a checkpoint in the same process); taking them from
-// here makes it the largest one, and buffers that are already resident cost no page faults when reused.
+// Packs are filled and go up in buffers of PACK_BYTES. Taking them from here rather than allocating them per
+// checkpoint keeps a process that checkpoints again (background checkpoints, a restored task interrupted once
+// more) at one set, and buffers that are already resident cost no page faults when reused. Restores need
+// none: they read straight from the socket into the image files (direct-range-get.ts).
 
-/** The size of every transfer buffer: a pack's largest size. */
+/** The size of every transfer buffer: a pack's largest size (and the largest ranged read of a restore). */
 export const PACK_BYTES = 8 << 20;
 
 /** Spare buffers kept for reuse; beyond these, returned buffers are left to the garbage collector. */

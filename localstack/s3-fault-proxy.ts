@@ -16,6 +16,8 @@ export type FaultAction =
   | { kind: 'status'; status: number; code: string }
   /** Read this many bytes of the request body, then drop the connection. */
   | { kind: 'reset'; afterBytes: number }
+  /** Pass the request on, and the answer's status and headers back, but drop the connection after this many body bytes. */
+  | { kind: 'cut-response'; afterBytes: number }
   /** Hold the request this long before passing it on. */
   | { kind: 'delay'; ms: number };
 
@@ -33,7 +35,7 @@ export interface RecordedRequest {
   /** The request's x-amz-server-side-encryption* and x-amz-checksum-* / x-amz-sdk-checksum-* headers. */
   headers: Record<string, string>;
   /** The status passed back, or the fault injected. */
-  outcome: number | 'reset';
+  outcome: number | 'reset' | 'cut-response';
 }
 
 export class S3FaultProxy extends LoopbackServer {
@@ -105,9 +107,17 @@ export class S3FaultProxy extends LoopbackServer {
     const upstream = http.request(
       { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers },
       (response) => {
-        record.outcome = response.statusCode ?? 0;
+        record.outcome = action?.kind === 'cut-response' ? 'cut-response' : (response.statusCode ?? 0);
         res.writeHead(response.statusCode ?? 502, response.headers);
-        response.pipe(res);
+        if (action?.kind !== 'cut-response') return void response.pipe(res);
+        let sent = 0;
+        response.on('data', (chunk: Buffer) => {
+          const left = action.afterBytes - sent;
+          if (left <= 0) return;
+          sent += Math.min(left, chunk.length);
+          res.write(chunk.subarray(0, left), () => sent >= action.afterBytes && res.socket?.destroy());
+        });
+        response.on('end', () => res.socket?.destroy());
       },
     );
     upstream.on('error', () => res.destroy());

@@ -42,7 +42,7 @@ async function keysOf(jobId: string): Promise<string[]> {
 const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
 
 describe('S3 faults during the upload', () => {
-  it('retries 500s, 503 SlowDown and a connection reset mid-part, then commits a snapshot that restores', async () => {
+  it('retries 500s, 503 SlowDown and connections cut mid-pack, up and down, and restores the snapshot', async () => {
     const jobId = `faults-${randomUUID()}`;
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 2 });
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
@@ -55,7 +55,15 @@ describe('S3 faults during the upload', () => {
     expect(outcomes.filter((o) => o === 503)).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'reset')).toHaveLength(1);
 
+    // The restore reads packs straight from the socket (agent/direct-range-get.ts): the same faults on its GETs.
+    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 1 });
+    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 1 });
+    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'cut-response', afterBytes: 3 << 20 }, times: 2 });
     const second = await runToCompletion(memoryTask, envFor(jobId, 2));
+    const gets = proxy.requests.filter((r) => r.method === 'GET' && r.path.includes(`${jobId}/packs/`)).map((r) => r.outcome);
+    expect(gets.filter((o) => o === 500)).toHaveLength(1);
+    expect(gets.filter((o) => o === 503)).toHaveLength(1);
+    expect(gets.filter((o) => o === 'cut-response')).toHaveLength(2);
     expect(messages(second.stderr)).toContain('task restored from snapshot');
     expect(first.stdout + second.stdout).toBe(uninterrupted);
   });

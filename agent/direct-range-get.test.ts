@@ -1,0 +1,145 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { getRangeDirect, RangeLengthError, signedQueryString, type BodySink } from './direct-range-get.ts';
+
+/** What the stand-in server does with the n-th request (from 0), given the object and the asked range. */
+type Answer = (n: number, req: http.IncomingMessage, res: http.ServerResponse, data: Buffer) => void;
+
+const object = randomBytes(3 << 20);
+let answer: Answer;
+let requests: http.IncomingMessage[] = [];
+let server: http.Server;
+let client: S3Client;
+
+function serveRange(req: http.IncomingMessage, res: http.ServerResponse, data: Buffer, options: { chunked?: boolean; cutAfter?: number } = {}): void {
+  const [, from, to] = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')!.map(Number) as [number, number, number];
+  const body = data.subarray(from, to + 1);
+  res.statusCode = 206;
+  res.setHeader('content-range', `bytes ${from}-${from + body.length - 1}/${data.length}`);
+  if (!options.chunked) res.setHeader('content-length', body.length);
+  if (options.cutAfter !== undefined) {
+    res.write(body.subarray(0, options.cutAfter), () => res.socket?.destroy());
+    return;
+  }
+  // Several writes, so the body crosses many socket reads (and chunk boundaries when chunked).
+  for (let at = 0; at < body.length; at += 100_003) res.write(body.subarray(at, at + 100_003));
+  res.end();
+}
+
+function s3Error(res: http.ServerResponse, status: number, code: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/xml');
+  res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+}
+
+/** A sink that copies what it is handed, as the restore's writers do, and counts restarts. */
+function collectingSink(): BodySink & { bytes: () => Buffer; restarts: number } {
+  let pieces: Buffer[] = [];
+  const sink = {
+    restarts: 0,
+    restart: () => {
+      sink.restarts++;
+      pieces = [];
+    },
+    write: (piece: Buffer) => void pieces.push(Buffer.from(piece)),
+    bytes: () => Buffer.concat(pieces),
+  };
+  return sink;
+}
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const n = requests.length;
+    requests.push(req);
+    answer(n, req, res, object);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  client = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    maxAttempts: 3,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+});
+
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+beforeEach(() => {
+  requests = [];
+});
+
+describe('getRangeDirect', () => {
+  it('hands a signed ranged GET body to the sink, byte for byte, across many reads', async () => {
+    answer = (_n, req, res, data) => serveRange(req, res, data);
+    const sink = collectingSink();
+    await getRangeDirect(client, 'bucket', 'job/packs/p1', 12345, 2 << 20, sink);
+    expect(sink.bytes().equals(object.subarray(12345, 12345 + (2 << 20)))).toBe(true);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]!.url).toBe('/bucket/job/packs/p1?x-id=GetObject');
+    expect(requests[0]!.headers.range).toBe(`bytes=12345-${12345 + (2 << 20) - 1}`);
+    expect(requests[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=test\//);
+  });
+
+  it('decodes a chunked body', async () => {
+    answer = (_n, req, res, data) => serveRange(req, res, data, { chunked: true });
+    const sink = collectingSink();
+    await getRangeDirect(client, 'bucket', 'k', 0, object.length, sink);
+    expect(requests[0]!.headers.range).toBe(`bytes=0-${object.length - 1}`);
+    expect(sink.bytes().equals(object)).toBe(true);
+  });
+
+  it('lets the SDK retry a 503 SlowDown and a connection cut mid-body, restarting the sink each time', async () => {
+    answer = (n, req, res, data) => {
+      if (n === 0) s3Error(res, 503, 'SlowDown');
+      else if (n === 1) serveRange(req, res, data, { cutAfter: 300_000 });
+      else serveRange(req, res, data);
+    };
+    const sink = collectingSink();
+    await getRangeDirect(client, 'bucket', 'k', 4096, 1 << 20, sink);
+    expect(requests).toHaveLength(3);
+    expect(sink.restarts).toBe(2);
+    expect(sink.bytes().equals(object.subarray(4096, 4096 + (1 << 20)))).toBe(true);
+  });
+
+  it('rejects with the S3 error a 404 carries, without retrying', async () => {
+    answer = (_n, _req, res) => s3Error(res, 404, 'NoSuchKey');
+    await expect(getRangeDirect(client, 'bucket', 'gone', 0, 10, collectingSink())).rejects.toMatchObject({ name: 'NoSuchKey' });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('stops with the error the sink throws, without retrying', async () => {
+    answer = (_n, req, res, data) => serveRange(req, res, data);
+    const sink: BodySink = {
+      restart: () => undefined,
+      write: () => {
+        throw new Error('chunk 3 does not match its SHA-256');
+      },
+    };
+    await expect(getRangeDirect(client, 'bucket', 'k', 0, 1 << 20, sink)).rejects.toThrow('chunk 3 does not match its SHA-256');
+    expect(requests).toHaveLength(1);
+  });
+
+  it('refuses a body shorter or longer than the range asked for', async () => {
+    answer = (_n, req, res, data) => serveRange(req, res, data.subarray(0, 1000));
+    await expect(getRangeDirect(client, 'bucket', 'k', 0, 5000, collectingSink())).rejects.toThrow(/k bytes 0\+5000: a short read \(1000 bytes\)/);
+    answer = (_n, _req, res, data) => {
+      res.statusCode = 200;
+      res.setHeader('content-length', data.length);
+      res.end(data);
+    };
+    await expect(getRangeDirect(client, 'bucket', 'k', 0, 5000, collectingSink())).rejects.toThrow(RangeLengthError);
+  });
+});
+
+describe('signedQueryString', () => {
+  it('sorts keys and escapes as SigV4 does', () => {
+    expect(signedQueryString({ 'x-id': 'GetObject' })).toBe('x-id=GetObject');
+    expect(signedQueryString({ b: "it's (a)*!", a: null, c: ['2', '1'] })).toBe("a&b=it%27s%20%28a%29%2A%21&c=2&c=1");
+    expect(signedQueryString(undefined)).toBe('');
+  });
+});
