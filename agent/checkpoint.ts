@@ -63,7 +63,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   await rm(imagesDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
 
-  const uploader = new ChunkUploader(store, ctx.knownChunks);
+  const uploader = new ChunkUploader(store, ctx.knownChunks, config.packsInFlight);
   const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: process.stderr });
   let treeStopped = false;
   let committed = false;

@@ -50,7 +50,7 @@ export class ChunkUploader {
   /** Bytes of uploads completed so far, for progress. */
   sentBytes = 0;
 
-  constructor(store: SnapshotStore, known: KnownChunks, concurrency = 3) {
+  constructor(store: SnapshotStore, known: KnownChunks, concurrency: number) {
     this.store = store;
     this.known = known;
     this.concurrency = concurrency;

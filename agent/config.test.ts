@@ -31,6 +31,7 @@ describe('readConfig', () => {
       attempt: 1,
       paths: ['/work'],
       pollIntervalMs: 1000,
+      packsInFlight: 2,
       logLevel: 'info',
       tcpMode: 'established',
       strict: false,
@@ -57,6 +58,7 @@ describe('readConfig', () => {
           AWS_BATCH_JOB_ATTEMPT: '3',
           SPOTSNAP_PATHS: '/data:/scratch/run/',
           SPOTSNAP_POLL_INTERVAL_MS: '250',
+          SPOTSNAP_PACKS_IN_FLIGHT: '8',
           SPOTSNAP_TCP_MODE: 'close',
           SPOTSNAP_AFTER_CHECKPOINT: 'exit',
           SPOTSNAP_ON_RESTORE_FAILURE: 'fail',
@@ -70,6 +72,7 @@ describe('readConfig', () => {
       attempt: 3,
       paths: ['/data', '/scratch/run'],
       pollIntervalMs: 250,
+      packsInFlight: 8,
       tcpMode: 'close',
       afterCheckpoint: 'exit',
       onRestoreFailure: 'fail',
@@ -104,6 +107,8 @@ describe('readConfig', () => {
     ['SPOTSNAP_CHECKPOINT_INTERVAL', '5 minutes', 'a duration of at least 5s'],
     ['SPOTSNAP_CHECKPOINT_INTERVAL', '4s', 'a duration of at least 5s'],
     ['SPOTSNAP_SSE_KMS_KEY_ID', 'alias/mine', 'only with SPOTSNAP_SSE=aws:kms'],
+    ['SPOTSNAP_PACKS_IN_FLIGHT', '0', 'a whole number from 1 to 64'],
+    ['SPOTSNAP_PACKS_IN_FLIGHT', 'lots', 'each costs 8 MiB'],
   ])('names %s=%j and says what is expected', (variable, value, expected) => {
     const problems = problemsOf({ ...base, [variable]: value });
     expect(problems).toEqual([expect.objectContaining({ variable, value })]);

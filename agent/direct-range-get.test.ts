@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getRangeDirect, RangeLengthError, signedQueryString, type BodySink } from './direct-range-get.ts';
 
@@ -133,6 +133,37 @@ describe('getRangeDirect', () => {
       res.end(data);
     };
     await expect(getRangeDirect(client, 'bucket', 'k', 0, 5000, collectingSink())).rejects.toThrow(RangeLengthError);
+  });
+});
+
+describe('getRangeDirect on a raw socket', () => {
+  it('reads a head that arrives across several reads, after an interim 100 answer', async () => {
+    const pieces = ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 206 Partial', ' Content\r\nContent-Length: 6\r\nContent-Range: bytes 2-7/10\r', '\n\r', '\nabc', 'def'];
+    const raw = net.createServer((socket) => {
+      socket.once('data', async () => {
+        for (const piece of pieces) {
+          socket.write(piece);
+          await new Promise((resolve) => setTimeout(resolve, 30));
+        }
+        socket.end();
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      const rawClient = new S3Client({
+        endpoint: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        maxAttempts: 1,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      });
+      const sink = collectingSink();
+      await getRangeDirect(rawClient, 'bucket', 'k', 2, 6, sink);
+      expect(sink.bytes().toString()).toBe('abcdef');
+      expect(sink.restarts).toBe(1);
+    } finally {
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    }
   });
 });
 

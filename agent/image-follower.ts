@@ -9,7 +9,7 @@ import { ContentChunker } from './content-chunker.ts';
 import type { ChunkUploader } from './chunk-uploader.ts';
 import type { ImageFile } from './manifest.ts';
 
-const READ_BYTES = 1024 * 1024;
+const READ_BYTES = 256 * 1024;
 
 interface FollowedFile {
   handle: FileHandle;

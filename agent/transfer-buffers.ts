@@ -8,17 +8,24 @@
 /** The size of every transfer buffer: a pack's largest size (and the largest ranged read of a restore). */
 export const PACK_BYTES = 8 << 20;
 
-/** Spare buffers kept for reuse; beyond these, returned buffers are left to the garbage collector. */
-const KEEP = 4;
-
 const spare: Buffer[] = [];
+/** Buffers taken and not yet given back, and the most there ever were at once: the set kept for reuse. */
+let out = 0;
+let mostOut = 0;
 
 /** A buffer of PACK_BYTES, reused when one is spare. Give it back with `releaseTransferBuffer` when done. */
 export function takeTransferBuffer(): Buffer {
+  out++;
+  mostOut = Math.max(mostOut, out);
   return spare.pop() ?? Buffer.allocUnsafeSlow(PACK_BYTES);
 }
 
-/** Returns a buffer from `takeTransferBuffer`; nothing may use it afterwards. */
+/**
+ * Returns a buffer from `takeTransferBuffer`; nothing may use it afterwards. As many are kept as a checkpoint
+ * ever had out at once (SPOTSNAP_PACKS_IN_FLIGHT + 1), so the next checkpoint allocates none.
+ */
 export function releaseTransferBuffer(buffer: Buffer): void {
-  if (buffer.length === PACK_BYTES && spare.length < KEEP && !spare.includes(buffer)) spare.push(buffer);
+  if (buffer.length !== PACK_BYTES || spare.includes(buffer)) return;
+  out = Math.max(0, out - 1);
+  if (spare.length < mostOut) spare.push(buffer);
 }

@@ -12,6 +12,8 @@ await build({
   platform: 'node',
   target: 'node22',
   format: 'esm',
+  // The ESM builds of the AWS SDK, which esbuild can tree-shake (their CommonJS builds carry every command).
+  mainFields: ['module', 'main'],
   // Minified, with names kept for stack traces: less code for V8 to hold in the agent's memory.
   minify: true,
   keepNames: true,
