@@ -6,13 +6,14 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../criu-bridge/criu-cli.ts';
 import type { AttemptRecord } from './attempt-report.ts';
-import { ChunkUploader, type KnownChunks } from './chunk-uploader.ts';
+import { autoPacksInFlight, ChunkUploader, type KnownChunks } from './chunk-uploader.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig } from './config.ts';
 import { ContentChunker } from './content-chunker.ts';
 import { followImages } from './image-follower.ts';
 import { chunkRefs, MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type ImageFile, type Manifest } from './manifest.ts';
 import { cpuFigures, memoryFigures } from './resource-figures.ts';
+import { treeResidentBytes } from './process-tree.ts';
 import { settleAll } from './settle-all.ts';
 import { newSnapshotId, SnapshotObject } from './s3-layout.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
@@ -63,13 +64,14 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   await rm(imagesDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
 
-  const uploader = new ChunkUploader(store, ctx.knownChunks, config.packsInFlight);
+  const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(treeResidentBytes(task.rootPid)) : config.packsInFlight;
+  const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight);
   const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: process.stderr });
   let treeStopped = false;
   let committed = false;
   try {
     if (kind === 'final') task.pauseOutput();
-    slog.info({ pid: task.rootPid }, 'freezing and dumping the task with CRIU, streaming its images');
+    slog.info({ pid: task.rootPid, packsInFlight }, 'freezing and dumping the task with CRIU, streaming its images');
     const dump = criu.dump({
       pid: task.rootPid,
       imagesDir,

@@ -16,6 +16,16 @@ export interface ChunkTransfer {
   uploadedPacks: number;
 }
 
+/**
+ * Packs in flight for SPOTSNAP_PACKS_IN_FLIGHT=auto: one per GiB of the task's resident memory, from 2 to 16.
+ * A small task keeps the agent small (2 in flight and 1 filling, 24 MiB, keep a 2 GiB task's agent under 128
+ * MiB and the local S3 emulator busy); a large one, which has more to send before the reclaim, gets more
+ * connections to S3 for at most 8 MiB of agent memory per GiB of task.
+ */
+export function autoPacksInFlight(taskResidentBytes: number): number {
+  return Math.min(16, Math.max(2, Math.floor(taskResidentBytes / 1024 ** 3)));
+}
+
 /** Where each chunk of the job's committed snapshots is, by SHA-256. */
 export type KnownChunks = Map<string, ChunkRef>;
 

@@ -31,7 +31,7 @@ describe('readConfig', () => {
       attempt: 1,
       paths: ['/work'],
       pollIntervalMs: 1000,
-      packsInFlight: 2,
+      packsInFlight: 'auto',
       logLevel: 'info',
       tcpMode: 'established',
       strict: false,
@@ -108,12 +108,18 @@ describe('readConfig', () => {
     ['SPOTSNAP_CHECKPOINT_INTERVAL', '4s', 'a duration of at least 5s'],
     ['SPOTSNAP_SSE_KMS_KEY_ID', 'alias/mine', 'only with SPOTSNAP_SSE=aws:kms'],
     ['SPOTSNAP_PACKS_IN_FLIGHT', '0', 'a whole number from 1 to 64'],
-    ['SPOTSNAP_PACKS_IN_FLIGHT', 'lots', 'each costs 8 MiB'],
+    ['SPOTSNAP_PACKS_IN_FLIGHT', 'lots', 'auto or a whole number'],
+    ['SPOTSNAP_PACKS_IN_FLIGHT', '65', 'each costs 8 MiB'],
   ])('names %s=%j and says what is expected', (variable, value, expected) => {
     const problems = problemsOf({ ...base, [variable]: value });
     expect(problems).toEqual([expect.objectContaining({ variable, value })]);
     expect(problems[0]!.expected).toContain(expected);
     expect(describeProblems(problems)).toBe(`${variable}=${JSON.stringify(value)}: expected ${problems[0]!.expected}`);
+  });
+
+  it('reads packs in flight: auto, in any case, or a number', () => {
+    expect(enabled(readConfig({ ...base, SPOTSNAP_PACKS_IN_FLIGHT: 'AUTO' }, '/w')).packsInFlight).toBe('auto');
+    expect(enabled(readConfig({ ...base, SPOTSNAP_PACKS_IN_FLIGHT: ' 64 ' }, '/w')).packsInFlight).toBe(64);
   });
 
   it('reads the background checkpoint interval', () => {

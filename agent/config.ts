@@ -29,12 +29,6 @@ export const EnvVar = {
   sseKmsKeyId: 'SPOTSNAP_SSE_KMS_KEY_ID',
 } as const;
 
-/**
- * Two pack uploads in flight (and one filling) keep a checkpoint at the S3 emulator's pace on the benchmark's
- * machine and the agent within 128 MiB; over a long path to S3, more in flight carry more per second.
- */
-export const DEFAULT_PACKS_IN_FLIGHT = 2;
-
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export type TcpMode = 'established' | 'close';
 export type AfterCheckpoint = 'wait' | 'exit';
@@ -73,8 +67,8 @@ export interface AgentConfig {
   /** Absolute directories whose files are part of the task's state. */
   paths: string[];
   pollIntervalMs: number;
-  /** Pack uploads in flight during a checkpoint; each holds an 8 MiB transfer buffer. */
-  packsInFlight: number;
+  /** Pack uploads in flight during a checkpoint (each holds an 8 MiB transfer buffer), or 'auto' by the task's size. */
+  packsInFlight: number | 'auto';
   logLevel: LogLevel;
   tcpMode: TcpMode;
   strict: boolean;
@@ -172,12 +166,12 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
     }
   }
 
-  const packsRaw = (env[EnvVar.packsInFlight] ?? '').trim();
-  let packsInFlight = DEFAULT_PACKS_IN_FLIGHT;
-  if (packsRaw !== '') {
+  const packsRaw = (env[EnvVar.packsInFlight] ?? '').trim().toLowerCase();
+  let packsInFlight: number | 'auto' = 'auto';
+  if (packsRaw !== '' && packsRaw !== 'auto') {
     packsInFlight = Number(packsRaw);
     if (!/^\d+$/.test(packsRaw) || packsInFlight < 1 || packsInFlight > 64) {
-      bad(EnvVar.packsInFlight, `a whole number from 1 to 64 (default ${DEFAULT_PACKS_IN_FLIGHT}; each costs 8 MiB of the agent's memory)`);
+      bad(EnvVar.packsInFlight, "auto or a whole number from 1 to 64 (each costs 8 MiB of the agent's memory)");
     }
   }
 
