@@ -50,7 +50,7 @@ const EMPTY = Buffer.alloc(0);
 /** An error response's body is kept for the SDK to parse (S3 error documents are a few hundred bytes). */
 const MAX_ERROR_BODY_BYTES = 1 << 20;
 /** With no byte arriving for this long, the connection is dropped and the SDK retries. */
-export const IDLE_TIMEOUT_MS = 60_000;
+const IDLE_TIMEOUT_MS = 60_000;
 
 /** A network-level failure, named by the code the SDK's retry strategy treats as transient. */
 function transientError(message: string, code: 'ECONNRESET' | 'ETIMEDOUT'): Error {
