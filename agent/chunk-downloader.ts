@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ChunkRef, ImageFile } from './manifest.ts';
 import type { BodySink } from './direct-range-get.ts';
-import { ChecksumMismatchError, type SnapshotStore } from './snapshot-store.ts';
+import { verifyChunkDigest, type SnapshotStore } from './snapshot-store.ts';
 import { PACK_BYTES } from './transfer-buffers.ts';
 
 /** Where one chunk's bytes go: an image file (by index) at an offset. */
@@ -92,10 +92,7 @@ class RangeWriter implements BodySink {
       at += part.length;
       this.received += part.length;
       if (within + part.length === ref.bytes) {
-        const actual = this.hash.digest('hex');
-        if (actual !== ref.sha256) {
-          throw new ChecksumMismatchError(`pack ${this.range.pack} bytes ${ref.offset}+${ref.bytes}`, `the manifest's SHA-256 ${ref.sha256}`, `SHA-256 ${actual}`, ref.bytes);
-        }
+        verifyChunkDigest(ref, this.hash.digest('hex'), ref.bytes, `pack ${this.range.pack}`);
         this.writtenBytes += ref.bytes * destinations.length;
         this.hash = createHash('sha256');
         this.chunk++;

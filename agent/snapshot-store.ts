@@ -26,9 +26,13 @@ export class ChecksumMismatchError extends Error {
 
 /** Throws unless `data` hashes to the chunk's SHA-256. */
 export function verifyChunk(ref: ChunkRef, data: Buffer, where: string): void {
-  const actual = createHash('sha256').update(data).digest('hex');
-  if (actual !== ref.sha256 || data.length !== ref.bytes) {
-    throw new ChecksumMismatchError(`${where} bytes ${ref.offset}+${ref.bytes}`, `the manifest's SHA-256 ${ref.sha256}`, `SHA-256 ${actual}`, data.length);
+  verifyChunkDigest(ref, createHash('sha256').update(data).digest('hex'), data.length, where);
+}
+
+/** Throws unless a chunk's bytes, hashed as they arrived (`sha256`, hex), are the chunk the manifest names. */
+export function verifyChunkDigest(ref: ChunkRef, sha256: string, bytes: number, where: string): void {
+  if (sha256 !== ref.sha256 || bytes !== ref.bytes) {
+    throw new ChecksumMismatchError(`${where} bytes ${ref.offset}+${ref.bytes}`, `the manifest's SHA-256 ${ref.sha256}`, `SHA-256 ${sha256}`, bytes);
   }
 }
 
