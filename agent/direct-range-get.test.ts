@@ -1,7 +1,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getRangeDirect, RangeLengthError, signedQueryString, type BodySink } from './direct-range-get.ts';
 
@@ -163,6 +166,31 @@ describe('getRangeDirect on a raw socket', () => {
       expect(sink.restarts).toBe(1);
     } finally {
       await new Promise<void>((resolve) => raw.close(() => resolve()));
+    }
+  });
+});
+
+describe('getRangeDirect over TLS', () => {
+  it('reads a range from an https endpoint, checking its certificate', async () => {
+    const fixture = (name: string) => readFileSync(new URL(`../test/fixtures/${name}`, import.meta.url), 'utf8');
+    const cert = fixture('loopback-tls.crt');
+    const secure = https.createServer({ cert, key: fixture('loopback-tls.key') }, (req, res) => serveRange(req, res, object));
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    const endpoint = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
+    const client = (maxAttempts: number) =>
+      new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const defaults = tls.getCACertificates('default');
+    try {
+      // Untrusted, the certificate is refused.
+      await expect(getRangeDirect(client(1), 'bucket', 'k', 0, 10, collectingSink())).rejects.toThrow(/self-signed certificate/);
+      tls.setDefaultCACertificates([...defaults, cert]);
+      const sink = collectingSink();
+      await getRangeDirect(client(1), 'bucket', 'k', 100, 1 << 20, sink);
+      expect(sink.bytes().equals(object.subarray(100, 100 + (1 << 20)))).toBe(true);
+    } finally {
+      tls.setDefaultCACertificates(defaults);
+      secure.closeAllConnections();
+      await new Promise<void>((resolve) => secure.close(() => resolve()));
     }
   });
 });
