@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { ChunkRef, ImageFile } from './manifest.ts';
 import type { BodySink } from './direct-range-get.ts';
 import { verifyChunkDigest, type SnapshotStore } from './snapshot-store.ts';
-import { PACK_BYTES } from './transfer-buffers.ts';
+import { PACK_BYTES } from './buffer-pool.ts';
 
 /** Where one chunk's bytes go: an image file (by index) at an offset. */
 interface Destination {

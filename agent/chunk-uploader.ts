@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import type { ChunkRef } from './manifest.ts';
 import { newPackId } from './s3-layout.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
-import { PACK_BYTES, releaseTransferBuffer, takeTransferBuffer } from './transfer-buffers.ts';
+import { PACK_BYTES, transferBuffers } from './buffer-pool.ts';
 
 export interface ChunkTransfer {
   /** Chunks referenced, and their bytes. */
@@ -88,7 +88,7 @@ export class ChunkUploader {
       return { ...ref };
     }
     if (this.open && this.open.bytes + data.length > PACK_BYTES) await this.seal();
-    this.open ??= { id: newPackId(), buffer: takeTransferBuffer(), bytes: 0, crc32: 0, refs: [] };
+    this.open ??= { id: newPackId(), buffer: transferBuffers.take(), bytes: 0, crc32: 0, refs: [] };
     const pack = this.open;
     const ref = { sha256, bytes: data.length, pack: pack.id, offset: pack.bytes };
     data.copy(pack.buffer, pack.bytes);
@@ -116,7 +116,7 @@ export class ChunkUploader {
   async cancel(reason: unknown): Promise<void> {
     if (this.failure === undefined) this.failure = reason;
     this.abort.abort(reason);
-    if (this.open) releaseTransferBuffer(this.open.buffer);
+    if (this.open) transferBuffers.release(this.open.buffer);
     this.open = undefined;
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
@@ -127,7 +127,7 @@ export class ChunkUploader {
     this.open = undefined;
     if (!pack) return;
     if (pack.bytes > 0) await this.send(pack, true);
-    else releaseTransferBuffer(pack.buffer);
+    else transferBuffers.release(pack.buffer);
   }
 
   private async send(pack: OpenPack, reuseBuffer: boolean): Promise<void> {
@@ -151,7 +151,7 @@ export class ChunkUploader {
         },
       )
       .finally(() => {
-        if (reuseBuffer) releaseTransferBuffer(pack.buffer);
+        if (reuseBuffer) transferBuffers.release(pack.buffer);
         this.inFlight.delete(upload);
       });
     this.inFlight.add(upload);

@@ -10,6 +10,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
+import { BufferPool } from './buffer-pool.ts';
 
 /** Receives a response body, piece by piece, in order. */
 export interface BodySink {
@@ -43,8 +44,7 @@ const READ_BUFFER_BYTES = 256 << 10;
  * Read buffers of closed connections, for the next ones: a restore allocates one per concurrent read, once. (A
  * new buffer per request left 64 MiB of dead ones in the heap by the end of a 2 GiB restore.)
  */
-const spareReadBuffers: Buffer[] = [];
-const MAX_SPARE_READ_BUFFERS = 8;
+const readBuffers = new BufferPool(READ_BUFFER_BYTES);
 const MAX_HEAD_BYTES = 64 << 10;
 const EMPTY = Buffer.alloc(0);
 /** An error response's body is kept for the SDK to parse (S3 error documents are a few hundred bytes). */
@@ -156,7 +156,7 @@ function framingOf(head: ParsedHead, method: string): Framing {
  */
 export function sendDirect(request: SignedRequest, sink: BodySink): Promise<PlainResponse> {
   return new Promise<PlainResponse>((resolve, reject) => {
-    const readBuffer = spareReadBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const readBuffer = readBuffers.take();
     /** Bytes of a head that did not fit in one read (copied: the read buffer is reused). */
     let headSoFar = EMPTY;
     let head: ParsedHead | undefined;
@@ -251,7 +251,7 @@ export function sendDirect(request: SignedRequest, sink: BodySink): Promise<Plai
     socket.on('close', () => {
       fail(transientError('the connection to the S3 endpoint closed before the answer ended', 'ECONNRESET'));
       // Closed: nothing reads into the buffer any more.
-      if (spareReadBuffers.length < MAX_SPARE_READ_BUFFERS) spareReadBuffers.push(readBuffer);
+      readBuffers.release(readBuffer);
     });
 
     const query = signedQueryString(request.query);

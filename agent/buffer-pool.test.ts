@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { BufferPool, PACK_BYTES, transferBuffers } from './buffer-pool.ts';
+
+describe('BufferPool', () => {
+  it('hands back a released buffer instead of allocating another', () => {
+    const pool = new BufferPool(PACK_BYTES);
+    const first = pool.take();
+    expect(first.length).toBe(PACK_BYTES);
+    pool.release(first);
+    pool.release(first); // twice is harmless
+    // Identity is compared as a boolean: matchers on two 8 MiB buffers compare their bytes one by one.
+    expect(pool.take() === first).toBe(true);
+    expect(pool.take() === first).toBe(false);
+  });
+
+  it('keeps as many spares as were ever out at once, and never a buffer of another size', () => {
+    const pool = new BufferPool(1024);
+    const taken = Array.from({ length: 6 }, () => pool.take());
+    for (const b of taken) pool.release(b);
+    pool.release(Buffer.alloc(10));
+    const again = Array.from({ length: 7 }, () => pool.take());
+    expect(again.filter((b) => taken.includes(b))).toHaveLength(6);
+    expect(again.every((b) => b.length === 1024)).toBe(true);
+  });
+
+  it('gives pack buffers of a pack\'s size', () => {
+    expect(transferBuffers.bytes).toBe(PACK_BYTES);
+  });
+});

@@ -1,0 +1,39 @@
+// Pools of large buffers of one size, reused by every transfer of the process: pack buffers and socket read buffers.
+//
+// Packs are filled and go up in buffers of PACK_BYTES; restores read each connection into a buffer of its own
+// (direct-range-get.ts). Taking them from a pool rather than allocating them per use keeps a process that
+// transfers again (background checkpoints, a restored task interrupted once more, range after range of a
+// restore) at one set, and buffers that are already resident cost no page faults when reused.
+
+/** The size of every transfer buffer: a pack's largest size (and the largest ranged read of a restore). */
+export const PACK_BYTES = 8 << 20;
+
+/** Buffers of one size. As many are kept as were ever out at once, so the next use of as many allocates none. */
+export class BufferPool {
+  readonly bytes: number;
+  private readonly spare: Buffer[] = [];
+  /** Buffers taken and not yet given back, and the most there ever were at once. */
+  private out = 0;
+  private mostOut = 0;
+
+  constructor(bytes: number) {
+    this.bytes = bytes;
+  }
+
+  /** A buffer of `bytes`, reused when one is spare. Give it back with `release` when done. */
+  take(): Buffer {
+    this.out++;
+    this.mostOut = Math.max(this.mostOut, this.out);
+    return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.bytes);
+  }
+
+  /** Returns a buffer from `take`; nothing may use it afterwards. Twice, or one of another size, is ignored. */
+  release(buffer: Buffer): void {
+    if (buffer.length !== this.bytes || this.spare.includes(buffer)) return;
+    this.out = Math.max(0, this.out - 1);
+    if (this.spare.length < this.mostOut) this.spare.push(buffer);
+  }
+}
+
+/** Pack buffers: a checkpoint has SPOTSNAP_PACKS_IN_FLIGHT + 1 out at once. */
+export const transferBuffers = new BufferPool(PACK_BYTES);
