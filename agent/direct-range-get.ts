@@ -11,6 +11,7 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { BufferPool } from './buffer-pool.ts';
+import { S3_LIMITS, type S3Limits } from './limits.ts';
 
 /** Receives a response body, piece by piece, in order. */
 export interface BodySink {
@@ -49,8 +50,6 @@ const MAX_HEAD_BYTES = 64 << 10;
 const EMPTY = Buffer.alloc(0);
 /** An error response's body is kept for the SDK to parse (S3 error documents are a few hundred bytes). */
 const MAX_ERROR_BODY_BYTES = 1 << 20;
-/** With no byte arriving for this long, the connection is dropped and the SDK retries. */
-const IDLE_TIMEOUT_MS = 60_000;
 
 /** A network-level failure, named by the code the SDK's retry strategy treats as transient. */
 function transientError(message: string, code: 'ECONNRESET' | 'ETIMEDOUT'): Error {
@@ -153,8 +152,10 @@ function framingOf(head: ParsedHead, method: string): Framing {
 /**
  * Sends one signed request on a connection of its own and reads the answer. A 2xx body goes to `sink`; any
  * other answer's body is kept and handed back for the SDK to turn into its error (and retry when it should).
+ * A connection not made within `limits.connectTimeoutMs`, or silent for `limits.socketIdleTimeoutMs`, is dropped
+ * with a transient error, which the SDK retries.
  */
-export function sendDirect(request: SignedRequest, sink: BodySink): Promise<PlainResponse> {
+export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Limits = S3_LIMITS): Promise<PlainResponse> {
   return new Promise<PlainResponse>((resolve, reject) => {
     const readBuffer = readBuffers.take();
     /** Bytes of a head that did not fit in one read (copied: the read buffer is reused). */
@@ -242,13 +243,21 @@ export function sendDirect(request: SignedRequest, sink: BodySink): Promise<Plai
         ? tls.connect({ host: request.hostname, port, servername: net.isIP(request.hostname) ? undefined : request.hostname, onread } as tls.ConnectionOptions)
         : net.connect({ host: request.hostname, port, onread });
     socket.setNoDelay(true);
-    socket.setTimeout(IDLE_TIMEOUT_MS, () => fail(transientError(`no byte from the S3 endpoint for ${IDLE_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT')));
+    const connectTimer = setTimeout(
+      () => fail(transientError(`timed out: no connection to the S3 endpoint ${request.hostname}:${port} within ${limits.connectTimeoutMs} ms`, 'ETIMEDOUT')),
+      limits.connectTimeoutMs,
+    );
+    socket.once('connect', () => clearTimeout(connectTimer));
+    socket.setTimeout(limits.socketIdleTimeoutMs, () =>
+      fail(transientError(`timed out: no byte from the S3 endpoint for ${limits.socketIdleTimeoutMs} ms`, 'ETIMEDOUT')),
+    );
     socket.on('error', fail);
     socket.on('end', () => {
       if (head && framing?.kind === 'close') finish();
       else fail(transientError(`the S3 endpoint closed the connection ${head ? 'before the end of the body' : 'before answering'}`, 'ECONNRESET'));
     });
     socket.on('close', () => {
+      clearTimeout(connectTimer);
       fail(transientError('the connection to the S3 endpoint closed before the answer ended', 'ECONNRESET'));
       // Closed: nothing reads into the buffer any more.
       readBuffers.release(readBuffer);

@@ -1,7 +1,10 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ImdsSimulator } from '../localstack/imds-simulator.ts';
 import { FakeClock } from '../test/support/fake-clock.ts';
-import { ImdsClient, ImdsError } from './imds-client.ts';
+import { ImdsClient, ImdsError, TOKEN_HEADER, TOKEN_PATH, TOKEN_TTL_HEADER } from './imds-client.ts';
+import { IMDS_V1_FALLBACK_MS } from './limits.ts';
 import { MalformedNoticeError } from './spot-notice.ts';
 
 const simulator = new ImdsSimulator();
@@ -90,10 +93,119 @@ describe('ImdsClient.spotNotice', () => {
     await expect(new ImdsClient({ endpoint: url, timeoutMs: 200 }).spotNotice()).rejects.toThrow(/timed out after 200 ms/);
   });
 
-  it('reports a connection failure with the address', async () => {
+  it('reports a connection failure with the address, after trying without a token too', async () => {
     const closed = new ImdsSimulator();
     const closedUrl = await closed.start();
     await closed.stop();
-    await expect(new ImdsClient({ endpoint: closedUrl }).spotNotice()).rejects.toThrow(new RegExp(`PUT ${closedUrl}/latest/api/token failed`));
+    await expect(new ImdsClient({ endpoint: closedUrl }).spotNotice()).rejects.toThrow(
+      new RegExp(`GET ${closedUrl}/latest/meta-data/spot/instance-action failed: .*because PUT ${closedUrl}/latest/api/token failed`),
+    );
+  });
+});
+
+/** What the path in front of the service does with the token call: answer it, never answer it, or reset it. */
+type TokenPath = 'pass' | 'drop' | 'reset';
+
+/**
+ * The network between a container and the service, as a hop limit of 1 makes it: the token PUT's answer never
+ * arrives (or the connection breaks), while GETs reach the simulator and come back.
+ */
+class TokenPathFront {
+  tokenPath: TokenPath = 'pass';
+  /** Token calls that reached this front, whatever became of them. */
+  tokenCalls = 0;
+  private server: http.Server | undefined;
+
+  async start(target: string): Promise<string> {
+    this.server = http.createServer((req, res) => void this.handle(target, req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(target: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method === 'PUT' && req.url === TOKEN_PATH) {
+      this.tokenCalls++;
+      if (this.tokenPath === 'drop') return; // held until the client gives up
+      if (this.tokenPath === 'reset') return void req.socket.destroy();
+    }
+    const headers: Record<string, string> = {};
+    for (const name of [TOKEN_HEADER, TOKEN_TTL_HEADER]) {
+      const value = req.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    const answer = await fetch(`${target}${req.url}`, { method: req.method, headers });
+    res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'text/plain' });
+    res.end(await answer.text());
+  }
+}
+
+describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
+  const front = new TokenPathFront();
+  let frontUrl: string;
+  beforeAll(async () => {
+    frontUrl = await front.start(url);
+  });
+  afterAll(() => front.stop());
+  beforeEach(() => {
+    front.tokenCalls = 0;
+    simulator.requireTokens = false;
+  });
+
+  it.each(['drop', 'reset'] as const)('reads the notice over IMDSv1 when the token call meets %s, and stays on v1', async (tokenPath) => {
+    front.tokenPath = tokenPath;
+    simulator.scheduleNotice(0, 'terminate', 120);
+    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 });
+    expect((await client.spotNotice())?.action).toBe('terminate');
+    expect(client.mode).toBe('v1');
+    expect((await client.spotNotice())?.action).toBe('terminate');
+    expect(front.tokenCalls).toBe(1);
+    expect(simulator.requests).toEqual(['GET /latest/meta-data/spot/instance-action 200', 'GET /latest/meta-data/spot/instance-action 200']);
+  });
+
+  it('tries tokens again once the fallback window has passed', async () => {
+    front.tokenPath = 'drop';
+    const clock = new FakeClock();
+    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: 200, clock });
+    expect(await client.spotNotice()).toBeNull();
+    front.tokenPath = 'pass';
+    clock.advance(IMDS_V1_FALLBACK_MS - 1);
+    await client.spotNotice();
+    expect(front.tokenCalls).toBe(1);
+    clock.advance(1);
+    expect(await client.spotNotice()).toBeNull();
+    expect(client.mode).toBe('v2');
+    expect(simulator.requests.slice(-2)).toEqual(['PUT /latest/api/token 200', 'GET /latest/meta-data/spot/instance-action 404']);
+  });
+
+  it('leaves v1 at once when a request without a token is refused (401), and reads the notice with a token', async () => {
+    front.tokenPath = 'drop';
+    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 });
+    expect(await client.spotNotice()).toBeNull();
+    expect(client.mode).toBe('v1');
+    simulator.requireTokens = true;
+    front.tokenPath = 'pass';
+    simulator.scheduleNotice(0, 'stop', 120);
+    simulator.requests.length = 0;
+    expect((await client.spotNotice())?.action).toBe('stop');
+    expect(client.mode).toBe('v2');
+    expect(simulator.requests).toEqual([
+      'GET /latest/meta-data/spot/instance-action 401',
+      'PUT /latest/api/token 200',
+      'GET /latest/meta-data/spot/instance-action 200',
+    ]);
+  });
+
+  it('names the hop limit when tokens are required and their answer never arrives', async () => {
+    front.tokenPath = 'drop';
+    simulator.requireTokens = true;
+    const error = await new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 }).spotNotice().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ImdsError);
+    expect((error as ImdsError).status).toBe(401);
+    expect((error as Error).message).toMatch(/answered 401 to a request without a token, and the token call failed \(PUT .* timed out after 200 ms\).*hop limit to 2/);
   });
 });

@@ -24,7 +24,10 @@ export interface JobEntry {
   jobId: string;
   snapshots: SnapshotEntry[];
   packs: StoredObject[];
-  /** Packs no committed manifest refers to: leftovers of checkpoints that failed. */
+  /**
+   * Packs no committed manifest refers to: leftovers of checkpoints that failed. Empty while any committed
+   * manifest of the job is unreadable: which packs that one refers to is not known, so none counts as orphan.
+   */
   orphanPacks: StoredObject[];
   /** The job's finished.json, when its task succeeded. */
   finished?: StoredObject;
@@ -77,7 +80,8 @@ export async function describeJob(client: S3Client, location: S3Location, jobId:
   }
   snapshots.sort((a, b) => b.snapshotId.localeCompare(a.snapshotId));
   const referenced = new Set(snapshots.flatMap((s) => (s.manifest ? chunkRefs(s.manifest).map((c) => c.pack) : [])));
-  const orphanPacks = packs.filter((p) => !referenced.has(p.key.slice(p.key.lastIndexOf('/') + 1)));
+  const anyUnreadable = snapshots.some((s) => s.unreadable !== undefined);
+  const orphanPacks = anyUnreadable ? [] : packs.filter((p) => !referenced.has(p.key.slice(p.key.lastIndexOf('/') + 1)));
   const times = [...snapshotObjects, ...packs].map((o) => o.lastModified.getTime());
   return { jobId, snapshots, packs, orphanPacks, finished, lastModified: new Date(times.length > 0 ? Math.max(...times) : 0) };
 }

@@ -3,6 +3,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { createHash } from 'node:crypto';
 import type { Encryption, S3Location } from './config.ts';
 import { getRangeDirect, type BodySink } from './direct-range-get.ts';
+import { S3_LIMITS, type S3Limits } from './limits.ts';
 import { parseManifest, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
 import {
   jobFinishedKey,
@@ -36,15 +37,22 @@ export function verifyChunkDigest(ref: ChunkRef, sha256: string, bytes: number, 
   }
 }
 
-/** Builds the S3 client from the SDK's standard environment (endpoint, credentials, region). */
-export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
+/**
+ * Builds the S3 client from the SDK's standard environment (endpoint, credentials, region). Every request is
+ * bounded by `limits` (limits.ts): a connect timeout and an idle timeout on its socket, then the SDK's retries;
+ * tests pass shorter limits.
+ */
+export function createS3Client(env: NodeJS.ProcessEnv = process.env, limits: S3Limits = S3_LIMITS): S3Client {
   const customEndpoint = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
   return new S3Client({
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     // Emulators on 127.0.0.1 cannot serve bucket-named hosts.
     forcePathStyle: customEndpoint,
     followRegionRedirects: true,
-    maxAttempts: 5,
+    maxAttempts: limits.maxAttempts,
+    // The options of the SDK's Node HTTP handler. No total `requestTimeout`: a pack upload on a slow link may
+    // take long while its bytes flow; the idle timeout ends a connection that went silent.
+    requestHandler: { connectionTimeout: limits.connectTimeoutMs, socketTimeout: limits.socketIdleTimeoutMs },
     // Every chunk read is checked against the SHA-256 its manifest names (which is stronger than S3's stored
     // checksum, and is the same hash): the SDK need not hash each response a second time.
     responseChecksumValidation: 'WHEN_REQUIRED',
