@@ -1,5 +1,9 @@
+// Tests reading the agent's configuration from the environment: defaults, every bad value named, paths resolved on disk.
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeProblems, parseS3Uri, readConfig, type ConfigResult } from './config.ts';
+import { describeProblems, parseS3Uri, readConfig, resolveExistingPrefix, type ConfigResult } from './config.ts';
 
 const base = { SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://my-bucket/spot/snaps', AWS_BATCH_JOB_ID: 'job-1' };
 
@@ -28,6 +32,7 @@ describe('readConfig', () => {
       checkpointInterval: { mode: 'auto' },
       prices: { instancePerHour: undefined, s3PerGbMonth: 0.023, s3Per1000Puts: 0.005 },
       jobId: 'job-1',
+      batch: { jobId: 'job-1', arrayIndex: undefined },
       attempt: 1,
       paths: ['/work'],
       pollIntervalMs: 1000,
@@ -48,6 +53,39 @@ describe('readConfig', () => {
     expect(enabled(readConfig({ ...base, SPOTSNAP_JOB_ID: 'mine' }, '/w')).jobId).toBe('mine');
     expect(enabled(readConfig({ ...base, AWS_BATCH_JOB_ARRAY_INDEX: '7' }, '/w')).jobId).toBe('job-1:7');
     expect(enabled(readConfig({ ...base, AWS_BATCH_JOB_ID: 'job-1:7', AWS_BATCH_JOB_ARRAY_INDEX: '7' }, '/w')).jobId).toBe('job-1:7');
+  });
+
+  it('appends the array index to an explicit SPOTSNAP_JOB_ID too, so siblings never share snapshots', () => {
+    const child = (index: string, own = 'pipeline-run') =>
+      enabled(readConfig({ ...base, AWS_BATCH_JOB_ID: `parent:${index}`, AWS_BATCH_JOB_ARRAY_INDEX: index, SPOTSNAP_JOB_ID: own }, '/w'));
+    expect(child('0').jobId).toBe('pipeline-run:0');
+    expect(child('12').jobId).toBe('pipeline-run:12');
+    expect(child('12', 'pipeline-run:12').jobId).toBe('pipeline-run:12');
+    expect(child('2', 'run:12').jobId).toBe('run:12:2');
+  });
+
+  it('records the Batch job id and array index as Batch set them', () => {
+    expect(enabled(readConfig({ ...base, AWS_BATCH_JOB_ID: 'parent:3', AWS_BATCH_JOB_ARRAY_INDEX: '3' }, '/w')).batch).toEqual({
+      jobId: 'parent:3',
+      arrayIndex: 3,
+    });
+    const { AWS_BATCH_JOB_ID: _, ...outsideBatch } = base;
+    expect(enabled(readConfig({ ...outsideBatch, SPOTSNAP_JOB_ID: 'mine' }, '/w')).batch).toEqual({ jobId: undefined, arrayIndex: undefined });
+  });
+
+  it('names a bad array index once, with or without SPOTSNAP_JOB_ID', () => {
+    for (const env of [
+      { ...base, AWS_BATCH_JOB_ARRAY_INDEX: 'x7' },
+      { ...base, AWS_BATCH_JOB_ARRAY_INDEX: 'x7', SPOTSNAP_JOB_ID: 'mine' },
+    ]) {
+      expect(problemsOf(env)).toEqual([{ variable: 'AWS_BATCH_JOB_ARRAY_INDEX', value: 'x7', expected: 'a whole number >= 0' }]);
+    }
+  });
+
+  it('refuses a SPOTSNAP_JOB_ID that is too long once the array index is appended', () => {
+    const problems = problemsOf({ ...base, SPOTSNAP_JOB_ID: 'j'.repeat(254), AWS_BATCH_JOB_ARRAY_INDEX: '42' });
+    expect(problems).toEqual([expect.objectContaining({ variable: 'SPOTSNAP_JOB_ID' })]);
+    expect(problems[0]!.expected).toContain('with ":42" of AWS_BATCH_JOB_ARRAY_INDEX appended');
   });
 
   it('reads the attempt, paths, interval, modes and endpoint', () => {
@@ -141,6 +179,32 @@ describe('readConfig', () => {
     const problems = problemsOf({ SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://bucket/p' });
     expect(problems).toEqual([expect.objectContaining({ variable: 'SPOTSNAP_JOB_ID', value: undefined })]);
     expect(describeProblems(problems)).toMatch(/^SPOTSNAP_JOB_ID=\(unset\): expected a job id/);
+  });
+
+  it('resolves SPOTSNAP_PATHS and the working directory through symlinks, keeping parts that do not exist yet', () => {
+    const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'spotsnap-config-')));
+    mkdirSync(path.join(dir, 'mnt/nvme/scratch'), { recursive: true });
+    symlinkSync(path.join(dir, 'mnt/nvme/scratch'), path.join(dir, 'scratch'));
+    symlinkSync('mnt/nvme', path.join(dir, 'fast'));
+    const real = path.join(dir, 'mnt/nvme/scratch');
+    const paths = (raw: string, cwd = '/w') => enabled(readConfig({ ...base, SPOTSNAP_PATHS: raw }, cwd)).paths;
+    expect(paths(path.join(dir, 'scratch'))).toEqual([real]);
+    expect(paths(`${path.join(dir, 'scratch/run/')}:${path.join(dir, 'fast/scratch/new/deeper')}`)).toEqual([
+      path.join(real, 'run'),
+      path.join(real, 'new/deeper'),
+    ]);
+    // Two names for one directory are one path.
+    expect(paths(`${path.join(dir, 'scratch')}:${real}:${path.join(dir, 'fast/scratch')}`)).toEqual([real]);
+    expect(enabled(readConfig(base, path.join(dir, 'scratch'))).paths).toEqual([real]);
+    expect(resolveExistingPrefix(path.join(dir, 'missing/a'))).toBe(path.join(dir, 'missing/a'));
+  });
+
+  it('refuses a SPOTSNAP_PATHS entry that resolves to "/" through a symlink', () => {
+    const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'spotsnap-config-')));
+    symlinkSync('/', path.join(dir, 'everything'));
+    const problems = problemsOf({ ...base, SPOTSNAP_PATHS: `/w:${path.join(dir, 'everything')}` });
+    expect(problems).toEqual([expect.objectContaining({ variable: 'SPOTSNAP_PATHS' })]);
+    expect(problems[0]!.expected).toContain(`${path.join(dir, 'everything')} resolves to "/" through a symlink`);
   });
 
   it('refuses the working directory "/" as the default state path', () => {

@@ -1,4 +1,5 @@
 // Reads the agent's configuration from the environment into a typed value; every bad value is named with what is expected.
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 
 /** The environment variables the agent reads; the README's configuration table documents each of them. */
@@ -57,14 +58,27 @@ export interface S3Location {
   prefix: string;
 }
 
+/** What AWS Batch says about this job, for the manifest to record; undefined outside Batch. */
+export interface BatchIdentity {
+  /** AWS_BATCH_JOB_ID as Batch set it (an array child's ends with ":INDEX"). */
+  jobId: string | undefined;
+  /** AWS_BATCH_JOB_ARRAY_INDEX, for a child of an array job. */
+  arrayIndex: number | undefined;
+}
+
 export interface AgentConfig {
   s3: S3Location;
   encryption: Encryption;
   checkpointInterval: CheckpointInterval;
   prices: Prices;
+  /** The snapshots' key: SPOTSNAP_JOB_ID or AWS_BATCH_JOB_ID, with ":INDEX" of an array child appended to either. */
   jobId: string;
+  batch: BatchIdentity;
   attempt: number;
-  /** Absolute directories whose files are part of the task's state. */
+  /**
+   * Absolute directories whose files are part of the task's state, as they are on disk: symlinks in them resolved
+   * (the longest existing prefix), so packing, the manifest and extraction's allowed roots name the same paths.
+   */
   paths: string[];
   pollIntervalMs: number;
   /** Pack uploads in flight during a checkpoint (each holds an 8 MiB transfer buffer), or 'auto' by the task's size. */
@@ -146,7 +160,8 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
   const s3 = s3Raw ? parseS3Uri(s3Raw.trim()) : undefined;
   if (!s3) bad(EnvVar.s3Uri, 's3://BUCKET/PREFIX (a valid bucket name, required when spotsnap is enabled)');
 
-  const jobId = readJobId(env, bad);
+  const batch = readBatch(env, bad);
+  const jobId = readJobId(env, batch, bad);
 
   const attemptRaw = env[EnvVar.batchAttempt];
   let attempt = 1;
@@ -219,6 +234,7 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
       checkpointInterval: checkpointInterval!,
       prices,
       jobId: jobId!,
+      batch,
       attempt,
       paths,
       pollIntervalMs,
@@ -236,26 +252,37 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
   };
 }
 
-function readJobId(env: NodeJS.ProcessEnv, bad: (variable: string, expected: string) => void): string | undefined {
+function readBatch(env: NodeJS.ProcessEnv, bad: (variable: string, expected: string) => void): BatchIdentity {
+  const jobId = env[EnvVar.batchJobId]?.trim() || undefined;
+  const index = env[EnvVar.batchArrayIndex]?.trim();
+  if (index === undefined || index === '') return { jobId, arrayIndex: undefined };
+  const arrayIndex = Number(index);
+  if (!/^\d+$/.test(index) || !Number.isSafeInteger(arrayIndex)) {
+    bad(EnvVar.batchArrayIndex, 'a whole number >= 0');
+    return { jobId, arrayIndex: undefined };
+  }
+  return { jobId, arrayIndex };
+}
+
+/** The snapshots' key. Children of an array job share SPOTSNAP_JOB_ID and AWS_BATCH_JOB_ID's parent part: the index keeps them apart. */
+function readJobId(env: NodeJS.ProcessEnv, batch: BatchIdentity, bad: (variable: string, expected: string) => void): string | undefined {
   const expected = 'letters, digits and . _ : - (at most 255 characters)';
   const own = env[EnvVar.jobId]?.trim();
-  if (own) {
-    if (!JOB_ID_PATTERN.test(own)) bad(EnvVar.jobId, expected);
-    return own;
-  }
-  const batch = env[EnvVar.batchJobId]?.trim();
-  if (!batch) {
+  const variable = own ? EnvVar.jobId : EnvVar.batchJobId;
+  const given = own || batch.jobId;
+  if (!given) {
     bad(EnvVar.jobId, `a job id (or run under AWS Batch, which sets ${EnvVar.batchJobId})`);
     return undefined;
   }
-  if (!JOB_ID_PATTERN.test(batch)) bad(EnvVar.batchJobId, expected);
-  const index = env[EnvVar.batchArrayIndex]?.trim();
-  if (index === undefined || index === '') return batch;
-  if (!/^\d+$/.test(index)) {
-    bad(EnvVar.batchArrayIndex, 'a whole number >= 0');
+  if (!JOB_ID_PATTERN.test(given)) {
+    bad(variable, expected);
     return undefined;
   }
-  return batch.endsWith(`:${index}`) ? batch : `${batch}:${index}`;
+  const index = env[EnvVar.batchArrayIndex]?.trim();
+  if (batch.arrayIndex === undefined || index === undefined) return given;
+  const id = given.endsWith(`:${index}`) ? given : `${given}:${index}`;
+  if (!JOB_ID_PATTERN.test(id)) bad(variable, `${expected}, with ":${index}" of ${EnvVar.batchArrayIndex} appended`);
+  return id;
 }
 
 /** Parses "90s", "5m", "1h", "auto" or "off"; at least 5 s between background checkpoints. */
@@ -287,18 +314,41 @@ function readEncryption(env: NodeJS.ProcessEnv, bad: (variable: string, expected
   return mode === 'aws:kms' ? { mode, kmsKeyId: keyId } : { mode };
 }
 
+/**
+ * The real path of p's longest existing prefix (every symlink in it resolved), with the rest of p kept as given:
+ * `/scratch/run` with `/scratch -> /mnt/nvme/scratch` and no `run` yet is `/mnt/nvme/scratch/run`.
+ */
+export function resolveExistingPrefix(p: string): string {
+  const absolute = path.resolve(p);
+  const rest: string[] = [];
+  for (let prefix = absolute; ; prefix = path.dirname(prefix)) {
+    try {
+      return path.join(realpathSync.native(prefix), ...rest);
+    } catch {
+      if (prefix === path.dirname(prefix)) return absolute;
+      rest.unshift(path.basename(prefix));
+    }
+  }
+}
+
 function readPaths(raw: string | undefined, cwd: string, bad: (variable: string, expected: string) => void): string[] {
   if (raw === undefined || raw.trim() === '') {
     if (cwd === '/') {
       bad(EnvVar.paths, 'set, because the working directory is "/" and the whole filesystem cannot be snapshotted (e.g. SPOTSNAP_PATHS=/work)');
       return [];
     }
-    return [cwd];
+    return [resolveExistingPrefix(cwd)];
   }
   const listed = raw.split(':').map((p) => p.trim()).filter(Boolean);
   if (listed.length === 0 || listed.some((p) => !path.isAbsolute(p) || path.resolve(p) === '/')) {
     bad(EnvVar.paths, 'absolute directories other than "/", separated by ":" (default: the working directory)');
     return [];
   }
-  return [...new Set(listed.map((p) => path.resolve(p)))];
+  const resolved = listed.map(resolveExistingPrefix);
+  const toRoot = listed.find((_p, i) => resolved[i] === '/');
+  if (toRoot !== undefined) {
+    bad(EnvVar.paths, `directories other than "/": ${toRoot} resolves to "/" through a symlink`);
+    return [];
+  }
+  return [...new Set(resolved)];
 }
