@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { harmlessCheckError, missingCapabilities } from './doctor-command.ts';
+import { harmlessCheckError, missingCapabilities, tcpCheck } from './doctor-command.ts';
 
 describe('missingCapabilities', () => {
   it('finds none in a full set and names what a default container lacks', () => {
@@ -16,5 +16,21 @@ describe('harmlessCheckError', () => {
     expect(harmlessCheckError('Error (criu/cr-check.c:160): sys/kernel/ns_last_pid sysctl is inaccessible: Read-only file system', true)).toBe(true);
     expect(harmlessCheckError('Error (criu/cr-check.c:160): sys/kernel/ns_last_pid sysctl is inaccessible: Read-only file system', false)).toBe(false);
     expect(harmlessCheckError('Error (criu/cr-check.c:1234): ptrace: Operation not permitted', true)).toBe(false);
+  });
+});
+
+describe('tcpCheck', () => {
+  const criu41 = { text: '4.1.1', number: 40101 };
+  const criu42 = { text: '4.2.1', number: 40201 };
+  it('fails for CRIU before 4.2 only on kernels that refuse SO_PASSCRED on TCP and UDP sockets (6.16 and later)', () => {
+    expect(tcpCheck(criu41, '6.18.0-1-cloud-amd64', 'close', undefined)).toMatchObject({ status: 'fail', fix: expect.stringMatching(/CRIU 4\.2 or newer/) });
+    expect(tcpCheck(criu41, '7.0.1', 'close', undefined).status).toBe('fail');
+    expect(tcpCheck(criu41, '6.12.40-63.114.amzn2023.x86_64', 'close', undefined).status).toBe('ok');
+    expect(tcpCheck(criu42, '6.18.0', 'close', undefined).status).toBe('ok');
+  });
+
+  it("warns in 'established' mode, where a task holding a connection is not checkpointed, and names the lock tool", () => {
+    expect(tcpCheck(criu42, '6.18.0', 'established', undefined)).toMatchObject({ status: 'warn', detail: expect.stringMatching(/iptables-restore is not installed$/), fix: expect.stringMatching(/SPOTSNAP_TCP_MODE=close/) });
+    expect(tcpCheck(criu42, '6.18.0', 'established', '/usr/sbin/iptables-restore').detail).toMatch(/at \/usr\/sbin\/iptables-restore$/);
   });
 });

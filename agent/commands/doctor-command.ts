@@ -4,9 +4,11 @@ import { crc32 } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
+import os from 'node:os';
 import { execa } from 'execa';
-import { CriuCli } from '../../criu-bridge/criu-cli.ts';
+import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
 import { describeProblems, readConfig } from '../config.ts';
+import { findExecutable } from '../find-executable.ts';
 import { ImdsClient } from '../imds-client.ts';
 import { doctorProbeKey } from '../s3-layout.ts';
 import { putPackObject } from '../snapshot-store.ts';
@@ -44,6 +46,35 @@ export function missingCapabilities(capEffHex: string): typeof NEEDED_CAPABILITI
  */
 export function harmlessCheckError(line: string, clone3: boolean): boolean {
   return /RLIMIT_NOFILE|tun: Unable to create tun/.test(line) || (clone3 && /ns_last_pid/.test(line));
+}
+
+/**
+ * Whether a task holding TCP connections can be checkpointed with this CRIU on this kernel, and what becomes of them.
+ * Linux 6.16 refuses SO_PASSCRED on TCP and UDP sockets and CRIU before 4.2 reads it from every socket it dumps, so
+ * there it cannot dump a task holding any such socket. In 'established' mode spotsnap's dumps, which leave the tree
+ * stopped, refuse a task holding an established connection (criu-options.ts, dumpTcpArgs); `lockTool` is CRIU's
+ * default network lock (iptables-restore), needed only where connection state is dumped.
+ */
+export function tcpCheck(criu: CriuVersion, kernelRelease: string, tcpMode: 'established' | 'close', lockTool: string | undefined): Omit<CheckResult, 'name'> {
+  const [major, minor] = (/^(\d+)\.(\d+)/.exec(kernelRelease) ?? []).slice(1).map(Number);
+  const passcredKernel = major !== undefined && minor !== undefined && (major > 6 || (major === 6 && minor >= 16));
+  if (passcredKernel && criu.number < 40200) {
+    return {
+      status: 'fail',
+      detail: `criu ${criu.text} cannot dump a task holding any TCP or UDP socket on Linux ${kernelRelease} (it reads SO_PASSCRED, which Linux 6.16 and later refuse on them)`,
+      fix: 'install CRIU 4.2 or newer (docker/Dockerfile takes it from Debian forky where the base has an older one)',
+    };
+  }
+  if (tcpMode === 'established') {
+    return {
+      status: 'warn',
+      detail:
+        'SPOTSNAP_TCP_MODE=established: a task holding an established TCP connection is not checkpointed (the dump leaves the tree stopped, ' +
+        `and CRIU would leave its connections in repair mode); CRIU's network lock tool iptables-restore is ${lockTool ? `at ${lockTool}` : 'not installed'}`,
+      fix: 'set SPOTSNAP_TCP_MODE=close: connections are left untouched at dump and come back closed after a restore',
+    };
+  }
+  return { status: 'ok', detail: `criu ${criu.text} dumps tasks holding sockets here; connections are left untouched at dump and come back closed after a restore (no network lock needed)` };
 }
 
 function statusField(name: string): string | undefined {
@@ -90,6 +121,11 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
         ? { status: 'ok', detail: `the kernel and permissions support checkpoint/restore${note}` }
         : { status: 'fail', detail: real.slice(0, 3).join('; '), fix: 'run the container with the options in docker/README.md' };
     }),
+  );
+  results.push(
+    await check('TCP connections', async () =>
+      tcpCheck(await criu.version(), os.release(), config?.tcpMode ?? (env.SPOTSNAP_TCP_MODE === 'close' ? 'close' : 'established'), findExecutable('iptables-restore')),
+    ),
   );
   results.push(
     await check('dirty memory tracking', async () =>
