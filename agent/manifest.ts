@@ -1,8 +1,9 @@
 // The snapshot manifest: its versioned schema, and a parser that refuses anything it cannot fully read.
 import type { TaskPipeKeys } from './task-process.ts';
+import type { ReferencedFile } from './outside-files.ts';
 import type { SnapshotObjectName } from './s3-layout.ts';
 
-export const MANIFEST_SCHEMA_VERSION = 3;
+export const MANIFEST_SCHEMA_VERSION = 4;
 export const MANIFEST_KIND = 'spotsnap-snapshot';
 
 /** One object of a snapshot, with what it must hash to. */
@@ -62,11 +63,21 @@ export interface Manifest {
   images: ImageFile[];
   /** The files under `paths`, as a tar stream. */
   files: ChunkedStream;
+  /**
+   * Files the task needs from outside `paths` (agent/outside-files.ts): what it created or changed, as a tar
+   * stream whose entries lie under `roots`, and what came unchanged with the image, checked before a restore.
+   */
+  outside: { roots: string[]; files: ChunkedStream; referenced: ReferencedFile[] };
+  /** The AWS Batch job and array index the snapshot was taken in (null outside AWS Batch). */
+  batch: { jobId: string | null; arrayIndex: number | null };
+  /** The loopback credentials relay the task was given (agent/credentials-relay.ts), or null. */
+  credentialsRelay: { port: number; token: string } | null;
   /** Whole objects of the snapshot (the CRIU log). */
   objects: ManifestObject[];
   /** What this checkpoint sent: bytes of chunks S3 did not have yet (in how many packs), and how many bytes it referenced in all. */
   transfer: { uploadedBytes: number; uploadedChunks: number; uploadedPacks: number; totalBytes: number; totalChunks: number };
-  timings: { dumpMs: number; uploadMs: number; totalMs: number };
+  /** How long the dump, the upload after it and the whole checkpoint took; how long the task was frozen. */
+  timings: { dumpMs: number; uploadMs: number; totalMs: number; frozenMs: number };
 }
 
 /** A manifest that cannot be used, with the reason. */
@@ -123,6 +134,9 @@ export function parseManifest(text: string): Manifest {
   if (images.length === 0) throw new ManifestError('manifest lists no image files');
   if (new Set(images.map((f) => f.name)).size !== images.length) throw new ManifestError('manifest lists an image file twice');
   const files = chunked(record(m.files, 'files'), 'files');
+  const outside = record(m.outside, 'outside');
+  const batch = record(m.batch, 'batch');
+  const relay = m.credentialsRelay === null ? null : record(m.credentialsRelay, 'credentialsRelay');
   const transfer = record(m.transfer, 'transfer');
   const notice = m.notice === null ? null : record(m.notice, 'notice');
   return {
@@ -151,6 +165,25 @@ export function parseManifest(text: string): Manifest {
     notice: notice ? { action: text_(notice.action, 'notice.action'), time: text_(notice.time, 'notice.time') } : null,
     images,
     files,
+    outside: {
+      roots: array(outside.roots, 'outside.roots').map((p, i) => pattern(p, /^\/(?!(proc|sys)(\/|$)).+/, `outside.roots[${i}]`)),
+      files: chunked(record(outside.files, 'outside.files'), 'outside.files'),
+      referenced: array(outside.referenced, 'outside.referenced').map((f, i) => {
+        const file = record(f, `outside.referenced[${i}]`);
+        return {
+          path: pattern(file.path, /^\/.+/, `outside.referenced[${i}].path`),
+          bytes: count(file.bytes, `outside.referenced[${i}].bytes`),
+          mtimeMs: count(file.mtimeMs, `outside.referenced[${i}].mtimeMs`),
+        };
+      }),
+    },
+    batch: {
+      jobId: batch.jobId === null ? null : text_(batch.jobId, 'batch.jobId'),
+      arrayIndex: batch.arrayIndex === null ? null : count(batch.arrayIndex, 'batch.arrayIndex'),
+    },
+    credentialsRelay: relay
+      ? { port: count(relay.port, 'credentialsRelay.port'), token: pattern(relay.token, /^[0-9a-f]{32,128}$/, 'credentialsRelay.token') }
+      : null,
     objects,
     transfer: {
       uploadedBytes: count(transfer.uploadedBytes, 'transfer.uploadedBytes'),
@@ -163,6 +196,7 @@ export function parseManifest(text: string): Manifest {
       dumpMs: count(timings.dumpMs, 'timings.dumpMs'),
       uploadMs: count(timings.uploadMs, 'timings.uploadMs'),
       totalMs: count(timings.totalMs, 'timings.totalMs'),
+      frozenMs: count(timings.frozenMs, 'timings.frozenMs'),
     },
   };
 }
@@ -218,5 +252,5 @@ function pattern(value: unknown, re: RegExp, where: string): string {
 
 /** Every chunk a manifest refers to, with where it is: S3 has them all once the manifest is committed. */
 export function chunkRefs(manifest: Manifest): ChunkRef[] {
-  return [...manifest.images.flatMap((f) => f.chunks), ...manifest.files.chunks];
+  return [...manifest.images.flatMap((f) => f.chunks), ...manifest.files.chunks, ...manifest.outside.files.chunks];
 }

@@ -49,6 +49,15 @@ describe('watchForNotice', () => {
     expect(lines[2]!.failures).toBe(4);
   });
 
+  it('passes over a notice already acted on that is still posted, and returns the next new one', async () => {
+    const clock = new FakeClock();
+    const later = parseSpotNotice('{"action":"terminate","time":"2026-11-21T09:30:00Z"}');
+    const source = scripted([notice, notice, notice, later]);
+    const found = await watchForNotice({ source, intervalMs: 1000, clock, signal: new AbortController().signal, log: capturingLog().log, ignore: (n) => n.id === notice.id });
+    expect(found).toEqual(later);
+    expect(source.calls).toBe(4);
+  });
+
   it('stops when aborted', async () => {
     const controller = new AbortController();
     const clock = new FakeClock();

@@ -13,13 +13,15 @@ export interface WatchOptions {
   clock: Clock;
   signal: AbortSignal;
   log: Logger;
+  /** Notices to pass over (ones already acted on, still posted). */
+  ignore?: (notice: SpotNotice) => boolean;
 }
 
 /**
  * Resolves with the first notice seen; rejects only when `signal` aborts. A failing poll is logged when its
  * message changes (not on every poll), and the next success after failures is logged too.
  */
-export async function watchForNotice({ source, intervalMs, clock, signal, log }: WatchOptions): Promise<SpotNotice> {
+export async function watchForNotice({ source, intervalMs, clock, signal, log, ignore }: WatchOptions): Promise<SpotNotice> {
   let lastError: string | undefined;
   let failures = 0;
   for (;;) {
@@ -29,7 +31,7 @@ export async function watchForNotice({ source, intervalMs, clock, signal, log }:
       if (failures > 0) log.info({ failures }, 'metadata service answers again');
       failures = 0;
       lastError = undefined;
-      if (notice) return notice;
+      if (notice && !ignore?.(notice)) return notice;
     } catch (error) {
       failures++;
       const message = error instanceof Error ? error.message : String(error);

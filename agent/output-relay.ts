@@ -3,20 +3,36 @@ import { readSync } from 'node:fs';
 import net from 'node:net';
 import type { Writable } from 'node:stream';
 
+/** The most output held back while a restored tree proves it runs. */
+const MAX_HELD_BYTES = 1024 * 1024;
+
 /**
  * Reads one pipe and writes what it reads to `destination`. `pause()` stops reading from the kernel
  * immediately (the `onread` mode of net.Socket), so nothing is read while CRIU saves the pipe.
  * CRIU does not put saved bytes back into a pipe it re-attaches with --inherit-fd, so after a committed
- * checkpoint `drainAndClose()` prints what the frozen task left in the pipe: nothing is lost or printed twice.
+ * checkpoint `drain()` prints what the frozen task left in the pipe: nothing is lost or printed twice.
  */
 export class OutputRelay {
   private readonly socket: net.Socket;
   private readonly fd: number;
   private readonly write: (chunk: Buffer) => void;
+  private readonly out: (chunk: Buffer) => void;
   readonly ended: Promise<void>;
 
+  /** Output held back while a restored tree proves it runs (`hold()`), and how many bytes of it. */
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
+
   constructor(readFd: number, destination: Writable | ((chunk: Buffer) => void)) {
-    const write = typeof destination === 'function' ? destination : (chunk: Buffer) => void destination.write(chunk);
+    const out = typeof destination === 'function' ? destination : (chunk: Buffer) => void destination.write(chunk);
+    const write = (chunk: Buffer): void => {
+      if (!this.held) return out(chunk);
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      // A task that prints this much is evidently running: what it printed goes out rather than pile up here.
+      if (this.heldBytes > MAX_HELD_BYTES) this.release();
+    };
+    this.out = out;
     this.fd = readFd;
     this.write = write;
     this.socket = new net.Socket({
@@ -47,8 +63,8 @@ export class OutputRelay {
     this.socket.resume();
   }
 
-  /** Copies what is in the pipe now (its writers are frozen or gone), then closes it. */
-  drainAndClose(): void {
+  /** Copies what is in the pipe now (its writers are frozen or gone) and stays paused until `resume()`. */
+  drain(): void {
     this.socket.pause();
     const buffer = Buffer.alloc(64 * 1024);
     for (;;) {
@@ -62,7 +78,25 @@ export class OutputRelay {
       if (bytes === 0) break;
       this.write(Buffer.from(buffer.subarray(0, bytes)));
     }
-    this.socket.destroy();
+  }
+
+  /** Goes on reading, but keeps what it reads (up to MAX_HELD_BYTES) until `release()` or `discard()`. */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Writes what was held back, and passes output through again. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.heldBytes = 0;
+    for (const chunk of held) this.out(chunk);
+  }
+
+  /** Drops what was held back (a restored tree that was given up), and passes output through again. */
+  discard(): void {
+    this.held = undefined;
+    this.heldBytes = 0;
   }
 
   /** Stops for good and closes this end of the pipe. */

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { childPids, pollFor, treeCpuMs, treePids, treeResidentBytes } from './process-tree.ts';
 
@@ -16,6 +18,24 @@ describe('process tree figures from /proc', () => {
       expect(treeCpuMs(2 ** 22 + 12345)).toBe(0);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('finds children forked by a thread other than the main one (as a JVM or a worker thread forks them)', async () => {
+    // libuv forks from the thread that calls spawn: this child belongs to the worker's thread, not the main one.
+    const worker = new Worker(
+      "const { spawn } = require('node:child_process'); const c = spawn('sleep', ['30'], { stdio: 'ignore' }); require('node:worker_threads').parentPort.postMessage(c.pid);",
+      { eval: true },
+    );
+    const pid = await new Promise<number>((resolve) => worker.once('message', resolve));
+    try {
+      const mainThreadChildren = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8');
+      expect(mainThreadChildren.split(/\s+/)).not.toContain(String(pid));
+      expect(childPids(process.pid)).toContain(pid);
+      expect(treePids(process.pid)).toContain(pid);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+      await worker.terminate();
     }
   });
 });

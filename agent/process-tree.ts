@@ -1,16 +1,27 @@
 // Reads a process tree from /proc and signals it: the task's namespace init and every descendant.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
-/** Direct children of a process, from /proc/PID/task/PID/children (empty when it is gone). */
+/**
+ * Direct children of a process: those of every one of its threads, from /proc/PID/task/TID/children (a child
+ * belongs to the thread that forked it, so a process whose threads fork, like a JVM, has children under several).
+ * Empty when it is gone.
+ */
 export function childPids(pid: number): number[] {
+  let threads: string[];
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
+    threads = readdirSync(`/proc/${pid}/task`);
   } catch {
     return [];
   }
+  const children: number[] = [];
+  for (const tid of threads) {
+    try {
+      for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) if (child) children.push(Number(child));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return children;
 }
 
 /** The process and all its descendants, parents first. */

@@ -11,7 +11,11 @@ import type { Manifest } from './manifest.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import { settleAll } from './settle-all.ts';
 import { extractArchive, undoExtraction, type ExtractResult } from './tar-extract.ts';
+import { STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS } from './limits.ts';
+import { checkReferencedFiles } from './outside-files.ts';
+import { withDeadline } from './with-deadline.ts';
 import { TaskProcess } from './task-process.ts';
+import { containerFileMounts } from './task-proc-mount.ts';
 import { TransferProgress } from './transfer-progress.ts';
 
 export interface RestoreContext {
@@ -21,7 +25,16 @@ export interface RestoreContext {
   command: readonly string[];
   clock: Clock;
   log: Logger;
+  /** Called before CRIU runs, once the snapshot is verified and its files are back (e.g. to serve its credentials relay). */
+  beforeCriu?: (manifest: Manifest) => Promise<void>;
 }
+
+/**
+ * How long a restored tree must run before the restore counts as done. A tree that dies by a signal or without
+ * a status within it crashed because of the restore (its memory does not fit this container): the next older
+ * snapshot or a fresh start is tried instead. Its output is held back meanwhile (up to 1 MiB), so nothing is printed twice.
+ */
+export const RESTORE_CONFIRM_MS = 2000;
 
 export type RestoreOutcome =
   | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number; downloadMs: number; criuRestoreMs: number }
@@ -32,7 +45,8 @@ export type RestoreOutcome =
 const MAX_SNAPSHOTS_TRIED = 3;
 
 export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<RestoreOutcome> {
-  const ids = await ctx.store.committedSnapshotIds();
+  // Before the task starts, so bounded: a silent S3 costs the task this much, then it starts from scratch.
+  const ids = await withDeadline(ctx.store.committedSnapshotIds(), STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS, "looking up the job's snapshots");
   if (ids.length === 0) return { kind: 'none', reasons: [`no committed snapshot for job ${ctx.config.jobId}`], hadSnapshots: false };
   const reasons: string[] = [];
   for (const id of ids.slice(0, MAX_SNAPSHOTS_TRIED)) {
@@ -55,6 +69,12 @@ export function incompatibility(manifest: Manifest, config: AgentConfig, command
   if (manifest.host.arch !== process.arch) return `it was taken on ${manifest.host.arch}, this is ${process.arch}`;
   const same = manifest.paths.length === config.paths.length && manifest.paths.every((p, i) => p === config.paths[i]);
   if (!same) return `it holds paths ${manifest.paths.join(':')} but SPOTSNAP_PATHS is ${config.paths.join(':')}`;
+  if (manifest.jobId !== config.jobId) return `it belongs to job ${manifest.jobId}, this is ${config.jobId}`;
+  const batch = { jobId: config.batch.jobId ?? null, arrayIndex: config.batch.arrayIndex ?? null };
+  if (manifest.batch.jobId !== batch.jobId || manifest.batch.arrayIndex !== batch.arrayIndex) {
+    const show = (b: { jobId: string | null; arrayIndex: number | null }) => `${b.jobId ?? '(no Batch job)'}${b.arrayIndex === null ? '' : ` index ${b.arrayIndex}`}`;
+    return `it was taken in AWS Batch job ${show(manifest.batch)}, this is ${show(batch)}`;
+  }
   return undefined;
 }
 
@@ -72,9 +92,13 @@ async function restoreSnapshot(
   await rm(stagingDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
   const extracted: ExtractResult = { entries: 0, created: [] };
+  const extractedOutside: ExtractResult = { entries: 0, created: [] };
+  let task: TaskProcess | undefined;
   try {
+    // Files the task had open that came with the image must be here as they were, before anything is written.
+    await checkReferencedFiles(manifest.outside.referenced);
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
-    slog.info({ imageBytes, fileBytes: manifest.files.bytes }, 'downloading and verifying the snapshot');
+    slog.info({ imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes }, 'downloading and verifying the snapshot');
     const downloadStarted = ctx.clock.now();
     let downloaded = 0;
     const progress = new TransferProgress({
@@ -86,15 +110,18 @@ async function restoreSnapshot(
       terminal: process.stderr,
     });
     // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
-    // staging directory; the files archive is extracted under SPOTSNAP_PATHS only, entry by entry.
+    // staging directory; the files archives are extracted under SPOTSNAP_PATHS and the recorded outside roots
+    // only, entry by entry.
     await settleAll<unknown>([
       downloadImages(store, manifest.images, imagesDir, undefined, (n) => (downloaded += n)),
       extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
+      extractArchive(chunkedStream(store, manifest.outside.files.chunks), { root: '/', allowedRoots: manifest.outside.roots }, extractedOutside),
     ]).finally(() => progress.stop());
     const downloadMs = ctx.clock.now() - downloadStarted;
-    slog.info({ files: extracted.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
+    slog.info({ files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
+    await ctx.beforeCriu?.(manifest);
     const criuStarted = ctx.clock.now();
-    const task = await TaskProcess.restore(
+    task = await TaskProcess.restore(
       ctx.criu,
       {
         imagesDir,
@@ -102,6 +129,7 @@ async function restoreSnapshot(
         logLevel: 4,
         tcpMode: config.tcpMode,
         fileLocks: true,
+        externalFileMounts: containerFileMounts(),
         extraArgs: config.criuExtraArgs,
         pidFile: path.join(stagingDir, 'restored.pid'),
         // The images were downloaded for this restore alone (a retry downloads again).
@@ -109,14 +137,37 @@ async function restoreSnapshot(
       },
       manifest.task.pipes,
     );
+    await confirmRunning(task, slog);
     // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
     task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
     const criuRestoreMs = ctx.clock.now() - criuStarted;
-    await rm(stagingDir, { recursive: true, force: true });
+    await rm(stagingDir, { recursive: true, force: true }).catch((error: unknown) => slog.warn({ err: String(error) }, 'could not remove the restore staging directory'));
     return { task, manifest, downloadMs, criuRestoreMs };
   } catch (error) {
+    // Never two copies of the task: a tree that was restored and then given up is gone before anything else runs.
+    if (task) await task.killAndWait();
+    // A fresh start (or the next snapshot) begins from what a fresh start would have found.
+    await undoExtraction(extractedOutside).catch(() => undefined);
     await undoExtraction(extracted).catch(() => undefined);
-    await rm(stagingDir, { recursive: true, force: true });
+    await rm(stagingDir, { recursive: true, force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Holds the restored tree's output back until it has run for RESTORE_CONFIRM_MS; throws when it died at once by a
+ * signal, or without reporting a status, which means the restore did not work (its exit is not the task's own).
+ */
+async function confirmRunning(task: TaskProcess, log: Logger): Promise<void> {
+  task.holdOutput();
+  let timer: NodeJS.Timeout | undefined;
+  const confirmed = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), RESTORE_CONFIRM_MS)));
+  const outcome = await Promise.race([confirmed, task.exited]);
+  clearTimeout(timer);
+  if (outcome !== 'running' && (!outcome.commandEnded || outcome.code >= 128)) {
+    task.discardOutput();
+    throw new Error(`the restored task ended at once (${outcome.reason}): the snapshot does not run in this container`);
+  }
+  if (outcome !== 'running') log.info({ exitCode: outcome.code }, 'the restored task finished right after its restore');
+  task.releaseOutput();
 }

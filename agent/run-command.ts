@@ -12,9 +12,16 @@ import type { KnownChunks } from './chunk-uploader.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from './restore.ts';
 import { cpuFigures, memoryFigures } from './resource-figures.ts';
 import { createS3Client, SnapshotStore } from './snapshot-store.ts';
+import { onForwardedSignals } from './forwarded-signals.ts';
 import { supervise } from './supervisor.ts';
+import { withDeadline } from './with-deadline.ts';
+import { TaskCredentials } from './task-credentials.ts';
+import { taskEnvironment } from './task-environment.ts';
 import { TaskProcess } from './task-process.ts';
 import { runTransparently } from './transparent-run.ts';
+
+/** How long the attempt report, and the cleanup after a successful task, may hold up the task's exit code. */
+const REPORT_BUDGET_MS = 30_000;
 
 /** How the agent will run the task, decided before anything runs. */
 type RunMode =
@@ -34,7 +41,12 @@ export async function runCommand(command: readonly string[], env: NodeJS.Process
     log.debug(mode.why);
     return runTransparently(command, log);
   }
-  return runWithSnapshots(command, env, cwd, mode.config, mode.criuVersion, clock, log);
+  const credentials = new TaskCredentials(env, log);
+  try {
+    return await runWithSnapshots(command, env, cwd, mode.config, mode.criuVersion, clock, log, credentials);
+  } finally {
+    await credentials.close();
+  }
 }
 
 async function decideMode(result: ReturnType<typeof readConfig>, log: Logger): Promise<RunMode> {
@@ -66,14 +78,21 @@ async function runWithSnapshots(
   criuVersion: CriuVersion,
   clock: Clock,
   log: Logger,
+  credentials: TaskCredentials,
 ): Promise<number> {
   const criu = new CriuCli(config.criuPath);
   const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId, config.encryption);
   const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
   jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
+  // A signal during the restore (docker stop) is kept for the task, which gets it as soon as it runs.
+  const earlySignals: NodeJS.Signals[] = [];
+  const removeEarlySignalHandlers = onForwardedSignals((signal) => {
+    jlog.warn({ signal }, 'signal received before the task runs: it is passed on once the task runs');
+    earlySignals.push(signal);
+  });
   let outcome: RestoreOutcome;
   try {
-    outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog });
+    outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog, beforeCriu: (manifest) => credentials.serveFor(manifest) });
   } catch (error) {
     outcome = { kind: 'none', reasons: [`could not look up snapshots: ${error instanceof Error ? error.message : String(error)}`], hadSnapshots: false };
   }
@@ -107,16 +126,25 @@ async function runWithSnapshots(
       'task restored from snapshot',
     );
     task = outcome.task;
+    task.credentialsRelay = outcome.manifest.credentialsRelay ?? undefined;
   } else {
     if (outcome.hadSnapshots && config.onRestoreFailure === 'fail') {
+      removeEarlySignalHandlers();
       jlog.error({ reasons: outcome.reasons }, 'no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
       return ExitCode.restoreFailed;
     }
     jlog.info({ reasons: outcome.reasons }, 'starting the task from scratch');
     try {
-      task = await TaskProcess.launch(command, cwd);
+      const relay = await credentials.forFreshStart();
+      const taskEnv = relay ? relay.taskEnv(taskEnvironment(env)) : taskEnvironment(env);
+      task = await TaskProcess.launch(command, cwd, taskEnv, (proc) => {
+        if (proc === 'own') jlog.debug('the task has a /proc of its own PID namespace');
+        else jlog.warn({ proc }, 'the task could not get a /proc of its own PID namespace: /proc shows the container\'s processes (psutil, ps -p $$ and the like will see other PIDs)');
+      });
+      task.credentialsRelay = relay ? { port: relay.port, token: relay.token } : undefined;
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
+      removeEarlySignalHandlers();
       if (config.strict) {
         jlog.error(`${why}; SPOTSNAP_STRICT=true, so the task is not started`);
         return ExitCode.configInvalid;
@@ -126,37 +154,28 @@ async function runWithSnapshots(
     }
   }
 
+  removeEarlySignalHandlers();
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
   const report = async (outcomeKind: 'exited' | 'checkpointed', exitCode: number, usage: { runMs: number; cpuMs: number }): Promise<void> => {
     const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));
-    // Stored first, then logged: once the summary line is out, the report is in S3 too.
-    await store.putReport(config.attempt, built).catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not store the attempt report'));
+    // Stored first, then logged: once the summary line is out, the report is in S3 too. A silent S3 must not
+    // keep the task's exit code from being passed on: the report has a time limit.
+    await withDeadline(store.putReport(config.attempt, built), REPORT_BUDGET_MS, 'storing the attempt report').catch((error: unknown) =>
+      jlog.warn({ err: String(error) }, 'could not store the attempt report'),
+    );
     jlog.info({ report: built }, summaryLine(built));
   };
-  for (;;) {
-    const current = task;
-    const onFinalCheckpoint = () => report('checkpointed', ExitCode.checkpointedForRetry, { runMs: record.latest!.task.runMs, cpuMs: record.latest!.task.cpuMs });
-    const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, record, onFinalCheckpoint, clock, log: jlog }, current);
-    if (result.kind === 'instance-stayed') {
-      // The tree was checkpointed and killed, but nothing reclaimed the instance: carry on from the snapshot.
-      const resumed = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog }).catch(
-        (error: unknown): RestoreOutcome => ({ kind: 'none', reasons: [String(error)], hadSnapshots: true }),
-      );
-      if (resumed.kind === 'restored') {
-        // The snapshot it resumes from is the one just taken: its chunks are known already.
-        jlog.info({ snapshotId: resumed.manifest.snapshotId, restoreMs: resumed.restoreMs }, 'task resumed in place');
-        task = resumed.task;
-        continue;
-      }
-      jlog.error({ reasons: resumed.reasons }, 'the task could not be resumed in place from its snapshot');
-      return ExitCode.restoreFailed;
-    }
-    if (result.kind !== 'task-exited') return result.exitCode;
-    jlog.info({ exitCode: result.exit.code }, result.exit.reason);
-    await report('exited', result.exit.code, current.usage());
-    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt);
-    return result.exit.code;
+  const onFinalCheckpoint = () => report('checkpointed', ExitCode.checkpointedForRetry, { runMs: record.latest!.task.runMs, cpuMs: record.latest!.task.cpuMs });
+  const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, record, onFinalCheckpoint, clock, log: jlog }, task, earlySignals);
+  if (result.kind !== 'task-exited') return result.exitCode;
+  jlog.info({ exitCode: result.exit.code }, result.exit.reason);
+  await report('exited', result.exit.code, task.usage());
+  if (result.exit.code === 0) {
+    await withDeadline(deleteImagesOfFinishedJob(store, jlog, config.attempt), REPORT_BUDGET_MS, 'deleting the finished job\'s snapshot data').catch((error: unknown) =>
+      jlog.warn({ err: String(error) }, 'could not delete the finished job\'s snapshot images'),
+    );
   }
+  return result.exit.code;
 }
 
 /** After a successful task its snapshots' data is no use; manifests and CRIU logs stay as a record. */

@@ -10,8 +10,9 @@ import { ExitCode } from './exit-codes.ts';
 import { onForwardedSignals } from './forwarded-signals.ts';
 import { watchForNotice, type NoticeSource } from './notice-watcher.ts';
 import { treeResidentBytes } from './process-tree.ts';
-import { waitForReclaimOrStay, type StayReason } from './reclaim-watcher.ts';
+import { waitForReclaimOrStay } from './reclaim-watcher.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
+import type { SpotNotice } from './spot-notice.ts';
 import type { TaskExit, TaskProcess } from './task-process.ts';
 
 export interface SupervisorContext {
@@ -33,54 +34,79 @@ export interface SupervisorContext {
 export type SupervisionResult =
   | { kind: 'task-exited'; exit: TaskExit }
   | { kind: 'checkpointed'; exitCode: number }
-  | { kind: 'checkpoint-failed'; exitCode: number }
-  /** The task was checkpointed and killed, but the instance stayed: resume it here from that snapshot. */
-  | { kind: 'instance-stayed'; reason: StayReason };
+  | { kind: 'checkpoint-failed'; exitCode: number };
 
 /** How long past a notice's deadline a still-running instance counts as staying. */
 const RECLAIM_GRACE_MS = 60_000;
 /** SPOTSNAP_CHECKPOINT_INTERVAL=auto: this often... */
 export const AUTO_INTERVAL_MS = 10 * 60_000;
-/** ...while the task holds at most this much memory (a background dump freezes it about 1 s per GiB). */
+/** ...while the task holds at most this much memory (a background dump freezes it about a second per GiB). */
 export const AUTO_BACKGROUND_MAX_BYTES = 8 * 1024 ** 3;
 
+/**
+ * 'running': the task runs; 'background-checkpoint': a background checkpoint is under way; 'final-checkpoint':
+ * the notice's checkpoint is under way; 'checkpointed': it is committed and the tree is frozen until the
+ * instance goes away (or stays, and the tree runs on).
+ */
 type State = 'running' | 'background-checkpoint' | 'final-checkpoint' | 'checkpointed';
 
-export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<SupervisionResult> {
+/**
+ * Supervises `task` until it exits or is checkpointed for the next attempt. `pendingSignals` are signals the agent
+ * received before the task ran (during a restore): they are passed on first.
+ */
+export function supervise(ctx: SupervisorContext, task: TaskProcess, pendingSignals: readonly NodeJS.Signals[] = []): Promise<SupervisionResult> {
   const { config, log } = ctx;
   const stop = new AbortController();
   let state: State = 'running';
   let exitDuringCheckpoint: TaskExit | undefined;
-  let terminationRequested = false;
+  /** Signals that came during a final checkpoint: the agent exits after a commit, or passes them on after a failure. */
+  const signalsDuringCheckpoint: NodeJS.Signals[] = [];
+  /** Notices already acted on: one that stays posted after the instance stayed is not acted on again. */
+  const handledNotices = new Set<string>();
   /** The one CRIU operation at a time: a notice waits for a background checkpoint to settle. */
   let background: Promise<void> = Promise.resolve();
 
   return new Promise<SupervisionResult>((resolve) => {
+    let finished = false;
     const finish = (result: SupervisionResult): void => {
+      if (finished) return;
+      finished = true;
       stop.abort();
       removeSignalHandlers();
       resolve(result);
     };
+    /** The checkpoint is committed and the next attempt resumes from it: the frozen tree goes, the agent exits. */
+    const exitForRetry = (): void => {
+      task.kill();
+      finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
+    };
 
-    const removeSignalHandlers = onForwardedSignals((signal) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
       if (state === 'running' || state === 'background-checkpoint') {
         log.info({ signal }, 'passing the signal on to the task');
         task.forwardSignal(signal);
       } else if (state === 'final-checkpoint') {
-        log.warn({ signal }, 'signal received during a checkpoint: the checkpoint goes on, then the agent exits');
-        terminationRequested = true;
+        log.warn({ signal }, 'signal received during a checkpoint: the checkpoint goes on, then the agent exits (or the task gets the signal if the checkpoint fails)');
+        signalsDuringCheckpoint.push(signal);
       } else {
         log.info({ signal }, 'signal received after the checkpoint was committed: exiting for the retry');
-        finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
+        exitForRetry();
       }
-    });
+    };
+    const removeSignalHandlers = onForwardedSignals(onSignal);
+    for (const signal of pendingSignals) onSignal(signal);
 
     void task.exited.then(async (exit) => {
       if (state === 'final-checkpoint') {
         exitDuringCheckpoint = exit;
         return;
       }
-      if (state === 'checkpointed') return;
+      // Frozen after a commit, the tree was killed from outside: the committed snapshot is the task's state.
+      if (state === 'checkpointed') {
+        log.warn({ reason: exit.reason }, 'the frozen task was killed after its checkpoint was committed: exiting for the retry');
+        finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
+        return;
+      }
       // A background checkpoint still uploading is of no more use, but it must settle before the job's
       // snapshots are cleaned up.
       await background;
@@ -125,48 +151,73 @@ export function supervise(ctx: SupervisorContext, task: TaskProcess): Promise<Su
     };
     void backgroundLoop().catch(() => undefined);
 
-    void watchForNotice({ source: ctx.notices, intervalMs: config.pollIntervalMs, clock: ctx.clock, signal: stop.signal, log }).then(
-      async (notice) => {
-        if (state === 'background-checkpoint') {
-          log.warn({ action: notice.action, time: notice.time }, 'spot interruption notice during a background checkpoint: finishing it first');
-          await background;
+    /** Checkpoints at the notice; true when supervision goes on (the checkpoint failed, or the instance stayed). */
+    const onNotice = async (notice: SpotNotice): Promise<boolean> => {
+      handledNotices.add(notice.id);
+      if (state === 'background-checkpoint') {
+        log.warn({ action: notice.action, time: notice.time }, 'spot interruption notice during a background checkpoint: finishing it first');
+        await background;
+      }
+      if (state !== 'running' || finished) return false;
+      state = 'final-checkpoint';
+      log.warn({ action: notice.action, time: notice.time, msBeforeDeadline: notice.deadline - ctx.clock.now() }, 'spot interruption notice: checkpointing');
+      try {
+        await takeCheckpoint({ ...ctx, task }, 'final', notice);
+      } catch (error) {
+        if (stop.signal.aborted) return false;
+        log.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed');
+        state = 'running';
+        const exit = exitDuringCheckpoint;
+        if (exit) {
+          finish(exit.commandEnded ? { kind: 'task-exited', exit } : { kind: 'checkpoint-failed', exitCode: ExitCode.checkpointFailed });
+          return false;
         }
-        if (state !== 'running' && state !== 'background-checkpoint') return;
-        state = 'final-checkpoint';
-        log.warn({ action: notice.action, time: notice.time, msBeforeDeadline: notice.deadline - ctx.clock.now() }, 'spot interruption notice: checkpointing');
-        try {
-          await takeCheckpoint({ ...ctx, task }, 'final', notice);
-          state = 'checkpointed';
-          await ctx.onFinalCheckpoint().catch(() => undefined);
-          if (config.afterCheckpoint === 'exit' || terminationRequested) {
-            finish({ kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry });
-            return;
-          }
-          log.info('task checkpointed; waiting for the instance to be reclaimed (the next attempt resumes it)');
-          const reason = await waitForReclaimOrStay({
-            source: ctx.notices,
-            notice,
-            intervalMs: config.pollIntervalMs,
-            graceMs: RECLAIM_GRACE_MS,
-            clock: ctx.clock,
-            signal: stop.signal,
-            log,
-          });
-          log.warn({ reason }, 'the instance was not reclaimed: resuming the task here from its snapshot');
-          finish({ kind: 'instance-stayed', reason });
-        } catch (error) {
-          if (stop.signal.aborted) return;
-          log.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed');
-          state = 'running';
-          const exit = exitDuringCheckpoint;
-          if (exit) {
-            finish(exit.commandEnded ? { kind: 'task-exited', exit } : { kind: 'checkpoint-failed', exitCode: ExitCode.checkpointFailed });
-          } else {
-            log.warn('the task runs on without a checkpoint');
-          }
+        log.warn('the task runs on without a checkpoint');
+        // What the agent was asked meanwhile is the task's to answer now, as it would have been without spotsnap.
+        for (const signal of signalsDuringCheckpoint.splice(0)) {
+          log.info({ signal }, 'passing on the signal that came during the failed checkpoint');
+          task.forwardSignal(signal);
         }
-      },
-      () => undefined,
-    );
+        return true;
+      }
+      state = 'checkpointed';
+      await ctx.onFinalCheckpoint().catch(() => undefined);
+      if (config.afterCheckpoint === 'exit' || signalsDuringCheckpoint.length > 0) {
+        exitForRetry();
+        return false;
+      }
+      log.info('task checkpointed and frozen; waiting for the instance to be reclaimed (the next attempt resumes it)');
+      const reason = await waitForReclaimOrStay({
+        source: ctx.notices,
+        notice,
+        intervalMs: config.pollIntervalMs,
+        graceMs: RECLAIM_GRACE_MS,
+        clock: ctx.clock,
+        signal: stop.signal,
+        log,
+      }).catch(() => undefined);
+      if (reason === undefined || finished) return false;
+      // Nothing reclaimed the instance: the frozen tree simply goes on, as if the notice had never come.
+      log.warn({ reason }, 'the instance was not reclaimed: the task runs on from where it was frozen');
+      state = 'running';
+      task.resumeOutput();
+      task.continueTree();
+      log.info('task resumed in place');
+      return true;
+    };
+
+    void (async () => {
+      for (;;) {
+        const notice = await watchForNotice({
+          source: ctx.notices,
+          intervalMs: config.pollIntervalMs,
+          clock: ctx.clock,
+          signal: stop.signal,
+          log,
+          ignore: (n) => handledNotices.has(n.id),
+        });
+        if (!(await onNotice(notice))) return;
+      }
+    })().catch(() => undefined);
   });
 }

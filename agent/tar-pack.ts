@@ -1,5 +1,5 @@
 // Streams directories into a tar archive (regular files, directories, symlinks) without holding files in memory.
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -21,6 +21,13 @@ export interface PackReport {
 
 /** Starts writing the archive; read it from `stream`, and await `done` for the report or the first error. */
 export function packDirectories(sources: readonly PackSource[]): { stream: Readable; done: Promise<PackReport> } {
+  return packWith(async (pack, report) => {
+    for (const source of sources) await addTree(pack, source.dir, source.entryPrefix, report);
+  });
+}
+
+/** Runs `add` against a new archive and returns its readable side and the report. */
+function packWith(add: (pack: tar.Pack, report: PackReport) => Promise<void>): { stream: Readable; done: Promise<PackReport> } {
   const pack = tar.pack();
   const report: PackReport = { files: 0, skipped: [] };
   let finished = false;
@@ -32,7 +39,7 @@ export function packDirectories(sources: readonly PackSource[]): { stream: Reada
   });
   const done = (async () => {
     try {
-      for (const source of sources) await addTree(pack, source.dir, source.entryPrefix, report);
+      await add(pack, report);
       pack.finalize();
       return report;
     } catch (error) {
@@ -45,27 +52,46 @@ export function packDirectories(sources: readonly PackSource[]): { stream: Reada
   return { stream, done };
 }
 
+/**
+ * Starts writing an archive of exactly these absolute paths, each as one entry named without its leading "/"
+ * (a directory's entry only, not its contents), in the order given: parents before what they hold.
+ */
+export function packPaths(paths: readonly string[]): { stream: Readable; done: Promise<PackReport> } {
+  return packWith(async (pack, report) => {
+    for (const full of paths) {
+      const st = await lstat(full).catch(() => undefined);
+      // Gone between the plan and the archive: a file the task removed before it was frozen is not needed.
+      if (!st) continue;
+      await addOne(pack, full, full.slice(1), st, report);
+    }
+  });
+}
+
 async function addTree(pack: tar.Pack, dir: string, entryName: string, report: PackReport): Promise<void> {
-  const stat = await lstat(dir);
-  const header = { name: entryName, mode: stat.mode & 0o7777, mtime: stat.mtime, uid: stat.uid, gid: stat.gid };
-  if (entryName !== '') await addEntry(pack, { ...header, type: 'directory' });
+  if (entryName !== '') await addOne(pack, dir, entryName, await lstat(dir), report);
   const names = (await readdir(dir)).sort();
   for (const name of names) {
     const full = path.join(dir, name);
     const childName = entryName === '' ? name : `${entryName}/${name}`;
     const st = await lstat(full);
-    const childHeader = { name: childName, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
-    if (st.isDirectory()) {
-      await addTree(pack, full, childName, report);
-    } else if (st.isFile()) {
-      const entry = pack.entry({ ...childHeader, type: 'file', size: st.size });
-      await pipeline(limited(full, st.size), entry);
-      report.files++;
-    } else if (st.isSymbolicLink()) {
-      await addEntry(pack, { ...childHeader, type: 'symlink', linkname: await readlink(full) });
-    } else {
-      report.skipped.push(full);
-    }
+    if (st.isDirectory()) await addTree(pack, full, childName, report);
+    else await addOne(pack, full, childName, st, report);
+  }
+}
+
+/** Adds one entry: a file with its bytes, a directory's entry alone, a symlink; anything else is skipped. */
+async function addOne(pack: tar.Pack, full: string, name: string, st: Stats, report: PackReport): Promise<void> {
+  const header = { name, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
+  if (st.isDirectory()) {
+    await addEntry(pack, { ...header, type: 'directory' });
+  } else if (st.isFile()) {
+    const entry = pack.entry({ ...header, type: 'file', size: st.size });
+    await pipeline(limited(full, st.size), entry);
+    report.files++;
+  } else if (st.isSymbolicLink()) {
+    await addEntry(pack, { ...header, type: 'symlink', linkname: await readlink(full) });
+  } else {
+    report.skipped.push(full);
   }
 }
 

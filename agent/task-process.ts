@@ -12,13 +12,7 @@ import { closeQuietly, createOsPipes, type OsPipe } from './os-pipe.ts';
 import { OutputRelay } from './output-relay.ts';
 import { childPids, pollFor, signalQuietly, treeCpuMs, treePids } from './process-tree.ts';
 import { taskEnvironment } from './task-environment.ts';
-
-/**
- * The init of the task's PID namespace: runs the command with stdin from /dev/null and descriptor 3 closed,
- * then writes the command's exit status to descriptor 3, a pipe the agent reads. criu restore reports 0
- * whatever the task's exit code, so the status travels this way, and survives a checkpoint with the task.
- */
-const NAMESPACE_INIT_SCRIPT = '"$@" 3>&- </dev/null; echo $? >&3';
+import { parseInitStatus, taskLaunch, type ProcOutcome } from './task-proc-mount.ts';
 
 /** The pipes a task's tree writes to, as CRIU records them; a restore re-attaches each to a new pipe. */
 export interface TaskPipeKeys {
@@ -43,6 +37,9 @@ export interface TaskHistory {
   interruptions: number;
 }
 
+/** How long `unshare` may take to create the task's namespace on a loaded machine before it counts as failed. */
+const LAUNCH_TIMEOUT_MS = 30_000;
+
 /** A running task tree. */
 export class TaskProcess {
   /** The task's past, before this tree started or was restored. */
@@ -53,38 +50,61 @@ export class TaskProcess {
   readonly pipeKeys: TaskPipeKeys;
   /** Resolves once the whole tree has ended. */
   readonly exited: Promise<TaskExit>;
-  private readonly relays: OutputRelay[];
+  /** The task's stdout and stderr relays (its status pipe is read apart, and never held back). */
+  private readonly outputRelays: OutputRelay[];
+  /** The loopback credentials relay the task's environment names, recorded with each snapshot. */
+  credentialsRelay: { port: number; token: string } | undefined;
 
-  private constructor(rootPid: number, pipeKeys: TaskPipeKeys, relays: OutputRelay[], exited: Promise<TaskExit>) {
+  private constructor(rootPid: number, pipeKeys: TaskPipeKeys, outputRelays: OutputRelay[], exited: Promise<TaskExit>) {
     this.rootPid = rootPid;
     this.pipeKeys = pipeKeys;
-    this.relays = relays;
+    this.outputRelays = outputRelays;
     this.exited = exited;
   }
 
-  /** Starts `command` as the init of a new PID namespace and leader of a new session. */
-  static async launch(command: readonly string[], cwd: string): Promise<TaskProcess> {
+  /**
+   * Starts `command` as the init of a new PID namespace and leader of a new session, with `env` (the container's
+   * environment as the task should see it).
+   */
+  static async launch(
+    command: readonly string[],
+    cwd: string,
+    env: NodeJS.ProcessEnv = taskEnvironment(process.env),
+    onProcOutcome?: (outcome: ProcOutcome) => void,
+  ): Promise<TaskProcess> {
     // Found on the agent's PATH (the bundle's first): the task's own PATH, which it gets back, may lack them.
     const unshare = findExecutable('unshare') ?? 'unshare';
     const setsid = findExecutable('setsid') ?? 'setsid';
     const [stdout, stderr, status] = await createOsPipes(3);
     const launcher = spawn(
       unshare,
-      ['--pid', '--fork', setsid, '/bin/sh', '-c', NAMESPACE_INIT_SCRIPT, 'spotsnap-task', ...command],
-      { cwd, env: taskEnvironment(process.env), stdio: ['ignore', stdout!.writeFd, stderr!.writeFd, status!.writeFd] },
+      // The init of the task's PID namespace, in a mount namespace with a /proc of that PID namespace
+      // (agent/task-proc-mount.ts): it runs the command with stdin from /dev/null and descriptor 3 closed, then
+      // writes the command's exit status to descriptor 3, a pipe the agent reads. criu restore reports 0 whatever
+      // the task's exit code, so the status travels this way, and survives a checkpoint with the task.
+      taskLaunch(setsid, command),
+      { cwd, env, stdio: ['ignore', stdout!.writeFd, stderr!.writeFd, status!.writeFd] },
     );
     const launcherExit = processExit(launcher);
     for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.writeFd);
     let launcherEnded: ProcessExit | undefined;
     void launcherExit.then((exit) => (launcherEnded = exit));
     // The namespace init is the launcher's only child; if the launcher ends first, it could not create it.
-    const rootPid = await pollFor(() => childPids(launcher.pid ?? -1)[0] ?? (launcherEnded ? -1 : undefined), 10_000);
+    const rootPid = await pollFor(() => childPids(launcher.pid ?? -1)[0] ?? (launcherEnded ? -1 : undefined), LAUNCH_TIMEOUT_MS);
     if (rootPid === undefined || rootPid === -1) {
+      const endedByItself = launcherEnded;
+      if (!endedByItself) {
+        // The caller runs the task another way next: a launcher left behind could still start it a second time.
+        // Frozen first, so that it forks nothing more while its children are found and killed.
+        signalQuietly(launcher.pid ?? -1, 'SIGSTOP');
+        for (const pid of treePids(launcher.pid ?? -1).reverse()) signalQuietly(pid, 'SIGKILL');
+        await launcherExit;
+      }
       for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.readFd);
-      const why = launcherEnded ? `unshare ${launcherEnded.reason}` : 'unshare did not start it within 10 s';
+      const why = endedByItself ? `unshare ${endedByItself.reason}` : `unshare did not start it within ${LAUNCH_TIMEOUT_MS / 1000} s`;
       throw new Error(`could not start the task in its own PID namespace (${why}); the container needs CAP_SYS_ADMIN, see docker/README.md`);
     }
-    return TaskProcess.supervise(rootPid, { stdout: stdout!, stderr: stderr!, status: status! }, launcherExit);
+    return TaskProcess.supervise(rootPid, { stdout: stdout!, stderr: stderr!, status: status! }, launcherExit, onProcOutcome);
   }
 
   /**
@@ -123,22 +143,29 @@ export class TaskProcess {
     rootPid: number,
     pipes: { stdout: OsPipe; stderr: OsPipe; status: OsPipe },
     parentExit: Promise<ProcessExit>,
+    onProcOutcome?: (outcome: ProcOutcome) => void,
   ): TaskProcess {
     const relays = [new OutputRelay(pipes.stdout.readFd, process.stdout), new OutputRelay(pipes.stderr.readFd, process.stderr)];
     let statusText = '';
+    let procReported = false;
     const statusRelay = new OutputRelay(pipes.status.readFd, (chunk) => {
       statusText += chunk.toString('utf8');
+      const { proc } = parseInitStatus(statusText);
+      if (proc && !procReported) {
+        procReported = true;
+        onProcOutcome?.(proc);
+      }
     });
     const exited = (async (): Promise<TaskExit> => {
       const parent = await parentExit;
       await Promise.race([statusRelay.ended, delay(2000)]);
       await Promise.all(relays.map((r) => Promise.race([r.ended, delay(2000)])));
       statusRelay.close();
-      const code = /^(\d+)\s*$/.exec(statusText)?.[1];
-      if (code !== undefined) return { code: Number(code), commandEnded: true, reason: `the task exited with ${code}` };
+      const { code } = parseInitStatus(statusText);
+      if (code !== undefined) return { code, commandEnded: true, reason: `the task exited with ${code}` };
       return { code: parent.signal ?? exitCodeForSignal(osConstants.signals.SIGKILL), commandEnded: false, reason: `the task's namespace ended without a status (${parent.reason})` };
     })();
-    const task = new TaskProcess(rootPid, { stdout: pipes.stdout.key, stderr: pipes.stderr.key, status: pipes.status.key }, [...relays, statusRelay], exited);
+    const task = new TaskProcess(rootPid, { stdout: pipes.stdout.key, stderr: pipes.stderr.key, status: pipes.status.key }, relays, exited);
     void exited.then(() => clearInterval(task.cpuSampler));
     return task;
   }
@@ -157,13 +184,26 @@ export class TaskProcess {
     return { runMs: this.history.runMs + (Date.now() - this.startedAt), cpuMs: this.history.cpuMs + this.sampleCpu() };
   }
 
-  /** Stops copying output, so that what is still in the pipes is saved by the checkpoint. */
+  /** Stops copying output: before a freeze, and while a restored tree has yet to prove it runs. */
   pauseOutput(): void {
-    for (const relay of this.relays) relay.pause();
+    for (const relay of this.outputRelays) relay.pause();
   }
 
   resumeOutput(): void {
-    for (const relay of this.relays) relay.resume();
+    for (const relay of this.outputRelays) relay.resume();
+  }
+
+  /** Keeps the output a restored tree prints until the restore counts as done (`releaseOutput`) or not (`discardOutput`). */
+  holdOutput(): void {
+    for (const relay of this.outputRelays) relay.hold();
+  }
+
+  releaseOutput(): void {
+    for (const relay of this.outputRelays) relay.release();
+  }
+
+  discardOutput(): void {
+    for (const relay of this.outputRelays) relay.discard();
   }
 
   /**
@@ -185,9 +225,16 @@ export class TaskProcess {
     signalQuietly(this.rootPid, 'SIGKILL');
   }
 
-  /** Copies out what the frozen tree left in its pipes and closes them (a restore does not replay it). */
+  /** Copies out what the frozen tree left in its pipes (a restore does not replay it); output stays paused. */
   drainOutput(): void {
-    for (const relay of this.relays) relay.drainAndClose();
+    for (const relay of this.outputRelays) relay.drain();
+  }
+
+  /** Kills the tree and resolves once it has ended (its pipes closed, its exit read). */
+  async killAndWait(): Promise<TaskExit> {
+    this.kill();
+    this.continueTree();
+    return this.exited;
   }
 }
 
@@ -234,6 +281,10 @@ async function fileTail(file: string, bytes: number): Promise<string> {
   }
 }
 
+/**
+ * A timer that keeps the agent alive while it waits: an unreferenced one let the event loop drain while CRIU
+ * had ended and nothing else was pending, and the agent exited with its internal-error code (70).
+ */
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -10,13 +10,22 @@ export interface CriuCommonOptions {
   logLevel: 0 | 1 | 2 | 3 | 4;
   /**
    * What to do with established TCP connections: 'established' checkpoints and restores them
-   * (`--tcp-established`); 'close' restores them closed (`--tcp-close`) for peers that will be gone.
+   * (`--tcp-established`; see dumpTcpArgs for the dumps that cannot); 'close' leaves them untouched at dump and
+   * restores them closed (`--tcp-close`), for peers that will be gone.
    */
   tcpMode: 'established' | 'close';
   /** Checkpoint and restore file locks (`--file-locks`): tasks holding flock/fcntl locks can be dumped. */
   fileLocks: boolean;
   /** Flags appended as they are: the escape hatch for what this type does not model. */
   extraArgs: readonly string[];
+  /**
+   * The container's mount points that are files (`/etc/hosts`, `/etc/resolv.conf`, ...). The task runs in a
+   * mount namespace of its own (for its own /proc) whose mounts are binds of the container's: CRIU records them as
+   * external (`--ext-mount-map auto`) and a restore binds the new container's own at the same paths. File mounts
+   * are named one by one (`--external mnt[P]:P`), because the autodetected name of a file mount ends in "/" and
+   * its restore then fails ("Failed to open_tree /etc/resolv.conf/: Not a directory").
+   */
+  externalFileMounts: readonly string[];
 }
 
 export interface CriuDumpOptions extends CriuCommonOptions {
@@ -27,6 +36,11 @@ export interface CriuDumpOptions extends CriuCommonOptions {
    * SIGSTOP, so the caller decides after the upload whether to kill it or let it go on) or 'run' (`--leave-running`).
    */
   afterDump: 'kill' | 'stop' | 'run';
+  /**
+   * The largest unlinked-but-open file CRIU copies into the images (`--ghost-limit`; CRIU's default is 1 MiB,
+   * which refuses the scratch files tools keep with `tmpfile()`).
+   */
+  ghostLimitBytes?: number;
 }
 
 /** A resource CRIU must take from one of its own file descriptors at restore (`--inherit-fd fd[N]:KEY`). */
@@ -58,7 +72,24 @@ function commonArgs(o: CriuCommonOptions): string[] {
     // Open files that were unlinked while open are kept through "link remap" files in the images.
     '--link-remap',
     ...(o.fileLocks ? ['--file-locks'] : []),
+    '--ext-mount-map', 'auto',
+    ...o.externalFileMounts.flatMap((p) => ['--external', `mnt[${p}]:${p}`]),
   ];
+}
+
+/**
+ * The TCP flags of a dump. 'close' never touches a connection (`--tcp-close`: no repair mode and no network lock, so
+ * neither iptables nor nft is needed) and the images hold none of their state. 'established' dumps their state
+ * (`--tcp-established`) only where CRIU itself ends the tree ('kill') or takes the connections out of repair mode
+ * again ('run'): with `--leave-stopped` CRIU skips its network unlock, so a tree continued after the dump finds its
+ * connections still in repair mode (the next send fails with EPERM) and any lock rules CRIU added left in place.
+ * Such a dump passes neither flag: CRIU then refuses a tree holding an established connection ("Connected TCP
+ * socket, consider using --tcp-established"), the task runs on with its connections intact, and a tree without one
+ * is dumped as before (its images restore with `--tcp-established`).
+ */
+export function dumpTcpArgs(o: Pick<CriuDumpOptions, 'tcpMode' | 'afterDump'>): string[] {
+  if (o.tcpMode === 'close') return ['--tcp-close'];
+  return o.afterDump === 'stop' ? [] : ['--tcp-established'];
 }
 
 /** Arguments for `criu dump`. */
@@ -67,9 +98,9 @@ export function dumpArgs(o: CriuDumpOptions): string[] {
     'dump',
     '--tree', String(o.pid),
     ...commonArgs(o),
-    // Dump and restore TCP connections; 'close' drops their state instead.
-    o.tcpMode === 'established' ? '--tcp-established' : '--tcp-close',
+    ...dumpTcpArgs(o),
     ...(o.afterDump === 'stop' ? ['--leave-stopped'] : o.afterDump === 'run' ? ['--leave-running'] : []),
+    ...(o.ghostLimitBytes !== undefined ? ['--ghost-limit', String(o.ghostLimitBytes)] : []),
     ...o.extraArgs,
   ];
 }
@@ -79,6 +110,8 @@ export function restoreArgs(o: CriuRestoreOptions): string[] {
   return [
     'restore',
     ...commonArgs(o),
+    // The task's mount namespace is rebuilt on the new container's root (CRIU requires a root to restore one).
+    '--root', '/',
     ...(o.tcpMode === 'established' ? ['--tcp-established'] : ['--tcp-close']),
     '--pidfile', o.pidFile,
     ...(o.consumeImages ? ['--auto-dedup'] : []),

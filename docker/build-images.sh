@@ -32,4 +32,8 @@ build() {
 }
 build spotsnap-s3:dev -f "$root/localstack/s3-emulator.Dockerfile" "$root/localstack"
 build spotsnap:dev "$context"
+# Test images for the task shapes of test/e2e/pipeline-shapes.test.ts (test/tasks): their package layers come from
+# the base image and stay cached; only the layer taking /opt/spotsnap from spotsnap:dev follows a new agent.
+build spotsnap-py:dev -f "$root/test/images/py.Dockerfile" "$root/test/tasks"
+build spotsnap-jvm:dev -f "$root/test/images/jvm.Dockerfile" "$root/test/tasks"
 echo "build-images: done"

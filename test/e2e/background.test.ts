@@ -38,7 +38,8 @@ describe('background checkpoints', () => {
   });
 
   it('finish before the final checkpoint when the notice comes during one, and never run two dumps at once', async () => {
-    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '80', '0.1'];
+    // Long enough to be still running at the notice: the task runs on while the slow background upload goes on.
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '200', '0.1'];
     const uninterrupted = await runToCompletion(command, {});
     const jobId = `overlap-${randomUUID()}`;
     // Slow pack uploads (a dozen packs, three at a time) keep the first background checkpoint going when the notice comes.

@@ -4,7 +4,7 @@ import type { Manifest } from '../../agent/manifest.ts';
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
   return {
     kind: 'spotsnap-snapshot',
-    schemaVersion: 3,
+    schemaVersion: 4,
     jobId: 'job-1',
     attempt: 1,
     snapshotId: 'a0001-20261121T090000000Z',
@@ -28,9 +28,16 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
       { name: 'core-1.img', bytes: 10, chunks: [{ sha256: 'd'.repeat(64), bytes: 10, pack: '1'.repeat(32), offset: 300 }] },
     ],
     files: { bytes: 1024, chunks: [{ sha256: 'e'.repeat(64), bytes: 1024, pack: '2'.repeat(32), offset: 0 }] },
+    outside: {
+      roots: ['/tmp', '/var/tmp', '/dev/shm'],
+      files: { bytes: 512, chunks: [{ sha256: '9'.repeat(64), bytes: 512, pack: '2'.repeat(32), offset: 1024 }] },
+      referenced: [{ path: '/usr/lib/x86_64-linux-gnu/libc.so.6', bytes: 2_000_000, mtimeMs: 1_700_000_000_000 }],
+    },
+    batch: { jobId: 'job-1', arrayIndex: null },
+    credentialsRelay: null,
     objects: [{ name: 'criuLog', bytes: 5, sha256: 'f'.repeat(64) }],
     transfer: { uploadedBytes: 1034, uploadedChunks: 3, uploadedPacks: 2, totalBytes: 1334, totalChunks: 4 },
-    timings: { dumpMs: 200, uploadMs: 800, totalMs: 1000 },
+    timings: { dumpMs: 200, uploadMs: 800, totalMs: 1000, frozenMs: 250 },
     ...overrides,
   };
 }

@@ -1,0 +1,202 @@
+// End to end: the first rule under real conditions: restores that fail fall back, frozen trees always run on, notices act once.
+import { randomUUID } from 'node:crypto';
+import { execa } from 'execa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { jobEnv } from '../support/job-env.ts';
+import { agentLog, collect, runToCompletion, runUntilCheckpoint, taskContainer, waitForExit, waitForLog } from '../support/task-container.ts';
+import { useStandIns } from '../support/stand-ins.ts';
+import { Wait } from 'testcontainers';
+
+const { bucket, imds, proxy } = useStandIns({ bucket: 'e2e-first-rule', proxy: true });
+
+/** The test tasks of test/tasks, on Python's full standard library. */
+const IMAGE = 'spotsnap-py:dev';
+const fallbackTask = ['python3', '/opt/spotsnap-tests/fallback-task.py', '60', '0.1'];
+const CRASH_MARK = '/etc/spotsnap-test/crash-when-restored';
+/** A file of the test image that the task holds open: it is referenced by the snapshot, not copied. */
+const HELD_FILE = '/opt/spotsnap-tests/make-input.py';
+
+afterEach(() => {
+  proxy.clearFaults();
+  imds.clearNotice();
+});
+
+function envFor(jobId: string, attempt: number, overrides: Record<string, string> = {}): Record<string, string> {
+  return { ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }), ...overrides };
+}
+
+const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
+
+/** Runs one attempt to completion in a container prepared with files and tmpfs mounts of its own. */
+async function runPrepared(
+  command: readonly string[],
+  env: Record<string, string>,
+  prepare: { files?: Array<{ content: string; target: string }>; tmpfs?: Record<string, string> },
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const container = taskContainer(command, env, prepare.tmpfs, undefined, IMAGE).withCopyContentToContainer(prepare.files ?? []);
+  const started = await container.start();
+  try {
+    await waitForExit(started, 120_000);
+    return await collect(started);
+  } finally {
+    await started.stop({ remove: true, timeout: 0 });
+  }
+}
+
+describe('a restore that cannot be used is never a failed job', () => {
+  const failures: Array<{ name: string; prepare: Parameters<typeof runPrepared>[2]; env: Record<string, string>; reason: RegExp }> = [
+    {
+      name: 'CRIU refuses to run (a bad option)',
+      prepare: {},
+      env: { SPOTSNAP_CRIU_EXTRA_ARGS: '--no-such-criu-option' },
+      reason: /criu restore failed/,
+    },
+    {
+      name: 'a mount the task had is missing in the new container',
+      prepare: {},
+      env: {},
+      reason: /criu restore failed/,
+    },
+    {
+      name: 'a file the task had open from the image has another size',
+      prepare: { files: [{ content: 'not the image\'s copy', target: HELD_FILE }] },
+      env: {},
+      reason: new RegExp(`the task had ${HELD_FILE} open \\(\\d+ bytes`),
+    },
+    {
+      name: 'the restored task crashes at once',
+      prepare: { files: [{ content: 'crash\n', target: CRASH_MARK }] },
+      env: {},
+      reason: /the restored task ended at once/,
+    },
+  ];
+
+  it.each(failures)('$name: the next attempt starts from scratch, from a clean state, and succeeds', async ({ name, prepare, env, reason }) => {
+    const uninterrupted = await runToCompletion(fallbackTask, {}, 120_000, undefined, IMAGE);
+    expect(uninterrupted.exitCode).toBe(0);
+    const jobId = `fallback-${randomUUID()}`;
+    // The first attempt runs with a scratch mount (which the "missing mount" case leaves out of the second), and
+    // holds a file from the image open (which the "another size" case replaces in the second).
+    const firstCommand = ['sh', '-c', `exec 7<${HELD_FILE}; exec "$@"`, 'sh', ...fallbackTask];
+    imds.scheduleNotice(2500);
+    const first = await (async () => {
+      const container = await taskContainer(firstCommand, envFor(jobId, 1), { '/scratch': 'rw,size=4m' }, undefined, IMAGE)
+        .withWaitStrategy(Wait.forLogMessage(/"msg":"spotsnap report: attempt 1 checkpointed/))
+        .start();
+      try {
+        await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
+        return await collect(container);
+      } finally {
+        await container.stop({ remove: true, timeout: 0 });
+      }
+    })();
+    imds.clearNotice();
+    expect(messages(first.stderr)).toContain('checkpoint committed');
+
+    const secondPrepare = name.startsWith('a mount') ? prepare : { ...prepare, tmpfs: { '/scratch': 'rw,size=4m' } };
+    const second = await runPrepared(firstCommand, envFor(jobId, 2, env), secondPrepare);
+    const log = agentLog(second.stderr);
+    const refused = log.find((l) => l.msg === 'snapshot could not be restored; trying the one before');
+    expect(String(refused?.err)).toMatch(reason);
+    expect(log.map((l) => l.msg)).toContain('starting the task from scratch');
+    // Never exit 70, never a failed job: the task ran from scratch, found none of the first attempt's files, and
+    // printed exactly what an uninterrupted run prints.
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).not.toMatch(/leftover from an earlier attempt/);
+    expect(second.stdout).toBe(uninterrupted.stdout);
+  });
+
+  it('exits with 176 instead under SPOTSNAP_ON_RESTORE_FAILURE=fail, without starting the task', async () => {
+    const jobId = `fallback-fail-${randomUUID()}`;
+    imds.scheduleNotice(2500);
+    await runUntilCheckpoint(fallbackTask, envFor(jobId, 1), undefined, 120_000, IMAGE);
+    imds.clearNotice();
+    const second = await runPrepared(fallbackTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }), { files: [{ content: 'crash\n', target: CRASH_MARK }] });
+    expect(second.exitCode).toBe(176);
+    expect(second.stdout).toBe('');
+  });
+});
+
+describe('frozen trees always run on', () => {
+  it('continues children forked by a worker thread after each background checkpoint', async () => {
+    const command = ['python3', '/opt/spotsnap-tests/thread-fork-task.py', '40', '0.25'];
+    const uninterrupted = await runToCompletion(command, {}, 120_000, undefined, IMAGE);
+    expect(uninterrupted.stdout).toMatch(/this task's own: True/);
+    const result = await runToCompletion(command, envFor(`thread-fork-${randomUUID()}`, 1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' }), 120_000, undefined, IMAGE);
+    const committed = agentLog(result.stderr).filter((l) => l.msg === 'checkpoint committed' && l.checkpoint === 'background');
+    expect(committed.length).toBeGreaterThan(0);
+    expect(result.exitCode).toBe(0);
+    // The task's /proc is its own PID namespace's, and the shell forked by the worker thread ran every tick.
+    expect(result.stdout).toBe(uninterrupted.stdout);
+  });
+
+  it('lets the task run while a background checkpoint uploads over a slow link', async () => {
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 700 }, times: 100 });
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '80', '0.1'];
+    const uninterrupted = await runToCompletion(command, {});
+    const container = await taskContainer(command, envFor(`slow-link-${randomUUID()}`, 1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' })).start();
+    let logs;
+    try {
+      await waitForExit(container, 120_000);
+      logs = await execa('docker', ['logs', '--timestamps', container.getId()], { reject: false });
+      expect((await collect(container)).stdout).toBe(uninterrupted.stdout);
+    } finally {
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    // Ordered by the container's own timestamps: the task printed steps after it was let go and before the
+    // checkpoint's upload was over.
+    const lines = `${logs.stdout}\n${logs.stderr}`.split('\n').filter(Boolean).sort();
+    const ranOn = lines.findIndex((l) => l.includes('"msg":"the task runs on; its checkpoint goes on uploading"'));
+    const committed = lines.findIndex((l, i) => i > ranOn && l.includes('"msg":"checkpoint committed"'));
+    expect(ranOn).toBeGreaterThan(-1);
+    expect(committed).toBeGreaterThan(ranOn);
+    expect(lines.slice(ranOn, committed).filter((l) => / step \d+\/80 /.test(l)).length).toBeGreaterThan(0);
+  });
+});
+
+describe('a notice acts once', () => {
+  it('checkpoints once for a notice whose deadline passed without a reclaim, then lets the task finish here', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '60', '0.1'];
+    const uninterrupted = await runToCompletion(command, {});
+    // A notice whose time is already more than the grace period past: the instance evidently stays.
+    imds.scheduleNotice(2000, 'terminate', -90);
+    const container = await taskContainer(command, envFor(`stays-${randomUUID()}`, 1)).start();
+    let result;
+    try {
+      await waitForLog(container, /"msg":"task resumed in place"/, 60_000);
+      await waitForExit(container, 120_000);
+      result = await collect(container);
+    } finally {
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    const log = messages(result.stderr);
+    expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    expect(log.filter((m) => m === 'spot interruption notice: checkpointing')).toHaveLength(1);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(uninterrupted.stdout);
+  });
+
+  it('passes a SIGTERM that came during a final checkpoint on to the task when the checkpoint fails', async () => {
+    // The first packs are slow, so that the SIGTERM lands during the checkpoint; every later one is refused.
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 4000 }, times: 2 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 403, code: 'AccessDenied' }, times: 1000 });
+    imds.scheduleNotice(2000);
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
+    const container = await taskContainer(command, envFor(`sigterm-fails-${randomUUID()}`, 1)).start();
+    let result;
+    try {
+      await waitForLog(container, /"msg":"spot interruption notice: checkpointing"/, 60_000);
+      await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
+      await waitForExit(container, 120_000);
+      result = await collect(container);
+    } finally {
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    const log = messages(result.stderr);
+    expect(log).toContain('checkpoint failed');
+    expect(log).toContain('passing on the signal that came during the failed checkpoint');
+    // Python's default for SIGTERM: killed by it, as it would have been without spotsnap.
+    expect(result.exitCode).toBe(143);
+    expect(result.stdout).not.toMatch(/^final /m);
+  });
+});
