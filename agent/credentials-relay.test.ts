@@ -12,12 +12,12 @@ import {
   ENV_RELATIVE_URI,
   ENV_TOKEN,
   ENV_TOKEN_FILE,
-  REFRESH_MARGIN_MS,
   RELAY_PATH,
   startCredentialsRelay,
   type CredentialsRelay,
   type CredentialsRelayOptions,
 } from './credentials-relay.ts';
+import { REFRESH_MARGIN_MS } from './limits.ts';
 
 const AGENT_TOKEN = 'token-of-the-agents-ecs-task';
 const standIn = new CredentialsStandIn({ identity: testIdentity('A'), token: AGENT_TOKEN });

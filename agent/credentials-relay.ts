@@ -10,28 +10,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.ts';
+import { REFRESH_MARGIN_MS, RELAY_HEADERS_TIMEOUT_MS, RELAY_REQUEST_TIMEOUT_MS, STALE_SERVE_MIN_VALIDITY_MS, UPSTREAM_ATTEMPTS, UPSTREAM_RETRY_DELAY_MS, UPSTREAM_TIMEOUT_MS } from './limits.ts';
 
 /** The one path the relay serves. */
 export const RELAY_PATH = '/spotsnap/v1/credentials';
 /** Where AWS SDKs resolve AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. */
 export const ECS_CREDENTIALS_ENDPOINT = 'http://169.254.170.2';
-/** One request to the agent's own credentials endpoint. SDKs ask the relay with 1 s (JavaScript) or 2 s (botocore). */
-export const UPSTREAM_TIMEOUT_MS = 2000;
-/** Requests to the upstream endpoint per task request, the first included. */
-export const UPSTREAM_ATTEMPTS = 2;
-/** Pause between two upstream requests. */
-export const UPSTREAM_RETRY_DELAY_MS = 100;
-/**
- * Credentials are fetched again once they expire within this margin, so that no SDK gets credentials it
- * already considers stale (botocore refreshes 15 minutes before expiry, the JavaScript SDK 5 minutes).
- */
-export const REFRESH_MARGIN_MS = 15 * 60_000;
-/** When a refresh fails, cached credentials are still served while they are valid for at least this long. */
-export const STALE_SERVE_MIN_VALIDITY_MS = 60_000;
-/** The relay's own server: the whole request, and its headers, must arrive within these. */
-export const RELAY_REQUEST_TIMEOUT_MS = 10_000;
-export const RELAY_HEADERS_TIMEOUT_MS = 5_000;
-
 export const ENV_RELATIVE_URI = 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI';
 export const ENV_FULL_URI = 'AWS_CONTAINER_CREDENTIALS_FULL_URI';
 export const ENV_TOKEN = 'AWS_CONTAINER_AUTHORIZATION_TOKEN';

@@ -1,4 +1,5 @@
-// Every timeout, deadline and retry count of the agent's S3 and IMDS traffic, each with what it bounds and why.
+// Every timeout, deadline and retry count of the agent, each with what it bounds and why: S3, IMDS, the task's
+// credentials relay, the task's launch and restore, and the wait for a reclaim.
 //
 // The first rule (spotsnap never makes a task fail that would have succeeded without it) needs every wait on
 // the network to end: an S3 endpoint that accepts connections and never answers, or a route that drops them,
@@ -57,6 +58,13 @@ export const S3_LIMITS: Readonly<S3Limits> = Object.freeze({
 export const STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS = 60_000;
 
 /**
+ * Budget of what the agent writes to S3 when an attempt ends (the task's end marker, the attempt report, and after
+ * a success the deletion of the job's packs), and of the report written after a final checkpoint: 30 s. All of it
+ * is bookkeeping: the task's exit code (or the checkpoint's 177) is passed on once it is done or the time is up.
+ */
+export const ATTEMPT_END_BUDGET_MS = 30_000;
+
+/**
  * Timeout of one instance metadata request (the token PUT or a GET): 2 s. The service is link-local and
  * answers in milliseconds; the AWS SDK's own metadata client waits 1 s. The notice is polled every second by
  * default, so a hung request delays seeing a 2-minute notice by 2 s at most.
@@ -73,3 +81,37 @@ export const IMDS_V1_FALLBACK_MS = 5 * 60_000;
 
 /** Lifetime asked for each IMDSv2 token: 6 h, the most the service grants; tokens are refreshed before expiry. */
 export const IMDS_TOKEN_TTL_SECONDS = 21_600;
+
+// The task: launched, restored, and frozen after its final checkpoint.
+
+/** How long `unshare` may take to create the task's namespace on a loaded machine before it counts as failed. */
+export const LAUNCH_TIMEOUT_MS = 30_000;
+
+/**
+ * How long a restored tree must run before the restore counts as done. A tree that dies by a signal or without
+ * a status within it crashed because of the restore (its memory does not fit this container): the next older
+ * snapshot or a fresh start is tried instead. Its output is held back meanwhile (up to 1 MiB), so nothing is printed twice.
+ */
+export const RESTORE_CONFIRM_MS = 2000;
+
+/** How long past a notice's deadline a still-running instance counts as staying. */
+export const RECLAIM_GRACE_MS = 60_000;
+
+// The credentials relay (agent/credentials-relay.ts).
+
+/** Credentials relay: one request to the agent's own credentials endpoint. SDKs ask the relay with 1 s (JavaScript) or 2 s (botocore). */
+export const UPSTREAM_TIMEOUT_MS = 2000;
+/** Requests to the upstream endpoint per task request, the first included. */
+export const UPSTREAM_ATTEMPTS = 2;
+/** Pause between two upstream requests. */
+export const UPSTREAM_RETRY_DELAY_MS = 100;
+/**
+ * Credentials are fetched again once they expire within this margin, so that no SDK gets credentials it
+ * already considers stale (botocore refreshes 15 minutes before expiry, the JavaScript SDK 5 minutes).
+ */
+export const REFRESH_MARGIN_MS = 15 * 60_000;
+/** When a refresh fails, cached credentials are still served while they are valid for at least this long. */
+export const STALE_SERVE_MIN_VALIDITY_MS = 60_000;
+/** The credentials relay's own server: the whole request, and its headers, must arrive within these. */
+export const RELAY_REQUEST_TIMEOUT_MS = 10_000;
+export const RELAY_HEADERS_TIMEOUT_MS = 5_000;

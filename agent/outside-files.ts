@@ -91,7 +91,7 @@ export async function planOutsideFiles(o: OutsidePlanOptions): Promise<OutsidePl
     const st = await lstat(p).catch(() => undefined);
     if (!st) continue;
     if (changed(st)) {
-      if (st.isFile() || st.isDirectory() || st.isSymbolicLink()) captured.add(p);
+      if (st.isFile() || st.isDirectory() || st.isSymbolicLink() || st.isFIFO()) captured.add(p);
     } else if (st.isFile()) {
       referenced.set(p, { path: p, bytes: st.size, mtimeMs: Math.trunc(st.mtimeMs) });
     }
@@ -115,7 +115,7 @@ async function walkChanged(
     if (st.isDirectory()) {
       if (changed(st)) captured.add(full);
       await walkChanged(full, changed, skipped, captured);
-    } else if ((st.isFile() || st.isSymbolicLink()) && changed(st)) {
+    } else if ((st.isFile() || st.isSymbolicLink() || st.isFIFO()) && changed(st)) {
       captured.add(full);
     }
   }

@@ -11,7 +11,8 @@ import type { Manifest } from './manifest.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import { settleAll } from './settle-all.ts';
 import { extractArchive, undoExtraction, type ExtractResult } from './tar-extract.ts';
-import { STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS } from './limits.ts';
+import { RESTORE_CONFIRM_MS, STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS } from './limits.ts';
+import { attemptOfSnapshotId } from './s3-layout.ts';
 import { checkReferencedFiles } from './outside-files.ts';
 import { withDeadline } from './with-deadline.ts';
 import { TaskProcess } from './task-process.ts';
@@ -29,13 +30,6 @@ export interface RestoreContext {
   beforeCriu?: (manifest: Manifest) => Promise<void>;
 }
 
-/**
- * How long a restored tree must run before the restore counts as done. A tree that dies by a signal or without
- * a status within it crashed because of the restore (its memory does not fit this container): the next older
- * snapshot or a fresh start is tried instead. Its output is held back meanwhile (up to 1 MiB), so nothing is printed twice.
- */
-export const RESTORE_CONFIRM_MS = 2000;
-
 export type RestoreOutcome =
   | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number; downloadMs: number; criuRestoreMs: number }
   /** Nothing to restore, or nothing that could be: `reasons` says why for each snapshot tried. */
@@ -46,8 +40,15 @@ const MAX_SNAPSHOTS_TRIED = 3;
 
 export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<RestoreOutcome> {
   // Before the task starts, so bounded: a silent S3 costs the task this much, then it starts from scratch.
-  const ids = await withDeadline(ctx.store.committedSnapshotIds(), STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS, "looking up the job's snapshots");
-  if (ids.length === 0) return { kind: 'none', reasons: [`no committed snapshot for job ${ctx.config.jobId}`], hadSnapshots: false };
+  const [all, ended] = await withDeadline(
+    Promise.all([ctx.store.committedSnapshotIds(), ctx.store.lastEndedAttempt()]),
+    STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS,
+    "looking up the job's snapshots",
+  );
+  if (all.length === 0) return { kind: 'none', reasons: [`no committed snapshot for job ${ctx.config.jobId}`], hadSnapshots: false };
+  // The task already ran past these and ended (a failure the retry is for): a retry starts from scratch, as without spotsnap.
+  const ids = ended === undefined ? all : all.filter((id) => attemptOfSnapshotId(id) > ended);
+  if (ids.length === 0) return { kind: 'none', reasons: [`the task ended in attempt ${ended} after the job's snapshots were taken`], hadSnapshots: false };
   const reasons: string[] = [];
   for (const id of ids.slice(0, MAX_SNAPSHOTS_TRIED)) {
     const started = ctx.clock.now();

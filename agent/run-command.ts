@@ -14,14 +14,12 @@ import { cpuFigures, memoryFigures } from './resource-figures.ts';
 import { createS3Client, SnapshotStore } from './snapshot-store.ts';
 import { onForwardedSignals } from './forwarded-signals.ts';
 import { supervise } from './supervisor.ts';
+import { ATTEMPT_END_BUDGET_MS } from './limits.ts';
 import { withDeadline } from './with-deadline.ts';
 import { TaskCredentials } from './task-credentials.ts';
 import { taskEnvironment } from './task-environment.ts';
 import { TaskProcess } from './task-process.ts';
 import { runTransparently } from './transparent-run.ts';
-
-/** How long the attempt report, and the cleanup after a successful task, may hold up the task's exit code. */
-const REPORT_BUDGET_MS = 30_000;
 
 /** How the agent will run the task, decided before anything runs. */
 type RunMode =
@@ -160,7 +158,7 @@ async function runWithSnapshots(
     const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));
     // Stored first, then logged: once the summary line is out, the report is in S3 too. A silent S3 must not
     // keep the task's exit code from being passed on: the report has a time limit.
-    await withDeadline(store.putReport(config.attempt, built), REPORT_BUDGET_MS, 'storing the attempt report').catch((error: unknown) =>
+    await withDeadline(store.putReport(config.attempt, built), ATTEMPT_END_BUDGET_MS, 'storing the attempt report').catch((error: unknown) =>
       jlog.warn({ err: String(error) }, 'could not store the attempt report'),
     );
     jlog.info({ report: built }, summaryLine(built));
@@ -169,12 +167,18 @@ async function runWithSnapshots(
   const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, record, onFinalCheckpoint, clock, log: jlog }, task, earlySignals);
   if (result.kind !== 'task-exited') return result.exitCode;
   jlog.info({ exitCode: result.exit.code }, result.exit.reason);
-  await report('exited', result.exit.code, task.usage());
-  if (result.exit.code === 0) {
-    await withDeadline(deleteImagesOfFinishedJob(store, jlog, config.attempt), REPORT_BUDGET_MS, 'deleting the finished job\'s snapshot data').catch((error: unknown) =>
-      jlog.warn({ err: String(error) }, 'could not delete the finished job\'s snapshot images'),
-    );
-  }
+  // A silent S3 must not keep the task's exit code from being passed on: all of this shares one time limit.
+  const recordTheEnd = async (): Promise<void> => {
+    // Whatever its code, the task ended: a retry must not resume it from a snapshot taken before that.
+    await store
+      .markEnded({ attempt: config.attempt, exitCode: result.exit.code, endedAt: new Date(clock.now()).toISOString() })
+      .catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not record that the task ended (a retry may resume a snapshot taken before the end)'));
+    await report('exited', result.exit.code, task.usage());
+    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt);
+  };
+  await withDeadline(recordTheEnd(), ATTEMPT_END_BUDGET_MS, 'recording the end of the attempt in S3').catch((error: unknown) =>
+    jlog.warn({ err: String(error) }, 'gave up recording the end of the attempt; the task\'s exit code is passed on'),
+  );
   return result.exit.code;
 }
 

@@ -44,6 +44,20 @@ export function jobFinishedKey(location: S3Location, jobId: string): string {
   return join(location.prefix, jobId, 'finished.json');
 }
 
+/**
+ * `<prefix>/<jobId>/ended.json`: written when the task ended in an attempt (with any exit code): the job's snapshots
+ * from that attempt or before are never restored, so a retry after a failure starts from scratch, as it would
+ * without spotsnap.
+ */
+export function jobEndedKey(location: S3Location, jobId: string): string {
+  return join(location.prefix, jobId, 'ended.json');
+}
+
+/** The attempt number a snapshot id starts with (`a0002-...` is 2). */
+export function attemptOfSnapshotId(snapshotId: string): number {
+  return Number(/^a(\d{4})-/.exec(snapshotId)?.[1] ?? 0);
+}
+
 /** `<prefix>/<jobId>/reports/aNNNN.json`: what one attempt did and saved. */
 export function jobReportKey(location: S3Location, jobId: string, attempt: number): string {
   return join(location.prefix, jobId, 'reports', `a${String(attempt).padStart(4, '0')}.json`);

@@ -6,6 +6,7 @@ import { getRangeDirect, type BodySink } from './direct-range-get.ts';
 import { S3_LIMITS, type S3Limits } from './limits.ts';
 import { parseManifest, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
 import {
+  jobEndedKey,
   jobFinishedKey,
   jobReportKey,
   jobPacksPrefix,
@@ -178,6 +179,24 @@ export class SnapshotStore {
   /** Marks the job finished (the task succeeded), for `spotsnap ls` and `spotsnap prune`. */
   async markFinished(record: { attempt: number; exitCode: number; finishedAt: string }): Promise<void> {
     await this.putJson(jobFinishedKey(this.location, this.jobId), record);
+  }
+
+  /** Records that the task ended in this attempt: no later attempt restores a snapshot taken until then. */
+  async markEnded(record: { attempt: number; exitCode: number; endedAt: string }): Promise<void> {
+    await this.putJson(jobEndedKey(this.location, this.jobId), record);
+  }
+
+  /** The attempt in which the task last ended, or undefined when it never did. */
+  async lastEndedAttempt(): Promise<number | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: jobEndedKey(this.location, this.jobId) }));
+      const attempt = (JSON.parse(await response.Body!.transformToString('utf8')) as { attempt?: unknown }).attempt;
+      if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) throw new Error(`ended.json names attempt ${JSON.stringify(attempt)}`);
+      return attempt;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
   }
 
   /** Writes an attempt's report next to the job's snapshots. */

@@ -14,6 +14,7 @@ import { waitForReclaimOrStay } from './reclaim-watcher.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 import type { SpotNotice } from './spot-notice.ts';
 import type { TaskExit, TaskProcess } from './task-process.ts';
+import { RECLAIM_GRACE_MS } from './limits.ts';
 
 export interface SupervisorContext {
   config: AgentConfig;
@@ -36,8 +37,6 @@ export type SupervisionResult =
   | { kind: 'checkpointed'; exitCode: number }
   | { kind: 'checkpoint-failed'; exitCode: number };
 
-/** How long past a notice's deadline a still-running instance counts as staying. */
-const RECLAIM_GRACE_MS = 60_000;
 /** SPOTSNAP_CHECKPOINT_INTERVAL=auto: this often... */
 export const AUTO_INTERVAL_MS = 10 * 60_000;
 /** ...while the task holds at most this much memory (a background dump freezes it about a second per GiB). */

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { resolveExistingPrefix } from './config.ts';
+import { makeFifo } from './make-fifo.ts';
 import { settleAll } from './settle-all.ts';
 import { TarHeaderGuard } from './tar-header-guard.ts';
 
@@ -34,6 +35,8 @@ const MAX_NAME_BYTES = 4096;
 /** Opens the final component only if it is not a symlink (ELOOP otherwise). */
 const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+/** Opening a FIFO to read without a writer blocks, unless non-blocking. */
+const FIFO = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
 
 function inside(candidate: string, roots: readonly string[]): boolean {
   return roots.some((root) => candidate === root || candidate.startsWith(root.endsWith('/') ? root : `${root}/`));
@@ -54,7 +57,7 @@ export function targetOf(header: tar.Header, options: ExtractOptions): string {
   if (path.isAbsolute(name)) throw new UnsafeArchiveError(name, 'absolute name');
   if (name.split('/').includes('..')) throw new UnsafeArchiveError(name, '".." in name');
   const type = header.type ?? 'file';
-  if (type !== 'file' && type !== 'directory' && type !== 'symlink') {
+  if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'fifo') {
     throw new UnsafeArchiveError(name, `entry type "${type}" is never part of a snapshot`);
   }
   const target = path.resolve(options.root, name);
@@ -148,6 +151,16 @@ export async function extractArchive(input: Readable, options: ExtractOptions, r
           // Linux has no mode for symlinks; owner and time are the link's own (lchown, lutimes never follow it).
           if (isRoot && header.uid !== undefined && header.gid !== undefined) await lchown(target, header.uid, header.gid).catch(() => undefined);
           if (header.mtime) await lutimes(target, header.mtime, header.mtime);
+        } else if (header.type === 'fifo') {
+          // A named FIFO is put back as what it is (CRIU reopens a task's FIFO by its path); it holds no bytes.
+          await makeFifo(target);
+          entry.resume();
+          const fifo = await open(target, FIFO, 0o600);
+          try {
+            await applyMetadata(fifo, header, isRoot, 0o644);
+          } finally {
+            await fifo.close();
+          }
         } else {
           const file = await open(target, NEW_FILE, 0o600);
           try {

@@ -1,4 +1,4 @@
-// Streams directories into a tar archive (regular files, directories, symlinks) without holding files in memory.
+// Streams directories into a tar archive (regular files, directories, symlinks, named FIFOs) without holding files in memory.
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +13,7 @@ export interface PackSource {
   entryPrefix: string;
 }
 
-/** What was left out of an archive (sockets, FIFOs, devices), for the log. */
+/** What was left out of an archive (sockets, devices), for the log. */
 export interface PackReport {
   files: number;
   skipped: string[];
@@ -79,7 +79,7 @@ async function addTree(pack: tar.Pack, dir: string, entryName: string, report: P
   }
 }
 
-/** Adds one entry: a file with its bytes, a directory's entry alone, a symlink; anything else is skipped. */
+/** Adds one entry: a file with its bytes, a directory's entry alone, a symlink, a named FIFO; anything else (sockets, devices) is skipped. */
 async function addOne(pack: tar.Pack, full: string, name: string, st: Stats, report: PackReport): Promise<void> {
   const header = { name, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) {
@@ -90,6 +90,9 @@ async function addOne(pack: tar.Pack, full: string, name: string, st: Stats, rep
     report.files++;
   } else if (st.isSymbolicLink()) {
     await addEntry(pack, { ...header, type: 'symlink', linkname: await readlink(full) });
+  } else if (st.isFIFO()) {
+    // A named FIFO's bytes belong to its open ends, which CRIU dumps; the file itself must exist at restore.
+    await addEntry(pack, { ...header, type: 'fifo' });
   } else {
     report.skipped.push(full);
   }

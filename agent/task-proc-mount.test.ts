@@ -68,8 +68,8 @@ describe('fileBindMountpoints', () => {
 
 describe('unshareArgs', () => {
   it('makes a private mount namespace, with unshare mounting proc itself when there is no prelude', () => {
-    expect(unshareArgs('/b/setsid', 'S', ['cmd', 'a'], true)).toEqual(['--pid', '--fork', '--mount', '--propagation', 'private', '/b/setsid', '/bin/sh', '-c', 'S', 'spotsnap-task', 'cmd', 'a']);
-    expect(unshareArgs('/b/setsid', 'S', ['cmd'], false).slice(0, 5)).toEqual(['--pid', '--fork', '--mount-proc', '--propagation', 'private']);
+    expect(unshareArgs('/b/setsid', 'S', ['cmd', 'a'], true)).toEqual(['--pid', '--fork', '--ipc', '--mount', '--propagation', 'private', '/b/setsid', '/bin/sh', '-c', 'S', 'spotsnap-task', 'cmd', 'a']);
+    expect(unshareArgs('/b/setsid', 'S', ['cmd'], false).slice(0, 6)).toEqual(['--pid', '--fork', '--ipc', '--mount-proc', '--propagation', 'private']);
   });
 });
 

@@ -200,12 +200,14 @@ export function parseInitStatus(text: string): { proc?: ProcOutcome; code?: numb
 }
 
 /**
- * The arguments of `unshare` that start `initScript` as PID 1 of a new PID namespace in a private mount namespace.
+ * The arguments of `unshare` that start `initScript` as PID 1 of a new PID namespace in a private mount namespace
+ * and an IPC namespace of its own.
  * With no prelude tools, unshare's own `--mount-proc` mounts the new proc over the container's (unmasked).
  */
 export function unshareArgs(setsid: string, initScript: string, command: readonly string[], withPrelude: boolean): string[] {
   return [
-    '--pid', '--fork',
+    // An IPC namespace of its own, so that CRIU carries the task's SysV message queues, semaphores and shared memory.
+    '--pid', '--fork', '--ipc',
     ...(withPrelude ? ['--mount', '--propagation', 'private'] : ['--mount-proc', '--propagation', 'private']),
     setsid, '/bin/sh', '-c', initScript, 'spotsnap-task', ...command,
   ];

@@ -13,6 +13,7 @@ import { OutputRelay } from './output-relay.ts';
 import { childPids, pollFor, signalQuietly, treeCpuMs, treePids } from './process-tree.ts';
 import { taskEnvironment } from './task-environment.ts';
 import { parseInitStatus, taskLaunch, type ProcOutcome } from './task-proc-mount.ts';
+import { LAUNCH_TIMEOUT_MS } from './limits.ts';
 
 /** The pipes a task's tree writes to, as CRIU records them; a restore re-attaches each to a new pipe. */
 export interface TaskPipeKeys {
@@ -36,9 +37,6 @@ export interface TaskHistory {
   cpuMs: number;
   interruptions: number;
 }
-
-/** How long `unshare` may take to create the task's namespace on a loaded machine before it counts as failed. */
-const LAUNCH_TIMEOUT_MS = 30_000;
 
 /** A running task tree. */
 export class TaskProcess {

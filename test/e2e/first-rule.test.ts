@@ -13,6 +13,7 @@ const { bucket, imds, proxy } = useStandIns({ bucket: 'e2e-first-rule', proxy: t
 const IMAGE = 'spotsnap-py:dev';
 const fallbackTask = ['python3', '/opt/spotsnap-tests/fallback-task.py', '60', '0.1'];
 const CRASH_MARK = '/etc/spotsnap-test/crash-when-restored';
+const FAIL_MARK = '/etc/spotsnap-test/fail-when-restored';
 /** A file of the test image that the task holds open: it is referenced by the snapshot, not copied. */
 const HELD_FILE = '/opt/spotsnap-tests/make-input.py';
 
@@ -114,6 +115,26 @@ describe('a restore that cannot be used is never a failed job', () => {
     const second = await runPrepared(fallbackTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }), { files: [{ content: 'crash\n', target: CRASH_MARK }] });
     expect(second.exitCode).toBe(176);
     expect(second.stdout).toBe('');
+  });
+});
+
+describe('a task that ended is never resumed from before its end', () => {
+  it('starts the retry after a failure from scratch, as a retry without spotsnap would', async () => {
+    const uninterrupted = await runToCompletion(fallbackTask, {}, 120_000, undefined, IMAGE);
+    const jobId = `ended-${randomUUID()}`;
+    imds.scheduleNotice(2500);
+    await runUntilCheckpoint(fallbackTask, envFor(jobId, 1), undefined, 120_000, IMAGE);
+    imds.clearNotice();
+    // Attempt 2 resumes the task, which then fails (exit 3) on its own.
+    const second = await runPrepared(fallbackTask, envFor(jobId, 2), { files: [{ content: 'fail\n', target: FAIL_MARK }] });
+    expect(messages(second.stderr)).toContain('task restored from snapshot');
+    expect(second.exitCode).toBe(3);
+    // Attempt 3, the retry for that failure, does not resume attempt 1's snapshot again: it starts over.
+    const third = await runToCompletion(fallbackTask, envFor(jobId, 3), 120_000, undefined, IMAGE);
+    const started = agentLog(third.stderr).find((l) => l.msg === 'starting the task from scratch');
+    expect(String(started?.reasons)).toMatch(/the task ended in attempt 2/);
+    expect(third.exitCode).toBe(0);
+    expect(third.stdout).toBe(uninterrupted.stdout);
   });
 });
 

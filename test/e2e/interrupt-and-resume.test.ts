@@ -51,10 +51,10 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     // Together the two attempts printed exactly what the uninterrupted run printed, final checksums included.
     expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
 
-    // The task succeeded: its chunks are gone from S3; the manifest, CRIU log and reports stay as a record.
+    // The task succeeded: its chunks are gone from S3; the manifest, CRIU log, reports and end markers stay as a record.
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
     const names = (listed.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort();
-    expect(names).toEqual(['a0001.json', 'a0002.json', 'criu-dump.log', 'finished.json', 'manifest.json']);
+    expect(names).toEqual(['a0001.json', 'a0002.json', 'criu-dump.log', 'ended.json', 'finished.json', 'manifest.json']);
   });
 
   it('survives three interruptions in a row, each attempt restored from the one before', async () => {
