@@ -135,9 +135,13 @@ async function runWithSnapshots(
     try {
       const relay = await credentials.forFreshStart();
       const taskEnv = relay ? relay.taskEnv(taskEnvironment(env)) : taskEnvironment(env);
-      task = await TaskProcess.launch(command, cwd, taskEnv, (proc) => {
-        if (proc === 'own') jlog.debug('the task has a /proc of its own PID namespace');
-        else jlog.warn({ proc }, 'the task could not get a /proc of its own PID namespace: /proc shows the container\'s processes (psutil, ps -p $$ and the like will see other PIDs)');
+      task = await TaskProcess.launch(command, {
+        cwd,
+        env: taskEnv,
+        onProcOutcome: (proc) => {
+          if (proc === 'own') jlog.debug('the task has a /proc of its own PID namespace');
+          else jlog.warn({ proc }, 'the task could not get a /proc of its own PID namespace: /proc shows the container\'s processes (psutil, ps -p $$ and the like will see other PIDs)');
+        },
       });
       task.credentialsRelay = relay ? { port: relay.port, token: relay.token } : undefined;
     } catch (error) {

@@ -38,6 +38,17 @@ export interface TaskHistory {
   interruptions: number;
 }
 
+/** How a task is started. */
+export interface LaunchOptions {
+  cwd: string;
+  /** The container's environment as the task should see it (default: the agent's, with its own settings undone). */
+  env?: NodeJS.ProcessEnv;
+  /** Hears whether the task got a /proc of its own PID namespace. */
+  onProcOutcome?: (outcome: ProcOutcome) => void;
+  /** How long `unshare` may take to start the namespace (default LAUNCH_TIMEOUT_MS). */
+  timeoutMs?: number;
+}
+
 /** A running task tree. */
 export class TaskProcess {
   /** The task's past, before this tree started or was restored. */
@@ -64,12 +75,8 @@ export class TaskProcess {
    * Starts `command` as the init of a new PID namespace and leader of a new session, with `env` (the container's
    * environment as the task should see it).
    */
-  static async launch(
-    command: readonly string[],
-    cwd: string,
-    env: NodeJS.ProcessEnv = taskEnvironment(process.env),
-    onProcOutcome?: (outcome: ProcOutcome) => void,
-  ): Promise<TaskProcess> {
+  static async launch(command: readonly string[], options: LaunchOptions): Promise<TaskProcess> {
+    const { cwd, env = taskEnvironment(process.env), onProcOutcome, timeoutMs = LAUNCH_TIMEOUT_MS } = options;
     // Found on the agent's PATH (the bundle's first): the task's own PATH, which it gets back, may lack them.
     const unshare = findExecutable('unshare') ?? 'unshare';
     const setsid = findExecutable('setsid') ?? 'setsid';
@@ -88,7 +95,7 @@ export class TaskProcess {
     let launcherEnded: ProcessExit | undefined;
     void launcherExit.then((exit) => (launcherEnded = exit));
     // The namespace init is the launcher's only child; if the launcher ends first, it could not create it.
-    const rootPid = await pollFor(() => childPids(launcher.pid ?? -1)[0] ?? (launcherEnded ? -1 : undefined), LAUNCH_TIMEOUT_MS);
+    const rootPid = await pollFor(() => childPids(launcher.pid ?? -1)[0] ?? (launcherEnded ? -1 : undefined), timeoutMs);
     if (rootPid === undefined || rootPid === -1) {
       const endedByItself = launcherEnded;
       if (!endedByItself) {
@@ -99,7 +106,7 @@ export class TaskProcess {
         await launcherExit;
       }
       for (const pipe of [stdout!, stderr!, status!]) closeQuietly(pipe.readFd);
-      const why = endedByItself ? `unshare ${endedByItself.reason}` : `unshare did not start it within ${LAUNCH_TIMEOUT_MS / 1000} s`;
+      const why = endedByItself ? `unshare ${endedByItself.reason}` : `unshare did not start it within ${timeoutMs / 1000} s`;
       throw new Error(`could not start the task in its own PID namespace (${why}); the container needs CAP_SYS_ADMIN, see docker/README.md`);
     }
     return TaskProcess.supervise(rootPid, { stdout: stdout!, stderr: stderr!, status: status! }, launcherExit, onProcOutcome);

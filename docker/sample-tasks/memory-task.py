@@ -5,6 +5,7 @@ usage: memory-task.py [MIB] [STEPS] [STEP_SECONDS] [PROGRESS_FILE]
 With PROGRESS_FILE, each step is also appended to that file (kept open) in the working directory.
 """
 import hashlib
+import os
 import sys
 import time
 
@@ -33,4 +34,7 @@ if progress:
     progress.close()
     with open(sys.argv[4], "rb") as f:
         print(f"progress file sha256 {hashlib.sha256(f.read()).hexdigest()}", flush=True)
+# The task's /proc is its own: its PID there is the one it has (also after a restore into a new container).
+with open(f"/proc/{os.getpid()}/stat") as stat:
+    print(f"/proc/self is this process: {stat.read().split()[0] == str(os.getpid())}", flush=True)
 print(f"final {hashlib.sha256(memory).hexdigest()}", flush=True)

@@ -1,6 +1,7 @@
 // End to end: the first rule under real conditions: restores that fail fall back, frozen trees always run on, notices act once.
 import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
 import { agentLog, collect, runToCompletion, runUntilCheckpoint, taskContainer, waitForExit, waitForLog } from '../support/task-container.ts';
@@ -173,6 +174,50 @@ describe('frozen trees always run on', () => {
     expect(committed).toBeGreaterThan(ranOn);
     expect(lines.slice(ranOn, committed).filter((l) => / step \d+\/80 /.test(l)).length).toBeGreaterThan(0);
   });
+});
+
+describe('signals and a silent S3 around the task', () => {
+  it('passes a SIGTERM that came during the restore on to the task once it runs', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
+    const jobId = `sigterm-restore-${randomUUID()}`;
+    imds.scheduleNotice(2500);
+    await runUntilCheckpoint(command, envFor(jobId, 1));
+    imds.clearNotice();
+    // Slow pack reads keep the restore busy while the container is asked to stop.
+    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
+    const container = await taskContainer(command, envFor(jobId, 2)).start();
+    let result;
+    try {
+      await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
+      await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
+      await waitForExit(container, 120_000);
+      result = await collect(container);
+    } finally {
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    const log = messages(result.stderr);
+    expect(log).toContain('signal received before the task runs: it is passed on once the task runs');
+    expect(log).toContain('task restored from snapshot');
+    expect(log).not.toContain('starting the task from scratch');
+    // The restored task got it, and ended by it as it would have without spotsnap.
+    expect(result.exitCode).toBe(143);
+  });
+
+  it('runs the task when S3 accepts connections and never answers', async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    try {
+      const result = await runToCompletion(['sh', '-c', 'echo task ran'], { ...envFor(`silent-${randomUUID()}`, 1), AWS_ENDPOINT_URL_S3: endpoint }, 240_000);
+      expect(result.stdout).toBe('task ran\n');
+      expect(result.exitCode).toBe(0);
+      const started = agentLog(result.stderr).find((l) => l.msg === 'starting the task from scratch');
+      expect(String(started?.reasons)).toMatch(/looking up the job's snapshots did not finish within 60 s/);
+      expect(messages(result.stderr)).toContain('gave up recording the end of the attempt; the task\'s exit code is passed on');
+    } finally {
+      silent.close();
+    }
+  }, 300_000);
 });
 
 describe('a notice acts once', () => {
