@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 await build({
-  entryPoints: [path.join(root, 'agent/cli.ts')],
+  entryPoints: [path.join(root, 'agent/cli/entry.ts')],
   outfile: path.join(root, 'dist/spotsnap.mjs'),
   bundle: true,
   platform: 'node',

@@ -2,7 +2,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chunkRefs, parseManifest } from '../../agent/manifest.ts';
+import { chunkRefs, parseManifest } from '../../agent/store/manifest.ts';
 import { jobEnv } from '../support/job-env.ts';
 import {
   agentLog,
@@ -55,7 +55,7 @@ describe('S3 faults during the upload', () => {
     expect(outcomes.filter((o) => o === 503)).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'reset')).toHaveLength(1);
 
-    // The restore reads packs straight from the socket (agent/direct-range-get.ts): the same faults on its GETs.
+    // The restore reads packs straight from the socket (agent/transfer/direct-range-get.ts): the same faults on its GETs.
     proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 1 });
     proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 1 });
     proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'cut-response', afterBytes: 3 << 20 }, times: 2 });

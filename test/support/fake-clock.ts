@@ -1,5 +1,5 @@
 // A clock for unit tests: time moves only when the test (or a sleep) moves it, so nothing waits for real.
-import type { Clock } from '../../agent/clock.ts';
+import type { Clock } from '../../agent/shared/clock.ts';
 
 export class FakeClock implements Clock {
   private time: number;

@@ -1,5 +1,5 @@
 // A complete, valid manifest for tests to start from.
-import type { Manifest } from '../../agent/manifest.ts';
+import type { Manifest } from '../../agent/store/manifest.ts';
 
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
   return {

@@ -1,0 +1,268 @@
+// Takes one checkpoint: freeze and dump the tree while its images stream to S3 as chunks, add its files, commit.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { CriuCli, CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import type { AttemptRecord } from '../run/attempt-report.ts';
+import { autoPacksInFlight, ChunkUploader, type KnownChunks } from '../transfer/chunk-uploader.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { AgentConfig } from '../config/config.ts';
+import { ContentChunker } from '../transfer/content-chunker.ts';
+import { followImages } from './image-follower.ts';
+import { chunkRefs, MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type Manifest } from '../store/manifest.ts';
+import { cpuFigures, memoryFigures } from '../shared/resource-figures.ts';
+import { treePids, treeResidentBytes } from '../task/process-tree.ts';
+import { settleAll } from '../shared/settle-all.ts';
+import { newSnapshotId, SnapshotObject } from '../store/s3-layout.ts';
+import type { SnapshotStore } from '../store/snapshot-store.ts';
+import type { SpotNotice } from '../notice/spot-notice.ts';
+import { isWithin, planOutsideFiles, scratchDirsFor } from '../task/outside-files.ts';
+import { packDirectories, packPaths, type PackSource } from '../archive/tar-pack.ts';
+import type { TaskProcess } from '../task/task-process.ts';
+import { containerFileMounts } from '../task/task-proc-mount.ts';
+import { TransferProgress } from '../transfer/transfer-progress.ts';
+import { AGENT_VERSION } from '../shared/version.ts';
+
+export interface CheckpointContext {
+  config: AgentConfig;
+  criu: CriuCli;
+  criuVersion: CriuVersion;
+  store: SnapshotStore;
+  task: TaskProcess;
+  command: readonly string[];
+  /** Chunks of the job's committed snapshots, where they are; a commit adds its own. */
+  knownChunks: KnownChunks;
+  /** Where the attempt's report collects its checkpoints. */
+  record?: AttemptRecord;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface CheckpointResult {
+  manifest: Manifest;
+}
+
+/** 'final': at a notice, the tree stays frozen once committed. 'background': the tree runs on as soon as its files are copied aside. */
+export type CheckpointKind = 'final' | 'background';
+
+/** SHA-256 of the command line, so that a snapshot only resumes the command it was taken from. */
+export function commandDigest(command: readonly string[]): string {
+  return createHash('sha256').update(JSON.stringify(command)).digest('hex');
+}
+
+/** How far before the agent started a file's change may lie and still count as the task's own (clock granularity). */
+const CHANGED_SINCE_SLACK_MS = 1000;
+/** CRIU's default ghost-file limit is 1 MiB; an unlinked scratch file of any size travels in the images like memory. */
+const GHOST_LIMIT_BYTES = 1024 ** 4;
+
+/**
+ * Checkpoints the task. A final checkpoint leaves the tree frozen, its output copied out and the manifest
+ * committed: the caller kills it, or lets it run on if the instance stays. A background checkpoint lets the tree
+ * run on as soon as CRIU is done and its files are copied aside. On any failure no manifest exists and the tree
+ * runs on as before.
+ */
+export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKind, notice: SpotNotice | null): Promise<CheckpointResult> {
+  const { config, criu, store, task, log, clock } = ctx;
+  const started = clock.now();
+  const cpuAtStart = process.cpuUsage();
+  const snapshotId = newSnapshotId(config.attempt, new Date(started));
+  const imagesDir = path.join(config.workDir, 'images', snapshotId);
+  const spoolDir = path.join(config.workDir, 'spool', snapshotId);
+  const slog = log.child({ snapshotId, checkpoint: kind });
+  await rm(imagesDir, { recursive: true, force: true });
+  await mkdir(imagesDir, { recursive: true });
+
+  const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(treeResidentBytes(task.rootPid)) : config.packsInFlight;
+  const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight);
+  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: process.stderr });
+  let treeStopped = false;
+  let committed = false;
+  try {
+    if (kind === 'final') task.pauseOutput();
+    slog.info({ pid: task.rootPid, packsInFlight }, 'freezing and dumping the task with CRIU, streaming its images');
+    const dump = criu.dump({
+      pid: task.rootPid,
+      imagesDir,
+      logFile: SnapshotObject.criuLog,
+      logLevel: 4,
+      tcpMode: config.tcpMode,
+      fileLocks: true,
+      ghostLimitBytes: GHOST_LIMIT_BYTES,
+      externalFileMounts: containerFileMounts(),
+      extraArgs: config.criuExtraArgs,
+      // The tree stays frozen until its files are read too; then a final checkpoint keeps it frozen for the
+      // caller, a background one lets it go on at once.
+      afterDump: 'stop',
+    });
+    const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]) }, dump);
+    // Judged below; an upload failure does not stop CRIU half-way (the tree is seized): the dump ends first.
+    following.catch(() => undefined);
+    const dumpError = await dump.then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('criu dump failed'),
+    );
+    if (dumpError !== undefined) {
+      await following.catch(() => undefined);
+      throw dumpError;
+    }
+    treeStopped = true;
+    const dumped = clock.now();
+    slog.info({ dumpMs: dumped - started, sentBytes: uploader.sentBytes }, 'CRIU dump complete; uploading images and files');
+
+    // The tree is frozen: its files now are the ones its memory expects.
+    const outsidePlan = await planOutsideFiles({
+      pids: treePids(task.rootPid),
+      paths: config.paths,
+      scratchDirs: scratchDirsFor(process.env),
+      changedSinceMs: Math.floor(performance.timeOrigin) - CHANGED_SINCE_SLACK_MS,
+      exclude: [config.workDir, bundleRoot()],
+    });
+    const usage = task.usage();
+    const archive = { files: () => packDirectories(dirSources(config.paths)), outside: () => packPaths(outsidePlan.captured) };
+    let spooled: { files: Archive; outside: Archive } | undefined;
+    let frozenMs = 0;
+    if (kind === 'background') {
+      // Copied aside, so that the task runs on while they and the rest of its images travel.
+      spooled = { files: await spool(archive.files(), spoolDir, 'files.tar'), outside: await spool(archive.outside(), spoolDir, 'outside.tar') };
+      task.continueTree();
+      treeStopped = false;
+      frozenMs = clock.now() - started;
+      slog.info({ frozenMs }, 'the task runs on; its checkpoint goes on uploading');
+    }
+    const images = await following;
+    const imageBytes = images.reduce((s, f) => s + f.bytes, 0);
+    progress.estimate(uploader.transfer.uploadedBytes - uploader.sentBytes);
+    const files = await chunkArchive(spooled?.files ?? archive.files(), uploader, slog);
+    const outsideFiles = await chunkArchive(spooled?.outside ?? archive.outside(), uploader, slog);
+    const transfer = await uploader.drain();
+    const criuLog = await store.putObject(snapshotId, 'criuLog', await readFile(path.join(imagesDir, SnapshotObject.criuLog)));
+    const uploaded = clock.now();
+    if (kind === 'final') frozenMs = uploaded - started;
+    const manifest: Manifest = {
+      kind: MANIFEST_KIND,
+      schemaVersion: MANIFEST_SCHEMA_VERSION,
+      jobId: config.jobId,
+      attempt: config.attempt,
+      snapshotId,
+      createdAt: new Date(uploaded).toISOString(),
+      agentVersion: AGENT_VERSION,
+      criu: { version: ctx.criuVersion.text, versionNumber: ctx.criuVersion.number },
+      host: { kernel: os.release(), arch: process.arch },
+      task: {
+        commandSha256: commandDigest(ctx.command),
+        pipes: task.pipeKeys,
+        ...usage,
+        interruptions: task.history.interruptions + (kind === 'final' ? 1 : 0),
+      },
+      paths: config.paths,
+      checkpointKind: kind,
+      notice: notice ? { action: notice.action, time: notice.time } : null,
+      images,
+      files,
+      outside: { roots: outsideRoots(outsidePlan.captured, scratchDirsFor(process.env)), files: outsideFiles, referenced: outsidePlan.referenced },
+      batch: { jobId: config.batch.jobId ?? null, arrayIndex: config.batch.arrayIndex ?? null },
+      credentialsRelay: task.credentialsRelay ?? null,
+      objects: [criuLog],
+      transfer,
+      timings: { dumpMs: dumped - started, uploadMs: uploaded - dumped, totalMs: uploaded - started, frozenMs },
+    };
+    await store.commit(manifest);
+    committed = true;
+    for (const ref of chunkRefs(manifest)) ctx.knownChunks.set(ref.sha256, ref);
+    ctx.record?.checkpoints.push({
+      snapshotId,
+      kind,
+      totalMs: manifest.timings.totalMs,
+      uploadedBytes: transfer.uploadedBytes,
+      uploadedChunks: transfer.uploadedChunks,
+      uploadedPacks: transfer.uploadedPacks,
+      totalBytes: transfer.totalBytes,
+    });
+    if (ctx.record) ctx.record.latest = manifest;
+    // What the frozen task left in its pipes is printed now: the snapshot does not hold it.
+    if (kind === 'final') task.drainOutput();
+    slog.info(
+      {
+        imageBytes,
+        fileBytes: files.bytes,
+        // Names stay out of the log; how much came from where does not.
+        outside: { roots: manifest.outside.roots, captured: outsidePlan.captured.length, bytes: outsideFiles.bytes, referenced: outsidePlan.referenced.length },
+        uploadedBytes: transfer.uploadedBytes,
+        reusedBytes: transfer.totalBytes - transfer.uploadedBytes,
+        dumpMs: manifest.timings.dumpMs,
+        uploadMs: manifest.timings.uploadMs,
+        totalMs: manifest.timings.totalMs,
+        frozenMs,
+        msBeforeDeadline: notice ? notice.deadline - clock.now() : undefined,
+        agentMemory: memoryFigures(),
+        agentCpu: cpuFigures(cpuAtStart),
+      },
+      'checkpoint committed',
+    );
+    return { manifest };
+  } catch (error) {
+    await uploader.cancel(error);
+    slog.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed before its commit; no snapshot was written');
+    throw error;
+  } finally {
+    progress.stop();
+    if (!committed) {
+      // CRIU thaws the tree itself when the dump fails; after a dump it was left stopped for us.
+      if (treeStopped) task.continueTree();
+      if (kind === 'final') task.resumeOutput();
+    }
+    await rm(imagesDir, { recursive: true, force: true });
+    await rm(spoolDir, { recursive: true, force: true });
+  }
+}
+
+/** A tar archive being written: its bytes, and the report once it is complete. */
+type Archive = ReturnType<typeof packDirectories>;
+
+function dirSources(paths: readonly string[]): PackSource[] {
+  return paths.map((p) => ({ dir: p, entryPrefix: p.slice(1) }));
+}
+
+/** The directory the agent's bundle lives in (/opt/spotsnap in the task image): never part of a task's files. */
+function bundleRoot(): string {
+  return path.resolve(path.dirname(process.execPath), '../..');
+}
+
+/** Where the outside archive's entries may be put back: the scratch directories, and each captured path elsewhere. */
+export function outsideRoots(captured: readonly string[], scratchDirs: readonly string[]): string[] {
+  const elsewhere = captured.filter((p) => !scratchDirs.some((dir) => isWithin(p, dir)));
+  return [...scratchDirs, ...elsewhere.filter((p) => !elsewhere.some((other) => other !== p && isWithin(p, other)))];
+}
+
+/** Writes an archive to a file in `dir` and returns it as an archive read back from there. */
+async function spool(archive: Archive, dir: string, name: string): Promise<Archive> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, name);
+  await settleAll<unknown>([pipeline(archive.stream, createWriteStream(file)), archive.done]);
+  return { stream: createReadStream(file), done: archive.done };
+}
+
+/** Cuts an archive's stream into chunks for the uploader. */
+async function chunkArchive(archive: Archive, uploader: ChunkUploader, log: Logger): Promise<ChunkedStream> {
+  const chunker = new ContentChunker();
+  const stream: ChunkedStream = { bytes: 0, chunks: [] };
+  try {
+    for await (const piece of archive.stream) {
+      const data = piece as Buffer;
+      stream.bytes += data.length;
+      await chunker.push(data, uploader.addingTo(stream.chunks));
+    }
+    await chunker.flush(uploader.addingTo(stream.chunks));
+  } catch (error) {
+    archive.stream.destroy();
+    await archive.done.catch(() => undefined);
+    throw error;
+  }
+  const report = await archive.done;
+  if (report.skipped.length > 0) log.warn({ skipped: report.skipped.length }, 'left out of the snapshot: files that are not regular files, directories or symlinks');
+  return stream;
+}

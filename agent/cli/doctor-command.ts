@@ -1,0 +1,211 @@
+// `spotsnap doctor`: checks here and now everything a checkpoint needs, and says for each what to fix.
+import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import { execa } from 'execa';
+import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import { describeProblems, readConfig } from '../config/config.ts';
+import { findExecutable } from '../task/find-executable.ts';
+import { ImdsClient } from '../notice/imds-client.ts';
+import { doctorProbeKey } from '../store/s3-layout.ts';
+import { putPackObject } from '../store/snapshot-store.ts';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to do about a warning or failure. */
+  fix?: string;
+}
+
+/** Capabilities CRIU and the agent use, by number (linux/capability.h), and what each is for. */
+export const NEEDED_CAPABILITIES: ReadonlyArray<{ bit: number; name: string; why: string }> = [
+  { bit: 21, name: 'CAP_SYS_ADMIN', why: 'PID namespaces, /proc/PID/map_files, restoring PIDs' },
+  { bit: 19, name: 'CAP_SYS_PTRACE', why: 'seizing the process tree' },
+  { bit: 12, name: 'CAP_NET_ADMIN', why: 'TCP repair mode for open connections' },
+  { bit: 1, name: 'CAP_DAC_OVERRIDE', why: 'reading and restoring files of any owner' },
+  { bit: 7, name: 'CAP_SETUID', why: 'restoring credentials' },
+  { bit: 6, name: 'CAP_SETGID', why: 'restoring credentials' },
+  { bit: 5, name: 'CAP_KILL', why: 'stopping and resuming the tree' },
+];
+
+/** The capability numbers missing from a /proc/PID/status CapEff mask. */
+export function missingCapabilities(capEffHex: string): typeof NEEDED_CAPABILITIES {
+  const mask = BigInt(`0x${capEffHex}`);
+  return NEEDED_CAPABILITIES.filter((c) => ((mask >> BigInt(c.bit)) & 1n) === 0n);
+}
+
+/**
+ * `criu check` errors that do not stop a task's checkpoint: raising RLIMIT_NOFILE (lacking CAP_SYS_RESOURCE),
+ * creating tun devices (only for tasks that use them), and a read-only ns_last_pid when clone3 sets PIDs.
+ */
+export function harmlessCheckError(line: string, clone3: boolean): boolean {
+  return /RLIMIT_NOFILE|tun: Unable to create tun/.test(line) || (clone3 && /ns_last_pid/.test(line));
+}
+
+/**
+ * Whether a task holding TCP connections can be checkpointed with this CRIU on this kernel, and what becomes of them.
+ * Linux 6.16 refuses SO_PASSCRED on TCP and UDP sockets and CRIU before 4.2 reads it from every socket it dumps, so
+ * there it cannot dump a task holding any such socket. In 'established' mode spotsnap's dumps, which leave the tree
+ * stopped, refuse a task holding an established connection (criu-options.ts, dumpTcpArgs); `lockTool` is CRIU's
+ * default network lock (iptables-restore), needed only where connection state is dumped.
+ */
+export function tcpCheck(criu: CriuVersion, kernelRelease: string, tcpMode: 'established' | 'close', lockTool: string | undefined): Omit<CheckResult, 'name'> {
+  const [major, minor] = (/^(\d+)\.(\d+)/.exec(kernelRelease) ?? []).slice(1).map(Number);
+  const passcredKernel = major !== undefined && minor !== undefined && (major > 6 || (major === 6 && minor >= 16));
+  if (passcredKernel && criu.number < 40200) {
+    return {
+      status: 'fail',
+      detail: `criu ${criu.text} cannot dump a task holding any TCP or UDP socket on Linux ${kernelRelease} (it reads SO_PASSCRED, which Linux 6.16 and later refuse on them)`,
+      fix: 'install CRIU 4.2 or newer (docker/Dockerfile takes it from Debian forky where the base has an older one)',
+    };
+  }
+  if (tcpMode === 'established') {
+    return {
+      status: 'warn',
+      detail:
+        'SPOTSNAP_TCP_MODE=established: a task holding an established TCP connection is not checkpointed (the dump leaves the tree stopped, ' +
+        `and CRIU would leave its connections in repair mode); CRIU's network lock tool iptables-restore is ${lockTool ? `at ${lockTool}` : 'not installed'}`,
+      fix: 'set SPOTSNAP_TCP_MODE=close: connections are left untouched at dump and come back closed after a restore',
+    };
+  }
+  return { status: 'ok', detail: `criu ${criu.text} dumps tasks holding sockets here; connections are left untouched at dump and come back closed after a restore (no network lock needed)` };
+}
+
+function statusField(name: string): string | undefined {
+  return new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+}
+
+async function check(name: string, run: () => Promise<Omit<CheckResult, 'name'>>): Promise<CheckResult> {
+  try {
+    return { name, ...(await run()) };
+  } catch (error) {
+    return { name, status: 'fail', detail: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+  }
+}
+
+export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client): Promise<CheckResult[]> {
+  const parsed = readConfig({ ...env, SPOTSNAP_ENABLED: 'true' }, process.cwd());
+  const results: CheckResult[] = [];
+  results.push({
+    name: 'configuration',
+    status: parsed.kind === 'enabled' ? 'ok' : 'fail',
+    detail: parsed.kind === 'enabled' ? `s3://${parsed.config.s3.bucket}/${parsed.config.s3.prefix}, job ${parsed.config.jobId}` : describeProblems(parsed.kind === 'invalid' ? parsed.problems : []),
+    fix: parsed.kind === 'enabled' ? undefined : 'set the variables named (README, Configuration)',
+  });
+  const config = parsed.kind === 'enabled' ? parsed.config : undefined;
+  const criu = new CriuCli(config?.criuPath ?? (env.SPOTSNAP_CRIU || 'criu'));
+
+  results.push(
+    await check('CRIU', async () => {
+      const version = await criu.version();
+      return version.number >= 40000
+        ? { status: 'ok', detail: `criu ${version.text}` }
+        : { status: 'fail', detail: `criu ${version.text} is too old`, fix: 'install CRIU 4.0 or newer (Debian 13 ships 4.1)' };
+    }),
+  );
+  results.push(
+    await check('criu check', async () => {
+      const r = await execa(criu.binary, ['check'], { reject: false, all: true, timeout: 30_000 });
+      const clone3 = await criu.hasFeature('clone3_set_tid');
+      const errors = (r.all ?? '').split('\n').filter((l) => /^Error/.test(l));
+      const harmless = errors.filter((l) => harmlessCheckError(l, clone3));
+      const real = errors.filter((l) => !harmlessCheckError(l, clone3));
+      const note = harmless.length > 0 ? ` (${harmless.length} harmless: RLIMIT_NOFILE, tun devices or ns_last_pid, which CRIU 4 does without when clone3 works)` : '';
+      return r.exitCode === 0 || real.length === 0
+        ? { status: 'ok', detail: `the kernel and permissions support checkpoint/restore${note}` }
+        : { status: 'fail', detail: real.slice(0, 3).join('; '), fix: 'run the container with the options in docker/README.md' };
+    }),
+  );
+  results.push(
+    await check('TCP connections', async () =>
+      tcpCheck(await criu.version(), os.release(), config?.tcpMode ?? (env.SPOTSNAP_TCP_MODE === 'close' ? 'close' : 'established'), findExecutable('iptables-restore')),
+    ),
+  );
+  results.push(
+    await check('dirty memory tracking', async () =>
+      (await criu.hasFeature('mem_dirty_track'))
+        ? { status: 'ok', detail: 'available' }
+        : { status: 'warn', detail: 'not on this kernel: background checkpoints are full dumps, deduplicated by chunk' },
+    ),
+  );
+  results.push(
+    await check('capabilities', async () => {
+      const missing = missingCapabilities(statusField('CapEff') ?? '0');
+      return missing.length === 0
+        ? { status: 'ok', detail: 'every capability CRIU uses is there' }
+        : {
+            status: 'fail',
+            detail: `missing ${missing.map((c) => `${c.name} (${c.why})`).join(', ')}`,
+            fix: 'run with --cap-add ALL (or --privileged); see docker/README.md',
+          };
+    }),
+  );
+  results.push(
+    await check('seccomp', async () => {
+      const mode = statusField('Seccomp');
+      return mode === '0'
+        ? { status: 'ok', detail: 'unconfined' }
+        : { status: 'fail', detail: `seccomp mode ${mode}: a filter blocks the system calls CRIU needs`, fix: 'run with --security-opt seccomp=unconfined' };
+    }),
+  );
+  results.push(
+    await check('PID namespace', async () => {
+      const r = await execa('unshare', ['--pid', '--fork', 'true'], { reject: false, all: true, timeout: 10_000 });
+      return r.exitCode === 0
+        ? { status: 'ok', detail: 'the task can run as the init of its own PID namespace' }
+        : { status: 'fail', detail: (r.all ?? '').trim() || `unshare exited with ${r.exitCode}`, fix: 'CAP_SYS_ADMIN is needed (--cap-add ALL)' };
+    }),
+  );
+  results.push(
+    await check('instance metadata', async () => {
+      const endpoint = config?.imdsEndpoint ?? 'http://169.254.169.254';
+      const client = new ImdsClient({ endpoint, timeoutMs: 2000 });
+      const notice = await client.spotNotice();
+      return {
+        status: client.mode === 'v2' ? 'ok' : 'warn',
+        detail: `${endpoint} answers (${client.mode === 'v2' ? 'IMDSv2 tokens work' : 'no tokens: IMDSv1'}); ${notice ? `a ${notice.action} notice is posted` : 'no spot notice'}`,
+        fix: client.mode === 'v2' ? undefined : 'allow PUT /latest/api/token (hop limit 2 for containers)',
+      };
+    }),
+  );
+  results.push(
+    await check('S3 prefix', async () => {
+      if (!config) return { status: 'fail', detail: 'no valid SPOTSNAP_S3_URI', fix: 'set SPOTSNAP_S3_URI=s3://BUCKET/PREFIX' };
+      const key = doctorProbeKey(config.s3, randomUUID());
+      const probe = Buffer.from('spotsnap doctor probe');
+      await putPackObject(client, config.s3.bucket, key, probe, crc32(probe), config.encryption);
+      await client.send(new DeleteObjectsCommand({ Bucket: config.s3.bucket, Delete: { Objects: [{ Key: key }], Quiet: true } }));
+      return { status: 'ok', detail: `wrote and deleted s3://${config.s3.bucket}/${key}` };
+    }),
+  );
+  results.push(
+    await check('image space', async () => {
+      const dir = config?.workDir ?? '/var/lib/spotsnap';
+      await mkdir(dir, { recursive: true });
+      const fs = await statfs(dir);
+      const free = fs.bavail * fs.bsize;
+      const gib = (free / 1024 ** 3).toFixed(1);
+      return free >= 256 * 1024 ** 2
+        ? { status: 'ok', detail: `${gib} GiB free in ${dir} (a checkpoint needs about the task's memory)` }
+        : { status: 'fail', detail: `only ${gib} GiB free in ${dir}`, fix: 'point SPOTSNAP_WORK_DIR at a larger disk or tmpfs' };
+    }),
+  );
+  return results;
+}
+
+export async function doctorCommand(env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const results = await runDoctorChecks(env, client);
+  const width = Math.max(...results.map((r) => r.name.length));
+  for (const r of results) {
+    out(`${r.status === 'ok' ? 'ok  ' : r.status === 'warn' ? 'warn' : 'FAIL'}  ${r.name.padEnd(width)}  ${r.detail}${r.fix ? ` -> ${r.fix}` : ''}`);
+  }
+  const failed = results.filter((r) => r.status === 'fail').length;
+  out(failed === 0 ? 'a checkpoint can work here' : `${failed} check(s) failed: a checkpoint cannot work here yet`);
+  return failed === 0 ? 0 : 1;
+}

@@ -1,0 +1,176 @@
+// Reassembles chunked streams from S3: image files written at their offsets in parallel, or one stream in order.
+import { createHash } from 'node:crypto';
+import { writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { ChunkRef, ImageFile } from '../store/manifest.ts';
+import type { BodySink } from '../transfer/direct-range-get.ts';
+import { verifyChunkDigest, type SnapshotStore } from '../store/snapshot-store.ts';
+import { PACK_BYTES } from '../transfer/buffer-pool.ts';
+
+/** Where one chunk's bytes go: an image file (by index) at an offset. */
+interface Destination {
+  image: number;
+  offset: number;
+}
+
+/** One ranged read: chunks that lie back to back in one pack, each with every place it goes. */
+export interface PackRange {
+  pack: string;
+  offset: number;
+  bytes: number;
+  chunks: Array<{ ref: ChunkRef; destinations: Destination[] }>;
+}
+
+/**
+ * Plans the reads for a set of image files: each distinct chunk is read once, and chunks stored back to back
+ * in a pack are read together, up to `maxBytes` a read (a whole pack, for a first checkpoint's images).
+ */
+export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYTES): PackRange[] {
+  const byChunk = new Map<string, { ref: ChunkRef; destinations: Destination[] }>();
+  images.forEach((image, index) => {
+    let offset = 0;
+    for (const ref of image.chunks) {
+      const entry = byChunk.get(ref.sha256) ?? { ref, destinations: [] };
+      entry.destinations.push({ image: index, offset });
+      byChunk.set(ref.sha256, entry);
+      offset += ref.bytes;
+    }
+  });
+  const sorted = [...byChunk.values()].sort((a, b) => a.ref.pack.localeCompare(b.ref.pack) || a.ref.offset - b.ref.offset);
+  const ranges: PackRange[] = [];
+  for (const entry of sorted) {
+    const last = ranges.at(-1);
+    const { pack, offset, bytes } = entry.ref;
+    if (last && last.pack === pack && last.offset + last.bytes === offset && last.bytes + bytes <= maxBytes) {
+      last.bytes += bytes;
+      last.chunks.push(entry);
+    } else {
+      ranges.push({ pack, offset, bytes, chunks: [entry] });
+    }
+  }
+  return ranges;
+}
+
+/**
+ * Receives one range as it comes off the socket: each piece is hashed into the chunk it belongs to and written
+ * at every place that chunk goes, and each chunk is checked against its SHA-256 as its last byte arrives. A
+ * retried range starts again from its first chunk (the writes land at the same places).
+ */
+class RangeWriter implements BodySink {
+  private readonly range: PackRange;
+  private readonly fds: readonly number[];
+  /** Bytes of the range received so far, and the chunk they end in. */
+  private received = 0;
+  private chunk = 0;
+  private hash = createHash('sha256');
+  /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
+  writtenBytes = 0;
+
+  constructor(range: PackRange, fds: readonly number[]) {
+    this.range = range;
+    this.fds = fds;
+  }
+
+  restart(): void {
+    this.received = 0;
+    this.chunk = 0;
+    this.hash = createHash('sha256');
+    this.writtenBytes = 0;
+  }
+
+  write(piece: Buffer): void {
+    let at = 0;
+    while (at < piece.length) {
+      const { ref, destinations } = this.range.chunks[this.chunk]!;
+      const within = this.received - (ref.offset - this.range.offset);
+      const part = piece.subarray(at, at + Math.min(piece.length - at, ref.bytes - within));
+      this.hash.update(part);
+      // Synchronous: the socket's read buffer is reused as soon as this returns. Writes go to the page cache.
+      for (const to of destinations) writeAllSync(this.fds[to.image]!, part, to.offset + within);
+      at += part.length;
+      this.received += part.length;
+      if (within + part.length === ref.bytes) {
+        verifyChunkDigest(ref, this.hash.digest('hex'), ref.bytes, `pack ${this.range.pack}`);
+        this.writtenBytes += ref.bytes * destinations.length;
+        this.hash = createHash('sha256');
+        this.chunk++;
+      }
+    }
+  }
+}
+
+function writeAllSync(fd: number, data: Buffer, position: number): void {
+  for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written, position + written);
+}
+
+/**
+ * Writes every image file into `dir` from its chunks, `concurrency` ranged reads at a time, each read straight
+ * from its socket into the files (memory stays at a read buffer per connection, whatever the range's size).
+ * Every chunk is checked against its SHA-256; the directory is fit for `criu restore` only once this resolves,
+ * and a caller that sees it reject must discard it (a chunk that failed its check may be partly written).
+ */
+export async function downloadImages(
+  store: SnapshotStore,
+  images: readonly ImageFile[],
+  dir: string,
+  concurrency = 4,
+  onBytes: (bytes: number) => void = () => undefined,
+): Promise<number> {
+  const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
+  const fds = handles.map((h) => h.fd);
+  const ranges = planPackRanges(images);
+  let next = 0;
+  let bytes = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (next < ranges.length && !failed) {
+      const range = ranges[next++]!;
+      const writer = new RangeWriter(range, fds);
+      try {
+        await store.readPackRange(range.pack, range.offset, range.bytes, writer);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+      // Counted once the whole range is in, so that a retried range counts once.
+      bytes += writer.writtenBytes;
+      onBytes(writer.writtenBytes);
+    }
+  };
+  try {
+    const results = await Promise.allSettled(Array.from({ length: Math.min(concurrency, ranges.length) }, worker));
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
+    for (const [index, image] of images.entries()) {
+      const { size } = await handles[index]!.stat();
+      if (size !== image.bytes) throw new Error(`image ${image.name} has ${size} bytes after its download, the manifest says ${image.bytes}`);
+    }
+    return bytes;
+  } finally {
+    await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
+  }
+}
+
+/** The chunks' bytes in order as one stream, fetching up to `prefetch` chunks ahead; each is verified before it is passed on. */
+export function chunkedStream(store: SnapshotStore, chunks: readonly ChunkRef[], prefetch = 4): Readable {
+  async function* generate(): AsyncGenerator<Buffer> {
+    const ahead: Array<Promise<Buffer>> = [];
+    let next = 0;
+    const fill = (): void => {
+      while (ahead.length < prefetch && next < chunks.length) {
+        const fetching = store.getChunk(chunks[next++]!);
+        fetching.catch(() => undefined); // observed when its turn comes
+        ahead.push(fetching);
+      }
+    };
+    fill();
+    while (ahead.length > 0) {
+      const data = await ahead.shift()!;
+      fill();
+      yield data;
+    }
+  }
+  return Readable.from(generate(), { objectMode: false });
+}

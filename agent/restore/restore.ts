@@ -1,0 +1,174 @@
+// Restores the job's newest usable committed snapshot: verify every object, put files back, then `criu restore`.
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { CriuCli } from '../../criu-bridge/criu-cli.ts';
+import { commandDigest } from '../checkpoint/checkpoint.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { AgentConfig } from '../config/config.ts';
+import { chunkedStream, downloadImages } from './chunk-downloader.ts';
+import type { Manifest } from '../store/manifest.ts';
+import type { SnapshotStore } from '../store/snapshot-store.ts';
+import { settleAll } from '../shared/settle-all.ts';
+import { extractArchive, undoExtraction, type ExtractResult } from '../archive/tar-extract.ts';
+import { RESTORE_CONFIRM_MS, STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS } from '../shared/limits.ts';
+import { attemptOfSnapshotId } from '../store/s3-layout.ts';
+import { checkReferencedFiles } from '../task/outside-files.ts';
+import { withDeadline } from '../shared/with-deadline.ts';
+import { TaskProcess } from '../task/task-process.ts';
+import { containerFileMounts } from '../task/task-proc-mount.ts';
+import { TransferProgress } from '../transfer/transfer-progress.ts';
+
+export interface RestoreContext {
+  config: AgentConfig;
+  criu: CriuCli;
+  store: SnapshotStore;
+  command: readonly string[];
+  clock: Clock;
+  log: Logger;
+  /** Called before CRIU runs, once the snapshot is verified and its files are back (e.g. to serve its credentials relay). */
+  beforeCriu?: (manifest: Manifest) => Promise<void>;
+}
+
+export type RestoreOutcome =
+  | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number; downloadMs: number; criuRestoreMs: number }
+  /** Nothing to restore, or nothing that could be: `reasons` says why for each snapshot tried. */
+  | { kind: 'none'; reasons: string[]; hadSnapshots: boolean };
+
+/** How many committed snapshots are tried, newest first, before giving up. */
+const MAX_SNAPSHOTS_TRIED = 3;
+
+export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<RestoreOutcome> {
+  // Before the task starts, so bounded: a silent S3 costs the task this much, then it starts from scratch.
+  const [all, ended] = await withDeadline(
+    Promise.all([ctx.store.committedSnapshotIds(), ctx.store.lastEndedAttempt()]),
+    STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS,
+    "looking up the job's snapshots",
+  );
+  if (all.length === 0) return { kind: 'none', reasons: [`no committed snapshot for job ${ctx.config.jobId}`], hadSnapshots: false };
+  // The task already ran past these and ended (a failure the retry is for): a retry starts from scratch, as without spotsnap.
+  const ids = ended === undefined ? all : all.filter((id) => attemptOfSnapshotId(id) > ended);
+  if (ids.length === 0) return { kind: 'none', reasons: [`the task ended in attempt ${ended} after the job's snapshots were taken`], hadSnapshots: false };
+  const reasons: string[] = [];
+  for (const id of ids.slice(0, MAX_SNAPSHOTS_TRIED)) {
+    const started = ctx.clock.now();
+    try {
+      const { task, manifest, downloadMs, criuRestoreMs } = await restoreSnapshot(ctx, id);
+      return { kind: 'restored', task, manifest, restoreMs: ctx.clock.now() - started, downloadMs, criuRestoreMs };
+    } catch (error) {
+      const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
+      ctx.log.warn({ snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');
+      reasons.push(reason);
+    }
+  }
+  return { kind: 'none', reasons, hadSnapshots: true };
+}
+
+/** Why a manifest cannot resume this task here, or undefined when it can. */
+export function incompatibility(manifest: Manifest, config: AgentConfig, command: readonly string[]): string | undefined {
+  if (manifest.task.commandSha256 !== commandDigest(command)) return 'it was taken from a different command line';
+  if (manifest.host.arch !== process.arch) return `it was taken on ${manifest.host.arch}, this is ${process.arch}`;
+  const same = manifest.paths.length === config.paths.length && manifest.paths.every((p, i) => p === config.paths[i]);
+  if (!same) return `it holds paths ${manifest.paths.join(':')} but SPOTSNAP_PATHS is ${config.paths.join(':')}`;
+  if (manifest.jobId !== config.jobId) return `it belongs to job ${manifest.jobId}, this is ${config.jobId}`;
+  const batch = { jobId: config.batch.jobId ?? null, arrayIndex: config.batch.arrayIndex ?? null };
+  if (manifest.batch.jobId !== batch.jobId || manifest.batch.arrayIndex !== batch.arrayIndex) {
+    const show = (b: { jobId: string | null; arrayIndex: number | null }) => `${b.jobId ?? '(no Batch job)'}${b.arrayIndex === null ? '' : ` index ${b.arrayIndex}`}`;
+    return `it was taken in AWS Batch job ${show(manifest.batch)}, this is ${show(batch)}`;
+  }
+  return undefined;
+}
+
+async function restoreSnapshot(
+  ctx: RestoreContext,
+  snapshotId: string,
+): Promise<{ task: TaskProcess; manifest: Manifest; downloadMs: number; criuRestoreMs: number }> {
+  const { config, store, log } = ctx;
+  const manifest = await store.readManifest(snapshotId);
+  const why = incompatibility(manifest, config, ctx.command);
+  if (why) throw new Error(`not restorable: ${why}`);
+  const slog = log.child({ snapshotId });
+  const stagingDir = path.join(config.workDir, 'restore', snapshotId);
+  const imagesDir = path.join(stagingDir, 'images');
+  await rm(stagingDir, { recursive: true, force: true });
+  await mkdir(imagesDir, { recursive: true });
+  const extracted: ExtractResult = { entries: 0, created: [] };
+  const extractedOutside: ExtractResult = { entries: 0, created: [] };
+  let task: TaskProcess | undefined;
+  try {
+    // Files the task had open that came with the image must be here as they were, before anything is written.
+    await checkReferencedFiles(manifest.outside.referenced);
+    const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
+    slog.info({ imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes }, 'downloading and verifying the snapshot');
+    const downloadStarted = ctx.clock.now();
+    let downloaded = 0;
+    const progress = new TransferProgress({
+      clock: ctx.clock,
+      log: slog,
+      label: 'restore download',
+      bytes: () => downloaded,
+      total: () => imageBytes,
+      terminal: process.stderr,
+    });
+    // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
+    // staging directory; the files archives are extracted under SPOTSNAP_PATHS and the recorded outside roots
+    // only, entry by entry.
+    await settleAll<unknown>([
+      downloadImages(store, manifest.images, imagesDir, undefined, (n) => (downloaded += n)),
+      extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
+      extractArchive(chunkedStream(store, manifest.outside.files.chunks), { root: '/', allowedRoots: manifest.outside.roots }, extractedOutside),
+    ]).finally(() => progress.stop());
+    const downloadMs = ctx.clock.now() - downloadStarted;
+    slog.info({ files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
+    await ctx.beforeCriu?.(manifest);
+    const criuStarted = ctx.clock.now();
+    task = await TaskProcess.restore(
+      ctx.criu,
+      {
+        imagesDir,
+        logFile: 'criu-restore.log',
+        logLevel: 4,
+        tcpMode: config.tcpMode,
+        fileLocks: true,
+        externalFileMounts: containerFileMounts(),
+        extraArgs: config.criuExtraArgs,
+        pidFile: path.join(stagingDir, 'restored.pid'),
+        // The images were downloaded for this restore alone (a retry downloads again).
+        consumeImages: true,
+      },
+      manifest.task.pipes,
+    );
+    await confirmRunning(task, slog);
+    // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
+    task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
+    const criuRestoreMs = ctx.clock.now() - criuStarted;
+    await rm(stagingDir, { recursive: true, force: true }).catch((error: unknown) => slog.warn({ err: String(error) }, 'could not remove the restore staging directory'));
+    return { task, manifest, downloadMs, criuRestoreMs };
+  } catch (error) {
+    // Never two copies of the task: a tree that was restored and then given up is gone before anything else runs.
+    if (task) await task.killAndWait();
+    // A fresh start (or the next snapshot) begins from what a fresh start would have found.
+    await undoExtraction(extractedOutside).catch(() => undefined);
+    await undoExtraction(extracted).catch(() => undefined);
+    await rm(stagingDir, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Holds the restored tree's output back until it has run for RESTORE_CONFIRM_MS; throws when it died at once by a
+ * signal, or without reporting a status, which means the restore did not work (its exit is not the task's own).
+ */
+async function confirmRunning(task: TaskProcess, log: Logger): Promise<void> {
+  task.holdOutput();
+  let timer: NodeJS.Timeout | undefined;
+  const confirmed = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), RESTORE_CONFIRM_MS)));
+  const outcome = await Promise.race([confirmed, task.exited]);
+  clearTimeout(timer);
+  if (outcome !== 'running' && (!outcome.commandEnded || outcome.code >= 128)) {
+    task.discardOutput();
+    throw new Error(`the restored task ended at once (${outcome.reason}): the snapshot does not run in this container`);
+  }
+  if (outcome !== 'running') log.info({ exitCode: outcome.code }, 'the restored task finished right after its restore');
+  task.releaseOutput();
+}

@@ -1,0 +1,198 @@
+// `spotsnap run -- CMD`: decides how the task runs (transparent, restored or fresh) and returns the exit code.
+import type { Logger } from 'pino';
+import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import { systemClock, type Clock } from '../shared/clock.ts';
+import { describeProblems, readConfig, type AgentConfig } from '../config/config.ts';
+import { ExitCode } from '../shared/exit-codes.ts';
+import { ImdsClient } from '../notice/imds-client.ts';
+import { createLogger } from '../shared/logger.ts';
+import { buildReport, summaryLine, type AttemptRecord } from './attempt-report.ts';
+import { chunkRefs } from '../store/manifest.ts';
+import type { KnownChunks } from '../transfer/chunk-uploader.ts';
+import { restoreNewestSnapshot, type RestoreOutcome } from '../restore/restore.ts';
+import { cpuFigures, memoryFigures } from '../shared/resource-figures.ts';
+import { createS3Client, SnapshotStore } from '../store/snapshot-store.ts';
+import { onForwardedSignals } from '../task/forwarded-signals.ts';
+import { supervise } from './supervisor.ts';
+import { ATTEMPT_END_BUDGET_MS } from '../shared/limits.ts';
+import { withDeadline } from '../shared/with-deadline.ts';
+import { TaskCredentials } from './task-credentials.ts';
+import { taskEnvironment } from '../task/task-environment.ts';
+import { TaskProcess } from '../task/task-process.ts';
+import { runTransparently } from './transparent-run.ts';
+
+/** How the agent will run the task, decided before anything runs. */
+type RunMode =
+  | { kind: 'transparent'; why: string }
+  | { kind: 'refuse'; exitCode: number; why: string }
+  | { kind: 'snapshots'; config: AgentConfig; criuVersion: CriuVersion };
+
+export async function runCommand(command: readonly string[], env: NodeJS.ProcessEnv, cwd: string, clock: Clock = systemClock): Promise<number> {
+  const result = readConfig(env, cwd);
+  const log = createLogger(result.kind === 'enabled' ? result.config.logLevel : result.logLevel);
+  const mode = await decideMode(result, log);
+  if (mode.kind === 'refuse') {
+    log.error(mode.why);
+    return mode.exitCode;
+  }
+  if (mode.kind === 'transparent') {
+    log.debug(mode.why);
+    return runTransparently(command, log);
+  }
+  const credentials = new TaskCredentials(env, log);
+  try {
+    return await runWithSnapshots(command, env, cwd, mode.config, mode.criuVersion, clock, log, credentials);
+  } finally {
+    await credentials.close();
+  }
+}
+
+async function decideMode(result: ReturnType<typeof readConfig>, log: Logger): Promise<RunMode> {
+  if (result.kind === 'disabled') return { kind: 'transparent', why: 'spotsnap is disabled (SPOTSNAP_ENABLED is not true)' };
+  if (result.kind === 'invalid') {
+    const problems = describeProblems(result.problems);
+    if (result.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n${problems}` };
+    log.error({ problems: result.problems }, `invalid configuration; the task runs without snapshots:\n${problems}`);
+    return { kind: 'transparent', why: 'invalid configuration' };
+  }
+  const { config } = result;
+  try {
+    const criuVersion = await new CriuCli(config.criuPath).version();
+    if (criuVersion.number < 40000) throw new Error(`CRIU ${criuVersion.text} is too old: spotsnap needs CRIU 4.0 or newer`);
+    return { kind: 'snapshots', config, criuVersion };
+  } catch (error) {
+    const why = `CRIU is not usable: ${error instanceof Error ? error.message : String(error)}`;
+    if (config.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `${why}; SPOTSNAP_STRICT=true, so the task is not started` };
+    log.error(`${why}; the task runs without snapshots`);
+    return { kind: 'transparent', why };
+  }
+}
+
+async function runWithSnapshots(
+  command: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  config: AgentConfig,
+  criuVersion: CriuVersion,
+  clock: Clock,
+  log: Logger,
+  credentials: TaskCredentials,
+): Promise<number> {
+  const criu = new CriuCli(config.criuPath);
+  const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId, config.encryption);
+  const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
+  jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
+  // A signal during the restore (docker stop) is kept for the task, which gets it as soon as it runs.
+  const earlySignals: NodeJS.Signals[] = [];
+  const removeEarlySignalHandlers = onForwardedSignals((signal) => {
+    jlog.warn({ signal }, 'signal received before the task runs: it is passed on once the task runs');
+    earlySignals.push(signal);
+  });
+  let outcome: RestoreOutcome;
+  try {
+    outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog, beforeCriu: (manifest) => credentials.serveFor(manifest) });
+  } catch (error) {
+    outcome = { kind: 'none', reasons: [`could not look up snapshots: ${error instanceof Error ? error.message : String(error)}`], hadSnapshots: false };
+  }
+
+  let task: TaskProcess;
+  const knownChunks: KnownChunks = new Map();
+  const attemptStarted = clock.now();
+  const record: AttemptRecord = { checkpoints: [] };
+  if (outcome.kind === 'restored') {
+    for (const ref of chunkRefs(outcome.manifest)) knownChunks.set(ref.sha256, ref);
+    record.latest = outcome.manifest;
+    record.restore = {
+      snapshotId: outcome.manifest.snapshotId,
+      fromAttempt: outcome.manifest.attempt,
+      totalMs: outcome.restoreMs,
+      downloadMs: outcome.downloadMs,
+      criuRestoreMs: outcome.criuRestoreMs,
+      preservedRunMs: outcome.manifest.task.runMs,
+      preservedCpuMs: outcome.manifest.task.cpuMs,
+    };
+    jlog.info(
+      {
+        snapshotId: outcome.manifest.snapshotId,
+        fromAttempt: outcome.manifest.attempt,
+        restoreMs: outcome.restoreMs,
+        downloadMs: outcome.downloadMs,
+        criuRestoreMs: outcome.criuRestoreMs,
+        agentMemory: memoryFigures(),
+        agentCpuSinceStart: cpuFigures(),
+      },
+      'task restored from snapshot',
+    );
+    task = outcome.task;
+    task.credentialsRelay = outcome.manifest.credentialsRelay ?? undefined;
+  } else {
+    if (outcome.hadSnapshots && config.onRestoreFailure === 'fail') {
+      removeEarlySignalHandlers();
+      jlog.error({ reasons: outcome.reasons }, 'no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
+      return ExitCode.restoreFailed;
+    }
+    jlog.info({ reasons: outcome.reasons }, 'starting the task from scratch');
+    try {
+      const relay = await credentials.forFreshStart();
+      const taskEnv = relay ? relay.taskEnv(taskEnvironment(env)) : taskEnvironment(env);
+      task = await TaskProcess.launch(command, {
+        cwd,
+        env: taskEnv,
+        onProcOutcome: (proc) => {
+          if (proc === 'own') jlog.debug('the task has a /proc of its own PID namespace');
+          else jlog.warn({ proc }, 'the task could not get a /proc of its own PID namespace: /proc shows the container\'s processes (psutil, ps -p $$ and the like will see other PIDs)');
+        },
+      });
+      task.credentialsRelay = relay ? { port: relay.port, token: relay.token } : undefined;
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      removeEarlySignalHandlers();
+      if (config.strict) {
+        jlog.error(`${why}; SPOTSNAP_STRICT=true, so the task is not started`);
+        return ExitCode.configInvalid;
+      }
+      jlog.error(`${why}; the task runs without snapshots`);
+      return runTransparently(command, jlog);
+    }
+  }
+
+  removeEarlySignalHandlers();
+  const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
+  const report = async (outcomeKind: 'exited' | 'checkpointed', exitCode: number, usage: { runMs: number; cpuMs: number }): Promise<void> => {
+    const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));
+    // Stored first, then logged: once the summary line is out, the report is in S3 too. A silent S3 must not
+    // keep the task's exit code from being passed on: the report has a time limit.
+    await withDeadline(store.putReport(config.attempt, built), ATTEMPT_END_BUDGET_MS, 'storing the attempt report').catch((error: unknown) =>
+      jlog.warn({ err: String(error) }, 'could not store the attempt report'),
+    );
+    jlog.info({ report: built }, summaryLine(built));
+  };
+  const onFinalCheckpoint = () => report('checkpointed', ExitCode.checkpointedForRetry, { runMs: record.latest!.task.runMs, cpuMs: record.latest!.task.cpuMs });
+  const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, record, onFinalCheckpoint, clock, log: jlog }, task, earlySignals);
+  if (result.kind !== 'task-exited') return result.exitCode;
+  jlog.info({ exitCode: result.exit.code }, result.exit.reason);
+  // A silent S3 must not keep the task's exit code from being passed on: all of this shares one time limit.
+  const recordTheEnd = async (): Promise<void> => {
+    // Whatever its code, the task ended: a retry must not resume it from a snapshot taken before that.
+    await store
+      .markEnded({ attempt: config.attempt, exitCode: result.exit.code, endedAt: new Date(clock.now()).toISOString() })
+      .catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not record that the task ended (a retry may resume a snapshot taken before the end)'));
+    await report('exited', result.exit.code, task.usage());
+    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt);
+  };
+  await withDeadline(recordTheEnd(), ATTEMPT_END_BUDGET_MS, 'recording the end of the attempt in S3').catch((error: unknown) =>
+    jlog.warn({ err: String(error) }, 'gave up recording the end of the attempt; the task\'s exit code is passed on'),
+  );
+  return result.exit.code;
+}
+
+/** After a successful task its snapshots' data is no use; manifests and CRIU logs stay as a record. */
+async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger, attempt: number): Promise<void> {
+  try {
+    await store.markFinished({ attempt, exitCode: 0, finishedAt: new Date().toISOString() });
+    const packs = await store.deleteAllPacks();
+    if (packs > 0) log.info({ packs }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
+  } catch (error) {
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not delete the finished job\'s snapshot images');
+  }
+}
