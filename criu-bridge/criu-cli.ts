@@ -1,4 +1,4 @@
-// Runs the `criu` CLI: version, dump and foreground restore, with CRIU's own error lines attached to failures.
+// Runs the `criu` CLI (version, checks, dump, foreground restore) with CRIU's own error lines attached to failures.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -8,6 +8,12 @@ import { dumpArgs, restoreArgs, type CriuDumpOptions, type CriuRestoreOptions } 
 export interface CriuVersion {
   text: string;
   number: number;
+}
+
+/** What `criu check` said: its exit code (undefined when it could not run) and the lines of its output that start with "Error". */
+export interface CriuCheckResult {
+  exitCode: number | undefined;
+  errors: string[];
 }
 
 /** A CRIU command that failed, carrying what CRIU said about why. */
@@ -76,6 +82,12 @@ export class CriuCli {
     return result.exitCode === 0;
   }
 
+  /** Runs `criu check`: whether the kernel and this process's permissions support checkpoint/restore, and what fails. */
+  async check(): Promise<CriuCheckResult> {
+    const result = await execa(this.binary, ['check'], { reject: false, all: true, timeout: 30_000 });
+    return { exitCode: result.exitCode, errors: (result.all ?? '').split('\n').filter((l) => /^Error/.test(l)) };
+  }
+
   /** Runs `criu dump` and resolves when the images are complete. */
   async dump(options: CriuDumpOptions): Promise<void> {
     const result = await execa(this.binary, dumpArgs(options), { reject: false, stdin: 'ignore' });
@@ -98,5 +110,18 @@ export class CriuCli {
   /** What CRIU logged about a failed restore. */
   async restoreFailure(options: CriuRestoreOptions, stderr: string): Promise<string> {
     return readLogExcerpt(options.imagesDir, options.logFile, stderr);
+  }
+
+  /**
+   * The command line of a `criu dump` with CRIU's own defaults and none of spotsnap's options, to run elsewhere
+   * (the benchmark's raw baseline, in a container): the tree is killed once dumped.
+   */
+  baselineDumpCommand(pid: number, imagesDir: string, logFile: string): string[] {
+    return [this.binary, 'dump', '-t', String(pid), '-D', imagesDir, '-o', logFile];
+  }
+
+  /** The command line of a detached `criu restore` with CRIU's own defaults (the benchmark's raw baseline). */
+  baselineRestoreCommand(imagesDir: string, logFile: string): string[] {
+    return [this.binary, 'restore', '-d', '-D', imagesDir, '-o', logFile];
   }
 }

@@ -15,6 +15,7 @@ describe('dumpArgs', () => {
       'dump', '--tree', '1', '--images-dir', '/img', '--log-file', 'dump.log', '-v4', '--link-remap', '--ext-mount-map', 'auto', '--tcp-close',
     ]);
     expect(dumpArgs({ ...common, pid: 1, afterDump: 'run' })).toContain('--leave-running');
+    expect(dumpArgs({ ...common, pid: 1, afterDump: 'stop', irmapScanPaths: ['/work', '/tmp'] }).join(' ')).toContain('--irmap-scan-path /work --irmap-scan-path /tmp');
     const ghost = dumpArgs({ ...common, pid: 1, afterDump: 'stop', ghostLimitBytes: 1024 ** 4 });
     expect(ghost.slice(ghost.indexOf('--ghost-limit'), ghost.indexOf('--ghost-limit') + 2)).toEqual(['--ghost-limit', '1099511627776']);
   });

@@ -41,6 +41,11 @@ export interface CriuDumpOptions extends CriuCommonOptions {
    * which refuses the scratch files tools keep with `tmpfile()`).
    */
   ghostLimitBytes?: number;
+  /**
+   * Directories CRIU scans for the path of a file watched with inotify or fanotify when it cannot reopen the file
+   * by its handle, as on overlayfs (`--irmap-scan-path`; CRIU only scans then, so it costs nothing otherwise).
+   */
+  irmapScanPaths?: readonly string[];
 }
 
 /** A resource CRIU must take from one of its own file descriptors at restore (`--inherit-fd fd[N]:KEY`). */
@@ -49,6 +54,16 @@ export interface InheritedFd {
   fd: number;
   /** The resource as recorded at dump, e.g. `pipe:[12345]`. */
   key: string;
+}
+
+/**
+ * The pipes a task's tree writes to (its stdout, stderr and status pipe), as CRIU records them at dump
+ * (`pipe:[INODE]`): a restore re-attaches each to a new pipe with `--inherit-fd`, and the manifest keeps them.
+ */
+export interface TaskPipeKeys {
+  stdout: string;
+  stderr: string;
+  status: string;
 }
 
 export interface CriuRestoreOptions extends CriuCommonOptions {
@@ -101,6 +116,7 @@ export function dumpArgs(o: CriuDumpOptions): string[] {
     ...dumpTcpArgs(o),
     ...(o.afterDump === 'stop' ? ['--leave-stopped'] : o.afterDump === 'run' ? ['--leave-running'] : []),
     ...(o.ghostLimitBytes !== undefined ? ['--ghost-limit', String(o.ghostLimitBytes)] : []),
+    ...(o.irmapScanPaths ?? []).flatMap((p) => ['--irmap-scan-path', p]),
     ...o.extraArgs,
   ];
 }

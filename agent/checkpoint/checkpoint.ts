@@ -1,38 +1,43 @@
 // Takes one checkpoint: freeze and dump the tree while its images stream to S3 as chunks, add its files, commit.
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import type { CriuCli, CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import type { CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import type { CriuDumpOptions } from '../../criu-bridge/criu-options.ts';
 import type { AttemptRecord } from '../run/attempt-report.ts';
 import { autoPacksInFlight, ChunkUploader, type KnownChunks } from '../transfer/chunk-uploader.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { AgentConfig } from '../config/config.ts';
-import { ContentChunker } from '../transfer/content-chunker.ts';
 import { followImages } from './image-follower.ts';
-import { chunkRefs, MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type ChunkedStream, type Manifest } from '../store/manifest.ts';
+import { chunkRefs, commandDigest, MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, type Manifest } from '../store/manifest.ts';
 import { cpuFigures, memoryFigures } from '../shared/resource-figures.ts';
-import { treePids, treeResidentBytes } from '../task/process-tree.ts';
-import { settleAll } from '../shared/settle-all.ts';
 import { newSnapshotId, SnapshotObject } from '../store/s3-layout.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
 import type { SpotNotice } from '../notice/spot-notice.ts';
-import { isWithin, planOutsideFiles, scratchDirsFor } from '../task/outside-files.ts';
-import { packDirectories, packPaths, type PackSource } from '../archive/tar-pack.ts';
-import type { TaskProcess } from '../task/task-process.ts';
-import { containerFileMounts } from '../task/task-proc-mount.ts';
-import { TransferProgress } from '../transfer/transfer-progress.ts';
+import { planOutsideFiles, scratchDirsFor } from '../task/outside-files.ts';
+import { packDirectories, packPaths } from '../archive/tar-pack.ts';
+import type { CheckpointedTask } from '../task/task-tree.ts';
+import { containerFileMounts } from '../task/mount-info.ts';
+import { TransferProgress, type ProgressTerminal } from '../transfer/transfer-progress.ts';
 import { AGENT_VERSION } from '../shared/version.ts';
+import { bundleRoot, chunkArchive, dirSources, outsideRoots, spool, type Archive } from './checkpoint-archives.ts';
+import { parseManifest } from '../store/manifest-parser.ts';
+
+/** What a checkpoint needs of CRIU (criu-bridge/criu-cli.ts's CriuCli): a dump. */
+export interface CriuDumper {
+  dump(options: CriuDumpOptions): Promise<void>;
+}
+
+/** What a checkpoint needs of the job's store (agent/store/snapshot-store.ts): packs, the CRIU log, the commit. */
+export type CheckpointStore = Pick<SnapshotStore, 'putPack' | 'putObject' | 'commit'>;
 
 export interface CheckpointContext {
   config: AgentConfig;
-  criu: CriuCli;
+  criu: CriuDumper;
   criuVersion: CriuVersion;
-  store: SnapshotStore;
-  task: TaskProcess;
+  store: CheckpointStore;
+  task: CheckpointedTask;
   command: readonly string[];
   /** Chunks of the job's committed snapshots, where they are; a commit adds its own. */
   knownChunks: KnownChunks;
@@ -40,6 +45,10 @@ export interface CheckpointContext {
   record?: AttemptRecord;
   clock: Clock;
   log: Logger;
+  /** The agent's environment, for the task's scratch directories (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Where a progress bar may be drawn (default: the agent's stderr). */
+  terminal?: ProgressTerminal;
 }
 
 export interface CheckpointResult {
@@ -48,11 +57,6 @@ export interface CheckpointResult {
 
 /** 'final': at a notice, the tree stays frozen once committed. 'background': the tree runs on as soon as its files are copied aside. */
 export type CheckpointKind = 'final' | 'background';
-
-/** SHA-256 of the command line, so that a snapshot only resumes the command it was taken from. */
-export function commandDigest(command: readonly string[]): string {
-  return createHash('sha256').update(JSON.stringify(command)).digest('hex');
-}
 
 /** How far before the agent started a file's change may lie and still count as the task's own (clock granularity). */
 const CHANGED_SINCE_SLACK_MS = 1000;
@@ -67,6 +71,7 @@ const GHOST_LIMIT_BYTES = 1024 ** 4;
  */
 export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKind, notice: SpotNotice | null): Promise<CheckpointResult> {
   const { config, criu, store, task, log, clock } = ctx;
+  const scratchDirs = scratchDirsFor(ctx.env ?? process.env);
   const started = clock.now();
   const cpuAtStart = process.cpuUsage();
   const snapshotId = newSnapshotId(config.attempt, new Date(started));
@@ -76,9 +81,9 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   await rm(imagesDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
 
-  const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(treeResidentBytes(task.rootPid)) : config.packsInFlight;
+  const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(task.residentBytes()) : config.packsInFlight;
   const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight);
-  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: process.stderr });
+  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: ctx.terminal ?? process.stderr });
   let treeStopped = false;
   let committed = false;
   try {
@@ -93,12 +98,15 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       fileLocks: true,
       ghostLimitBytes: GHOST_LIMIT_BYTES,
       externalFileMounts: containerFileMounts(),
+      // Where CRIU looks for a file watched with inotify or fanotify that it cannot reopen by its handle
+      // (overlayfs, the usual container root, cannot): the task's own directories.
+      irmapScanPaths: [...config.paths, ...scratchDirs],
       extraArgs: config.criuExtraArgs,
       // The tree stays frozen until its files are read too; then a final checkpoint keeps it frozen for the
       // caller, a background one lets it go on at once.
       afterDump: 'stop',
     });
-    const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]) }, dump);
+    const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]), clock }, dump);
     // Judged below; an upload failure does not stop CRIU half-way (the tree is seized): the dump ends first.
     following.catch(() => undefined);
     const dumpError = await dump.then(
@@ -115,9 +123,9 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
 
     // The tree is frozen: its files now are the ones its memory expects.
     const outsidePlan = await planOutsideFiles({
-      pids: treePids(task.rootPid),
+      pids: task.pids(),
       paths: config.paths,
-      scratchDirs: scratchDirsFor(process.env),
+      scratchDirs,
       changedSinceMs: Math.floor(performance.timeOrigin) - CHANGED_SINCE_SLACK_MS,
       exclude: [config.workDir, bundleRoot()],
     });
@@ -163,13 +171,15 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       notice: notice ? { action: notice.action, time: notice.time } : null,
       images,
       files,
-      outside: { roots: outsideRoots(outsidePlan.captured, scratchDirsFor(process.env)), files: outsideFiles, referenced: outsidePlan.referenced },
+      outside: { roots: outsideRoots(outsidePlan.captured, scratchDirs), files: outsideFiles, referenced: outsidePlan.referenced },
       batch: { jobId: config.batch.jobId ?? null, arrayIndex: config.batch.arrayIndex ?? null },
       credentialsRelay: task.credentialsRelay ?? null,
       objects: [criuLog],
       transfer,
       timings: { dumpMs: dumped - started, uploadMs: uploaded - dumped, totalMs: uploaded - started, frozenMs },
     };
+    // Read back as a restore will read it: a manifest no restore could use is never committed.
+    parseManifest(JSON.stringify(manifest));
     await store.commit(manifest);
     committed = true;
     for (const ref of chunkRefs(manifest)) ctx.knownChunks.set(ref.sha256, ref);
@@ -218,51 +228,4 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     await rm(imagesDir, { recursive: true, force: true });
     await rm(spoolDir, { recursive: true, force: true });
   }
-}
-
-/** A tar archive being written: its bytes, and the report once it is complete. */
-type Archive = ReturnType<typeof packDirectories>;
-
-function dirSources(paths: readonly string[]): PackSource[] {
-  return paths.map((p) => ({ dir: p, entryPrefix: p.slice(1) }));
-}
-
-/** The directory the agent's bundle lives in (/opt/spotsnap in the task image): never part of a task's files. */
-function bundleRoot(): string {
-  return path.resolve(path.dirname(process.execPath), '../..');
-}
-
-/** Where the outside archive's entries may be put back: the scratch directories, and each captured path elsewhere. */
-export function outsideRoots(captured: readonly string[], scratchDirs: readonly string[]): string[] {
-  const elsewhere = captured.filter((p) => !scratchDirs.some((dir) => isWithin(p, dir)));
-  return [...scratchDirs, ...elsewhere.filter((p) => !elsewhere.some((other) => other !== p && isWithin(p, other)))];
-}
-
-/** Writes an archive to a file in `dir` and returns it as an archive read back from there. */
-async function spool(archive: Archive, dir: string, name: string): Promise<Archive> {
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, name);
-  await settleAll<unknown>([pipeline(archive.stream, createWriteStream(file)), archive.done]);
-  return { stream: createReadStream(file), done: archive.done };
-}
-
-/** Cuts an archive's stream into chunks for the uploader. */
-async function chunkArchive(archive: Archive, uploader: ChunkUploader, log: Logger): Promise<ChunkedStream> {
-  const chunker = new ContentChunker();
-  const stream: ChunkedStream = { bytes: 0, chunks: [] };
-  try {
-    for await (const piece of archive.stream) {
-      const data = piece as Buffer;
-      stream.bytes += data.length;
-      await chunker.push(data, uploader.addingTo(stream.chunks));
-    }
-    await chunker.flush(uploader.addingTo(stream.chunks));
-  } catch (error) {
-    archive.stream.destroy();
-    await archive.done.catch(() => undefined);
-    throw error;
-  }
-  const report = await archive.done;
-  if (report.skipped.length > 0) log.warn({ skipped: report.skipped.length }, 'left out of the snapshot: files that are not regular files, directories or symlinks');
-  return stream;
 }

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { CutFinder, DEFAULT_CHUNKER, type ChunkerOptions } from '../transfer/content-chunker.ts';
 import type { ChunkUploader } from '../transfer/chunk-uploader.ts';
 import type { ImageFile } from '../store/manifest.ts';
+import { systemClock, type Clock } from '../shared/clock.ts';
 
 /** Bytes asked for in one read: a cut moves at most this much of the buffer to its front. */
 const READ_BYTES = 256 * 1024;
@@ -38,6 +39,8 @@ export interface FollowOptions {
   exclude: ReadonlySet<string>;
   /** How often to look for new bytes while the dump runs. */
   pollMs?: number;
+  /** Whose time `pollMs` is (default: the system's). */
+  clock?: Clock;
   /** How chunks are cut: spotsnap's default, as for every stream of a snapshot. */
   chunker?: ChunkerOptions;
 }
@@ -99,7 +102,7 @@ export class ImageFollower {
       // Once the dump has ended, this look reads every file to its end and cuts its last chunk.
       await this.pass(ended);
       if (ended) break;
-      await new Promise((resolve) => setTimeout(resolve, this.options.pollMs ?? 50));
+      await (this.options.clock ?? systemClock).sleep(this.options.pollMs ?? 50);
     }
     return [...this.files.values()].map((f) => f.image).sort((a, b) => a.name.localeCompare(b.name));
   }

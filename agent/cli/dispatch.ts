@@ -20,7 +20,7 @@ const USAGE = `usage: spotsnap run -- CMD [ARGS...]
 
 run: runs CMD as a task that survives spot interruptions when SPOTSNAP_ENABLED=true.
 doctor: checks that a checkpoint can work here. ls, inspect, prune, report: the snapshots and reports under the prefix
-(--s3, else SPOTSNAP_S3_URI). Configuration, exit codes and the S3 layout: see README.md.`;
+(--s3, else SPOTSNAP_S3_URI). Configuration, exit codes and the S3 layout: see docs/reference.md.`;
 
 /** Runs a snapshot command, turning a usage mistake into its message and code 64, and any other failure into 1. */
 async function snapshotCommand(run: (out: (line: string) => void) => Promise<number>): Promise<number> {

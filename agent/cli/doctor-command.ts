@@ -8,6 +8,9 @@ import os from 'node:os';
 import { execa } from 'execa';
 import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
 import { describeProblems, readConfig } from '../config/config.ts';
+import { MIN_CRIU_VERSION } from '../config/criu-requirement.ts';
+import { ENV_VARS } from '../config/env-vars.ts';
+import { settingOrDefault } from '../config/read-env-var.ts';
 import { findExecutable } from '../task/find-executable.ts';
 import { ImdsClient } from '../notice/imds-client.ts';
 import { doctorProbeKey } from '../store/s3-layout.ts';
@@ -90,30 +93,31 @@ async function check(name: string, run: () => Promise<Omit<CheckResult, 'name'>>
 }
 
 export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client): Promise<CheckResult[]> {
-  const parsed = readConfig({ ...env, SPOTSNAP_ENABLED: 'true' }, process.cwd());
+  const parsed = readConfig({ ...env, [ENV_VARS.enabled.name]: 'true' }, process.cwd());
   const results: CheckResult[] = [];
   results.push({
     name: 'configuration',
     status: parsed.kind === 'enabled' ? 'ok' : 'fail',
     detail: parsed.kind === 'enabled' ? `s3://${parsed.config.s3.bucket}/${parsed.config.s3.prefix}, job ${parsed.config.jobId}` : describeProblems(parsed.kind === 'invalid' ? parsed.problems : []),
-    fix: parsed.kind === 'enabled' ? undefined : 'set the variables named (README, Configuration)',
+    fix: parsed.kind === 'enabled' ? undefined : 'set the variables named (docs/reference.md, Configuration)',
   });
   const config = parsed.kind === 'enabled' ? parsed.config : undefined;
-  const criu = new CriuCli(config?.criuPath ?? (env.SPOTSNAP_CRIU || 'criu'));
+  // The checks below run with an invalid configuration too: each setting as readConfig reads it, or its default where it is bad.
+  const criu = new CriuCli(settingOrDefault(env, ENV_VARS.criuPath));
 
   results.push(
     await check('CRIU', async () => {
       const version = await criu.version();
-      return version.number >= 40000
+      return version.number >= MIN_CRIU_VERSION.number
         ? { status: 'ok', detail: `criu ${version.text}` }
-        : { status: 'fail', detail: `criu ${version.text} is too old`, fix: 'install CRIU 4.0 or newer (Debian 13 ships 4.1)' };
+        : { status: 'fail', detail: `criu ${version.text} is too old`, fix: `install CRIU ${MIN_CRIU_VERSION.text} or newer (Debian 13 ships 4.1)` };
     }),
   );
   results.push(
     await check('criu check', async () => {
-      const r = await execa(criu.binary, ['check'], { reject: false, all: true, timeout: 30_000 });
+      const r = await criu.check();
       const clone3 = await criu.hasFeature('clone3_set_tid');
-      const errors = (r.all ?? '').split('\n').filter((l) => /^Error/.test(l));
+      const errors = r.errors;
       const harmless = errors.filter((l) => harmlessCheckError(l, clone3));
       const real = errors.filter((l) => !harmlessCheckError(l, clone3));
       const note = harmless.length > 0 ? ` (${harmless.length} harmless: RLIMIT_NOFILE, tun devices or ns_last_pid, which CRIU 4 does without when clone3 works)` : '';
@@ -124,7 +128,7 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   );
   results.push(
     await check('TCP connections', async () =>
-      tcpCheck(await criu.version(), os.release(), config?.tcpMode ?? (env.SPOTSNAP_TCP_MODE === 'close' ? 'close' : 'established'), findExecutable('iptables-restore')),
+      tcpCheck(await criu.version(), os.release(), settingOrDefault(env, ENV_VARS.tcpMode), findExecutable('iptables-restore')),
     ),
   );
   results.push(
@@ -164,7 +168,7 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   );
   results.push(
     await check('instance metadata', async () => {
-      const endpoint = config?.imdsEndpoint ?? 'http://169.254.169.254';
+      const endpoint = settingOrDefault(env, ENV_VARS.imdsEndpoint);
       const client = new ImdsClient({ endpoint, timeoutMs: 2000 });
       const notice = await client.spotNotice();
       return {
@@ -176,7 +180,7 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   );
   results.push(
     await check('S3 prefix', async () => {
-      if (!config) return { status: 'fail', detail: 'no valid SPOTSNAP_S3_URI', fix: 'set SPOTSNAP_S3_URI=s3://BUCKET/PREFIX' };
+      if (!config) return { status: 'fail', detail: `no valid ${ENV_VARS.s3Uri.name}`, fix: `set ${ENV_VARS.s3Uri.name}=s3://BUCKET/PREFIX` };
       const key = doctorProbeKey(config.s3, randomUUID());
       const probe = Buffer.from('spotsnap doctor probe');
       await putPackObject(client, config.s3.bucket, key, probe, crc32(probe), config.encryption);
@@ -186,7 +190,7 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   );
   results.push(
     await check('image space', async () => {
-      const dir = config?.workDir ?? '/var/lib/spotsnap';
+      const dir = settingOrDefault(env, ENV_VARS.workDir);
       await mkdir(dir, { recursive: true });
       const fs = await statfs(dir);
       const free = fs.bavail * fs.bsize;

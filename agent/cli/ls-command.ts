@@ -1,5 +1,6 @@
 // `spotsnap ls [--job ID] [--json]`: the snapshots under the prefix, committed or incomplete.
 import type { S3Client } from '@aws-sdk/client-s3';
+import { attemptOfSnapshotId } from '../store/s3-layout.ts';
 import { describeJob, listJobIds, type SnapshotEntry } from '../store/snapshot-catalog.ts';
 import { locationOf, parseArgs } from './command-args.ts';
 
@@ -19,7 +20,7 @@ export function snapshotRow(s: SnapshotEntry): Record<string, string | number> {
   return {
     job: s.jobId,
     snapshot: s.snapshotId,
-    attempt: s.manifest?.attempt ?? Number(/^a(\d+)/.exec(s.snapshotId)?.[1] ?? 0),
+    attempt: s.manifest?.attempt ?? attemptOfSnapshotId(s.snapshotId),
     kind: s.manifest?.checkpointKind ?? '-',
     time: (s.manifest ? new Date(s.manifest.createdAt) : s.lastModified).toISOString(),
     size: s.bytes,

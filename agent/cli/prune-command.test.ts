@@ -1,17 +1,18 @@
 // `spotsnap prune` fails closed: a job with a committed manifest it cannot read keeps every object, and the exit code says so.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { createBucket, emulatorClient } from '../../test/support/s3-emulator.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { emulatorClient } from '../../test/support/s3-client.ts';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
+import { useS3StandIn } from '../../test/support/unit-s3.ts';
 import { MANIFEST_SCHEMA_VERSION } from '../store/manifest.ts';
 import { snapshotObjectKey } from '../store/s3-layout.ts';
 import { listAll } from '../store/s3-objects.ts';
 import { SnapshotStore } from '../store/snapshot-store.ts';
 import { planPrune, pruneCommand } from './prune-command.ts';
 
-const endpoint = inject('s3Endpoint');
 const bucket = 'unit-prune';
+const { endpoint } = await useS3StandIn(bucket);
 const prefix = `p-${randomUUID().slice(0, 8)}`;
 const location = { bucket, prefix };
 const s3 = `s3://${bucket}/${prefix}`;
@@ -57,7 +58,6 @@ const before = new Map<string, string[]>();
 const UNREADABLE_JOBS = ['job-denied', 'job-finished-foreign', 'job-newer'];
 
 beforeAll(async () => {
-  await createBucket(endpoint, bucket).catch(() => undefined);
   const snapshotId = 'a0001-20261121T090000000Z';
   // Written by a newer spotsnap.
   await seedJob('job-newer', { ...sampleManifest({ jobId: 'job-newer', snapshotId }), schemaVersion: MANIFEST_SCHEMA_VERSION + 1 });

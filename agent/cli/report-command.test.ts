@@ -1,9 +1,11 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
-import { createBucket, emulatorClient } from '../../test/support/s3-emulator.ts';
+import { describe, expect, it } from 'vitest';
+import { useS3StandIn } from '../../test/support/unit-s3.ts';
 import type { AttemptReport } from '../run/attempt-report.ts';
 import { renderReportChart, reportCommand, summarizeJob } from './report-command.ts';
+
+const { client } = await useS3StandIn('unit-report');
 
 function attempt(n: number, extra: Partial<AttemptReport> = {}): AttemptReport {
   return {
@@ -43,11 +45,8 @@ describe('spotsnap report', () => {
   });
 
   it('reads every job\'s reports under the prefix', async () => {
-    const endpoint = inject('s3Endpoint');
-    const client = emulatorClient(endpoint);
     const bucket = 'unit-report';
     const prefix = `r-${randomUUID().slice(0, 8)}`;
-    await createBucket(endpoint, bucket).catch(() => undefined);
     for (const [job, n] of [['job-a', 1], ['job-a', 2], ['job-b', 1]] as const) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${job}/reports/a000${n}.json`, Body: JSON.stringify(attempt(n, { jobId: job })) }));
     }

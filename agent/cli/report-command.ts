@@ -3,6 +3,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { writeFile } from 'node:fs/promises';
 import type { AttemptReport } from '../run/attempt-report.ts';
 import { listAll } from '../store/s3-objects.ts';
+import { jobReportsPrefix } from '../store/s3-layout.ts';
 import { listJobIds } from '../store/snapshot-catalog.ts';
 import { locationOf, parseArgs } from './command-args.ts';
 
@@ -73,10 +74,9 @@ export async function reportCommand(argv: readonly string[], env: NodeJS.Process
   const args = parseArgs(argv, ['json']);
   if (args.positional[0] && !args.flags.has('s3')) args.flags.set('s3', args.positional[0]);
   const location = locationOf(args, env);
-  const base = location.prefix === '' ? '' : `${location.prefix}/`;
   const jobs: JobSummary[] = [];
   for (const jobId of await listJobIds(client, location)) {
-    const reports = await readReports(client, location.bucket, `${base}${jobId}/reports/`);
+    const reports = await readReports(client, location.bucket, jobReportsPrefix(location, jobId));
     if (reports.length > 0) jobs.push(summarizeJob(jobId, reports));
   }
   const svg = args.flags.get('svg');

@@ -1,16 +1,15 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { createBucket, emulatorClient } from '../../test/support/s3-emulator.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
+import { useS3StandIn } from '../../test/support/unit-s3.ts';
 import { SnapshotStore } from '../store/snapshot-store.ts';
 import { inspectCommand } from './inspect-command.ts';
 import { lsCommand } from './ls-command.ts';
 import { planPrune, pruneCommand } from './prune-command.ts';
 
-const endpoint = inject('s3Endpoint');
-const client = emulatorClient(endpoint);
 const bucket = 'unit-commands';
+const { client } = await useS3StandIn(bucket);
 const prefix = `p-${randomUUID().slice(0, 8)}`;
 const location = { bucket, prefix };
 const s3 = `s3://${bucket}/${prefix}`;
@@ -22,7 +21,6 @@ async function run(command: typeof lsCommand, argv: string[]): Promise<{ code: n
 }
 
 beforeAll(async () => {
-  await createBucket(endpoint, bucket).catch(() => undefined);
   // A running job: one committed snapshot whose pack exists, an incomplete one, and an orphan pack.
   const running = new SnapshotStore(client, location, 'job-running');
   const manifest = sampleManifest({ jobId: 'job-running', snapshotId: 'a0001-20261121T090000000Z' });

@@ -9,6 +9,9 @@ import type { BodySink } from '../transfer/direct-range-get.ts';
 import { verifyChunkDigest, type SnapshotStore } from '../store/snapshot-store.ts';
 import { PACK_BYTES } from '../transfer/buffer-pool.ts';
 
+/** What reassembly needs of the job's store: ranged reads of packs, and single verified chunks. */
+export type ChunkSource = Pick<SnapshotStore, 'readPackRange' | 'getChunk'>;
+
 /** Where one chunk's bytes go: an image file (by index) at an offset. */
 interface Destination {
   image: number;
@@ -112,7 +115,7 @@ function writeAllSync(fd: number, data: Buffer, position: number): void {
  * and a caller that sees it reject must discard it (a chunk that failed its check may be partly written).
  */
 export async function downloadImages(
-  store: SnapshotStore,
+  store: Pick<ChunkSource, 'readPackRange'>,
   images: readonly ImageFile[],
   dir: string,
   concurrency = 4,
@@ -154,7 +157,7 @@ export async function downloadImages(
 }
 
 /** The chunks' bytes in order as one stream, fetching up to `prefetch` chunks ahead; each is verified before it is passed on. */
-export function chunkedStream(store: SnapshotStore, chunks: readonly ChunkRef[], prefetch = 4): Readable {
+export function chunkedStream(store: Pick<ChunkSource, 'getChunk'>, chunks: readonly ChunkRef[], prefetch = 4): Readable {
   async function* generate(): AsyncGenerator<Buffer> {
     const ahead: Array<Promise<Buffer>> = [];
     let next = 0;

@@ -1,46 +1,75 @@
+// restoreNewestSnapshot against a fake store: what it tries, in which order, and what it says of each snapshot refused.
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
-import { commandDigest } from '../checkpoint/checkpoint.ts';
 import { readConfig, type AgentConfig } from '../config/config.ts';
-import { incompatibility } from './restore.ts';
+import type { Manifest } from '../store/manifest.ts';
+import { restoreNewestSnapshot, type RestoreStore } from './restore.ts';
 
 const command = ['python3', 'task.py'];
 
-function configFor(env: Record<string, string>): AgentConfig {
-  const result = readConfig({ SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://bucket/prefix', SPOTSNAP_PATHS: '/work', ...env }, '/work');
+function config(): AgentConfig {
+  const result = readConfig({ SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://bucket/prefix', SPOTSNAP_PATHS: '/work', SPOTSNAP_JOB_ID: 'job-1' }, '/work');
   if (result.kind !== 'enabled') throw new Error(`test configuration refused: ${JSON.stringify(result)}`);
   return result.config;
 }
 
-/** A manifest of job `job-1` (AWS Batch job job-1, no array), taken from `command` on this architecture. */
-const manifest = (overrides: Parameters<typeof sampleManifest>[0] = {}) => {
-  const m = sampleManifest(overrides);
-  return { ...m, host: { ...m.host, arch: process.arch }, task: { ...m.task, commandSha256: commandDigest(command) } };
+/** A store holding `ids`, whose manifests were all taken from another command line; it records the manifests read. */
+function fakeStore(ids: string[], ended?: number): RestoreStore & { read: string[] } {
+  const read: string[] = [];
+  const unused = (): never => {
+    throw new Error('no chunk may be read from a snapshot that was refused');
+  };
+  return {
+    read,
+    committedSnapshotIds: async () => ids,
+    lastEndedAttempt: async () => ended,
+    readManifest: async (id: string): Promise<Manifest> => {
+      read.push(id);
+      return sampleManifest({ jobId: 'job-1', snapshotId: id, paths: ['/work'] });
+    },
+    readPackRange: unused,
+    getChunk: unused,
+  };
+}
+
+/** A logger whose lines the test reads. */
+function capturingLog(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  return { lines, log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }) };
+}
+
+const noCriu = {
+  startRestore: () => Promise.reject(new Error('CRIU must not run for a refused snapshot')),
+  restoreFailure: async () => '',
 };
 
-describe('incompatibility', () => {
-  it('accepts a snapshot of the same job, Batch job, array index, command, architecture and paths', () => {
-    expect(incompatibility(manifest(), configFor({ AWS_BATCH_JOB_ID: 'job-1' }), command)).toBeUndefined();
+describe('restoreNewestSnapshot', () => {
+  it('tries the three newest, refuses each incompatible one with the reason, and reads no more', async () => {
+    const ids = ['a0001-20261121T090000000Z', 'a0002-20261121T100000000Z', 'a0003-20261121T110000000Z', 'a0004-20261121T120000000Z'];
+    const store = fakeStore([...ids].reverse());
+    const { log, lines } = capturingLog();
+    const outcome = await restoreNewestSnapshot({ config: config(), criu: noCriu, store, command, clock: new FakeClock(), log });
+    const why = 'not restorable: it was taken from a different command line';
+    expect(outcome).toEqual({
+      kind: 'none',
+      hadSnapshots: true,
+      reasons: [`a0004-20261121T120000000Z: ${why}`, `a0003-20261121T110000000Z: ${why}`, `a0002-20261121T100000000Z: ${why}`],
+    });
+    expect(store.read).toEqual(['a0004-20261121T120000000Z', 'a0003-20261121T110000000Z', 'a0002-20261121T100000000Z']);
+    expect(lines.filter((l) => l.msg === 'snapshot could not be restored; trying the one before').map((l) => l.snapshotId)).toEqual(store.read);
   });
 
-  it('refuses a sibling of an array job, even under one explicit SPOTSNAP_JOB_ID', () => {
-    const sibling = manifest({ jobId: 'shared:3', batch: { jobId: 'job-1', arrayIndex: 3 } });
-    const config = configFor({ SPOTSNAP_JOB_ID: 'shared', AWS_BATCH_JOB_ID: 'job-1', AWS_BATCH_JOB_ARRAY_INDEX: '4' });
-    expect(config.jobId).toBe('shared:4');
-    expect(incompatibility(sibling, config, command)).toBe('it belongs to job shared:3, this is shared:4');
-    // Even a manifest filed under this job's id is refused when it records another index.
-    expect(incompatibility({ ...sibling, jobId: 'shared:4' }, config, command)).toBe('it was taken in AWS Batch job job-1 index 3, this is job-1 index 4');
+  it('starts from scratch when the task ended after the job\'s snapshots were taken, reading none of them', async () => {
+    const store = fakeStore(['a0002-20261121T100000000Z', 'a0001-20261121T090000000Z'], 2);
+    const outcome = await restoreNewestSnapshot({ config: config(), criu: noCriu, store, command, clock: new FakeClock(), log: capturingLog().log });
+    expect(outcome).toEqual({ kind: 'none', hadSnapshots: false, reasons: ["the task ended in attempt 2 after the job's snapshots were taken"] });
+    expect(store.read).toEqual([]);
   });
 
-  it('refuses another AWS Batch job under the same explicit SPOTSNAP_JOB_ID', () => {
-    const other = manifest({ jobId: 'fixed' });
-    expect(incompatibility(other, configFor({ SPOTSNAP_JOB_ID: 'fixed', AWS_BATCH_JOB_ID: 'job-2' }), command)).toBe('it was taken in AWS Batch job job-1, this is job-2');
-  });
-
-  it('refuses another command, architecture or set of paths, saying which', () => {
-    const config = configFor({ AWS_BATCH_JOB_ID: 'job-1' });
-    expect(incompatibility(manifest(), config, ['python3', 'other.py'])).toBe('it was taken from a different command line');
-    expect(incompatibility({ ...manifest(), host: { kernel: '6.1', arch: 'riscv64' } }, config, command)).toBe(`it was taken on riscv64, this is ${process.arch}`);
-    expect(incompatibility(manifest({ paths: ['/data'] }), config, command)).toBe('it holds paths /data but SPOTSNAP_PATHS is /work');
+  it('says when the job has no snapshot at all', async () => {
+    const outcome = await restoreNewestSnapshot({ config: config(), criu: noCriu, store: fakeStore([]), command, clock: new FakeClock(), log: capturingLog().log });
+    expect(outcome).toEqual({ kind: 'none', hadSnapshots: false, reasons: ['no committed snapshot for job job-1'] });
   });
 });

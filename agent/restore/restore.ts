@@ -2,30 +2,36 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { CriuCli } from '../../criu-bridge/criu-cli.ts';
-import { commandDigest } from '../checkpoint/checkpoint.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { AgentConfig } from '../config/config.ts';
-import { chunkedStream, downloadImages } from './chunk-downloader.ts';
+import { chunkedStream, downloadImages, type ChunkSource } from './chunk-downloader.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
 import { settleAll } from '../shared/settle-all.ts';
 import { extractArchive, undoExtraction, type ExtractResult } from '../archive/tar-extract.ts';
 import { RESTORE_CONFIRM_MS, STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS } from '../shared/limits.ts';
-import { attemptOfSnapshotId } from '../store/s3-layout.ts';
 import { checkReferencedFiles } from '../task/outside-files.ts';
 import { withDeadline } from '../shared/with-deadline.ts';
-import { TaskProcess } from '../task/task-process.ts';
-import { containerFileMounts } from '../task/task-proc-mount.ts';
-import { TransferProgress } from '../transfer/transfer-progress.ts';
+import type { TaskOutput, TaskProcess } from '../task/task-process.ts';
+import { restoreTask, type CriuRestorer } from '../task/task-restore.ts';
+import { containerFileMounts } from '../task/mount-info.ts';
+import { TransferProgress, type ProgressTerminal } from '../transfer/transfer-progress.ts';
+import { chooseSnapshots, incompatibility } from './snapshot-choice.ts';
+
+/** What a restore needs of the job's store (agent/store/snapshot-store.ts): its snapshots, their manifests and chunks. */
+export type RestoreStore = Pick<SnapshotStore, 'committedSnapshotIds' | 'lastEndedAttempt' | 'readManifest'> & ChunkSource;
 
 export interface RestoreContext {
   config: AgentConfig;
-  criu: CriuCli;
-  store: SnapshotStore;
+  criu: CriuRestorer;
+  store: RestoreStore;
   command: readonly string[];
   clock: Clock;
   log: Logger;
+  /** Where a progress bar may be drawn (default: the agent's stderr). */
+  terminal?: ProgressTerminal;
+  /** Where the restored task's output goes (default: the agent's stdout and stderr). */
+  output?: TaskOutput;
   /** Called before CRIU runs, once the snapshot is verified and its files are back (e.g. to serve its credentials relay). */
   beforeCriu?: (manifest: Manifest) => Promise<void>;
 }
@@ -35,9 +41,6 @@ export type RestoreOutcome =
   /** Nothing to restore, or nothing that could be: `reasons` says why for each snapshot tried. */
   | { kind: 'none'; reasons: string[]; hadSnapshots: boolean };
 
-/** How many committed snapshots are tried, newest first, before giving up. */
-const MAX_SNAPSHOTS_TRIED = 3;
-
 export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<RestoreOutcome> {
   // Before the task starts, so bounded: a silent S3 costs the task this much, then it starts from scratch.
   const [all, ended] = await withDeadline(
@@ -45,12 +48,10 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
     STARTUP_SNAPSHOT_LOOKUP_BUDGET_MS,
     "looking up the job's snapshots",
   );
-  if (all.length === 0) return { kind: 'none', reasons: [`no committed snapshot for job ${ctx.config.jobId}`], hadSnapshots: false };
-  // The task already ran past these and ended (a failure the retry is for): a retry starts from scratch, as without spotsnap.
-  const ids = ended === undefined ? all : all.filter((id) => attemptOfSnapshotId(id) > ended);
-  if (ids.length === 0) return { kind: 'none', reasons: [`the task ended in attempt ${ended} after the job's snapshots were taken`], hadSnapshots: false };
+  const choice = chooseSnapshots(all, ended, ctx.config.jobId);
+  if (choice.kind === 'none') return { kind: 'none', reasons: [choice.reason], hadSnapshots: false };
   const reasons: string[] = [];
-  for (const id of ids.slice(0, MAX_SNAPSHOTS_TRIED)) {
+  for (const id of choice.snapshotIds) {
     const started = ctx.clock.now();
     try {
       const { task, manifest, downloadMs, criuRestoreMs } = await restoreSnapshot(ctx, id);
@@ -62,21 +63,6 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
     }
   }
   return { kind: 'none', reasons, hadSnapshots: true };
-}
-
-/** Why a manifest cannot resume this task here, or undefined when it can. */
-export function incompatibility(manifest: Manifest, config: AgentConfig, command: readonly string[]): string | undefined {
-  if (manifest.task.commandSha256 !== commandDigest(command)) return 'it was taken from a different command line';
-  if (manifest.host.arch !== process.arch) return `it was taken on ${manifest.host.arch}, this is ${process.arch}`;
-  const same = manifest.paths.length === config.paths.length && manifest.paths.every((p, i) => p === config.paths[i]);
-  if (!same) return `it holds paths ${manifest.paths.join(':')} but SPOTSNAP_PATHS is ${config.paths.join(':')}`;
-  if (manifest.jobId !== config.jobId) return `it belongs to job ${manifest.jobId}, this is ${config.jobId}`;
-  const batch = { jobId: config.batch.jobId ?? null, arrayIndex: config.batch.arrayIndex ?? null };
-  if (manifest.batch.jobId !== batch.jobId || manifest.batch.arrayIndex !== batch.arrayIndex) {
-    const show = (b: { jobId: string | null; arrayIndex: number | null }) => `${b.jobId ?? '(no Batch job)'}${b.arrayIndex === null ? '' : ` index ${b.arrayIndex}`}`;
-    return `it was taken in AWS Batch job ${show(manifest.batch)}, this is ${show(batch)}`;
-  }
-  return undefined;
 }
 
 async function restoreSnapshot(
@@ -108,7 +94,7 @@ async function restoreSnapshot(
       label: 'restore download',
       bytes: () => downloaded,
       total: () => imageBytes,
-      terminal: process.stderr,
+      terminal: ctx.terminal ?? process.stderr,
     });
     // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
     // staging directory; the files archives are extracted under SPOTSNAP_PATHS and the recorded outside roots
@@ -122,7 +108,7 @@ async function restoreSnapshot(
     slog.info({ files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
     await ctx.beforeCriu?.(manifest);
     const criuStarted = ctx.clock.now();
-    task = await TaskProcess.restore(
+    task = await restoreTask(
       ctx.criu,
       {
         imagesDir,
@@ -137,8 +123,9 @@ async function restoreSnapshot(
         consumeImages: true,
       },
       manifest.task.pipes,
+      { clock: ctx.clock, output: ctx.output },
     );
-    await confirmRunning(task, slog);
+    await confirmRunning(task, ctx.clock, slog);
     // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
     task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
     const criuRestoreMs = ctx.clock.now() - criuStarted;
@@ -159,12 +146,15 @@ async function restoreSnapshot(
  * Holds the restored tree's output back until it has run for RESTORE_CONFIRM_MS; throws when it died at once by a
  * signal, or without reporting a status, which means the restore did not work (its exit is not the task's own).
  */
-async function confirmRunning(task: TaskProcess, log: Logger): Promise<void> {
+async function confirmRunning(task: TaskProcess, clock: Clock, log: Logger): Promise<void> {
   task.holdOutput();
-  let timer: NodeJS.Timeout | undefined;
-  const confirmed = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), RESTORE_CONFIRM_MS)));
+  const settled = new AbortController();
+  const confirmed = clock.sleep(RESTORE_CONFIRM_MS, settled.signal).then(
+    () => 'running' as const,
+    () => 'running' as const,
+  );
   const outcome = await Promise.race([confirmed, task.exited]);
-  clearTimeout(timer);
+  settled.abort();
   if (outcome !== 'running' && (!outcome.commandEnded || outcome.code >= 128)) {
     task.discardOutput();
     throw new Error(`the restored task ended at once (${outcome.reason}): the snapshot does not run in this container`);

@@ -1,8 +1,9 @@
 // `spotsnap run -- CMD`: decides how the task runs (transparent, restored or fresh) and returns the exit code.
 import type { Logger } from 'pino';
 import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import { takeCheckpoint } from '../checkpoint/checkpoint.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
-import { describeProblems, readConfig, type AgentConfig } from '../config/config.ts';
+import { readConfig, type AgentConfig } from '../config/config.ts';
 import { ExitCode } from '../shared/exit-codes.ts';
 import { ImdsClient } from '../notice/imds-client.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -12,20 +13,19 @@ import type { KnownChunks } from '../transfer/chunk-uploader.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from '../restore/restore.ts';
 import { cpuFigures, memoryFigures } from '../shared/resource-figures.ts';
 import { createS3Client, SnapshotStore } from '../store/snapshot-store.ts';
+import { decideMode } from './run-mode.ts';
 import { onForwardedSignals } from '../task/forwarded-signals.ts';
 import { supervise } from './supervisor.ts';
 import { ATTEMPT_END_BUDGET_MS } from '../shared/limits.ts';
 import { withDeadline } from '../shared/with-deadline.ts';
 import { TaskCredentials } from './task-credentials.ts';
 import { taskEnvironment } from '../task/task-environment.ts';
-import { TaskProcess } from '../task/task-process.ts';
+import { launchTask } from '../task/task-launch.ts';
+import type { TaskProcess } from '../task/task-process.ts';
 import { runTransparently } from './transparent-run.ts';
 
-/** How the agent will run the task, decided before anything runs. */
-type RunMode =
-  | { kind: 'transparent'; why: string }
-  | { kind: 'refuse'; exitCode: number; why: string }
-  | { kind: 'snapshots'; config: AgentConfig; criuVersion: CriuVersion };
+/** What the end of an attempt needs of the job's store (agent/store/snapshot-store.ts): its report, its end, and cleaning up. */
+export type AttemptStore = Pick<SnapshotStore, 'putReport' | 'markEnded' | 'markFinished' | 'deleteAllPacks'>;
 
 export async function runCommand(command: readonly string[], env: NodeJS.ProcessEnv, cwd: string, clock: Clock = systemClock): Promise<number> {
   const result = readConfig(env, cwd);
@@ -44,27 +44,6 @@ export async function runCommand(command: readonly string[], env: NodeJS.Process
     return await runWithSnapshots(command, env, cwd, mode.config, mode.criuVersion, clock, log, credentials);
   } finally {
     await credentials.close();
-  }
-}
-
-async function decideMode(result: ReturnType<typeof readConfig>, log: Logger): Promise<RunMode> {
-  if (result.kind === 'disabled') return { kind: 'transparent', why: 'spotsnap is disabled (SPOTSNAP_ENABLED is not true)' };
-  if (result.kind === 'invalid') {
-    const problems = describeProblems(result.problems);
-    if (result.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n${problems}` };
-    log.error({ problems: result.problems }, `invalid configuration; the task runs without snapshots:\n${problems}`);
-    return { kind: 'transparent', why: 'invalid configuration' };
-  }
-  const { config } = result;
-  try {
-    const criuVersion = await new CriuCli(config.criuPath).version();
-    if (criuVersion.number < 40000) throw new Error(`CRIU ${criuVersion.text} is too old: spotsnap needs CRIU 4.0 or newer`);
-    return { kind: 'snapshots', config, criuVersion };
-  } catch (error) {
-    const why = `CRIU is not usable: ${error instanceof Error ? error.message : String(error)}`;
-    if (config.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `${why}; SPOTSNAP_STRICT=true, so the task is not started` };
-    log.error(`${why}; the task runs without snapshots`);
-    return { kind: 'transparent', why };
   }
 }
 
@@ -135,7 +114,8 @@ async function runWithSnapshots(
     try {
       const relay = await credentials.forFreshStart();
       const taskEnv = relay ? relay.taskEnv(taskEnvironment(env)) : taskEnvironment(env);
-      task = await TaskProcess.launch(command, {
+      task = await launchTask(command, {
+        clock,
         cwd,
         env: taskEnv,
         onProcOutcome: (proc) => {
@@ -168,7 +148,20 @@ async function runWithSnapshots(
     jlog.info({ report: built }, summaryLine(built));
   };
   const onFinalCheckpoint = () => report('checkpointed', ExitCode.checkpointedForRetry, { runMs: record.latest!.task.runMs, cpuMs: record.latest!.task.cpuMs });
-  const result = await supervise({ config, criu, criuVersion, store, notices, command, knownChunks, record, onFinalCheckpoint, clock, log: jlog }, task, earlySignals);
+  const supervised = task;
+  const result = await supervise(
+    {
+      config,
+      task,
+      notices,
+      checkpoint: (kind, notice) => takeCheckpoint({ config, criu, criuVersion, store, task: supervised, command, knownChunks, record, clock, log: jlog }, kind, notice),
+      dirtyTracking: () => criu.hasFeature('mem_dirty_track'),
+      onFinalCheckpoint,
+      clock,
+      log: jlog,
+    },
+    earlySignals,
+  );
   if (result.kind !== 'task-exited') return result.exitCode;
   jlog.info({ exitCode: result.exit.code }, result.exit.reason);
   // A silent S3 must not keep the task's exit code from being passed on: all of this shares one time limit.
@@ -178,7 +171,7 @@ async function runWithSnapshots(
       .markEnded({ attempt: config.attempt, exitCode: result.exit.code, endedAt: new Date(clock.now()).toISOString() })
       .catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not record that the task ended (a retry may resume a snapshot taken before the end)'));
     await report('exited', result.exit.code, task.usage());
-    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt);
+    if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt, clock);
   };
   await withDeadline(recordTheEnd(), ATTEMPT_END_BUDGET_MS, 'recording the end of the attempt in S3').catch((error: unknown) =>
     jlog.warn({ err: String(error) }, 'gave up recording the end of the attempt; the task\'s exit code is passed on'),
@@ -187,9 +180,9 @@ async function runWithSnapshots(
 }
 
 /** After a successful task its snapshots' data is no use; manifests and CRIU logs stay as a record. */
-async function deleteImagesOfFinishedJob(store: SnapshotStore, log: Logger, attempt: number): Promise<void> {
+async function deleteImagesOfFinishedJob(store: AttemptStore, log: Logger, attempt: number, clock: Clock): Promise<void> {
   try {
-    await store.markFinished({ attempt, exitCode: 0, finishedAt: new Date().toISOString() });
+    await store.markFinished({ attempt, exitCode: 0, finishedAt: new Date(clock.now()).toISOString() });
     const packs = await store.deleteAllPacks();
     if (packs > 0) log.info({ packs }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
   } catch (error) {

@@ -1,26 +1,61 @@
-// The agent's own exit codes, in one place; README "Exit codes" is generated from the comments here.
+// The agent's own exit codes with what each means, as tables; docs/reference.md's "Exit codes" is rendered from them (npm run docs:reference).
 
-/** Every exit code the agent can produce besides the task's own code. */
-export const ExitCode = {
-  /** The command line was wrong (`spotsnap run` without `-- CMD`, unknown command). */
-  usage: 64,
-  /** The agent itself failed unexpectedly (a bug: please report it with the log). */
-  internalError: 70,
-  /** The task's command could not be executed (not executable). Same meaning as in a shell. */
-  commandNotExecutable: 126,
-  /** The task's command was not found. Same meaning as in a shell. */
-  commandNotFound: 127,
-  /** A checkpoint failed and the task could not go on (the same code Fusion Snapshots uses). */
-  checkpointFailed: 175,
-  /** Restoring a committed snapshot failed and SPOTSNAP_ON_RESTORE_FAILURE=fail (the same code Fusion Snapshots uses). */
-  restoreFailed: 176,
-  /** A checkpoint was committed and SPOTSNAP_AFTER_CHECKPOINT=exit: the next attempt resumes the task. */
-  checkpointedForRetry: 177,
-  /** The configuration was invalid and SPOTSNAP_STRICT=true: the task was not started. */
-  configInvalid: 178,
-} as const;
+/** One exit code: its number, its name in code, and what it means (markdown, for the reference). */
+export interface ExitCodeSpec {
+  readonly code: number;
+  readonly name: string;
+  readonly description: string;
+}
 
-export type AgentExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+/** Every exit code `spotsnap run` produces besides the task's own code, by number. */
+export const RUN_EXIT_CODES = [
+  { code: 64, name: 'usage', description: 'Wrong command line (`spotsnap run` without a command).' },
+  {
+    code: 70,
+    name: 'internalError',
+    description:
+      'Internal error of the agent: a bug (please report it with the log). No behaviour of CRIU or of the task leads to it: a restore that fails in any way falls back to the snapshot before or a fresh start.',
+  },
+  { code: 126, name: 'commandNotExecutable', description: 'The command could not be executed (as in a shell).' },
+  { code: 127, name: 'commandNotFound', description: 'The command was not found (as in a shell).' },
+  { code: 175, name: 'checkpointFailed', description: 'A checkpoint failed and the task could not go on (the code Fusion Snapshots uses).' },
+  {
+    code: 176,
+    name: 'restoreFailed',
+    description: 'No committed snapshot could be restored and `SPOTSNAP_ON_RESTORE_FAILURE=fail` (the code Fusion Snapshots uses).',
+  },
+  {
+    code: 177,
+    name: 'checkpointedForRetry',
+    description: 'A checkpoint was committed and the agent exited (`SPOTSNAP_AFTER_CHECKPOINT=exit`, or a SIGTERM after the commit): retry the job to resume it.',
+  },
+  {
+    code: 178,
+    name: 'configInvalid',
+    description: '`SPOTSNAP_STRICT=true` and the configuration is invalid or CRIU / PID namespaces are unusable: the task was not started.',
+  },
+] as const satisfies readonly ExitCodeSpec[];
+
+/** The exit codes of `spotsnap doctor`, `ls`, `inspect`, `prune` and `report`. */
+export const VERB_EXIT_CODES = [
+  { code: 0, name: 'ok', description: 'Success (for `doctor`: a checkpoint can work here).' },
+  {
+    code: 1,
+    name: 'failed',
+    description:
+      'A check or an S3 call failed (for `inspect`: the manifest could not be read; for `prune`: a job was left whole because a manifest of it could not be read).',
+  },
+  { code: 64, name: 'usage', description: 'Wrong command line.' },
+] as const satisfies readonly ExitCodeSpec[];
+
+type RunExitCodeRow = (typeof RUN_EXIT_CODES)[number];
+
+/** The codes of RUN_EXIT_CODES by name: `ExitCode.configInvalid` is 178. */
+export const ExitCode = Object.fromEntries(RUN_EXIT_CODES.map((row) => [row.name, row.code])) as {
+  readonly [Row in RunExitCodeRow as Row['name']]: Row['code'];
+};
+
+export type AgentExitCode = RunExitCodeRow['code'];
 
 /** The exit code a shell reports for a process killed by a signal: 128 + the signal's number. */
 export function exitCodeForSignal(signalNumber: number): number {

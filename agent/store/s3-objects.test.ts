@@ -2,15 +2,13 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createBucket, emulatorClient } from '../../test/support/s3-emulator.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emulatorClient } from '../../test/support/s3-client.ts';
+import { useS3StandIn } from '../../test/support/unit-s3.ts';
 import { DeleteObjectsError, deleteKeys, listAll } from './s3-objects.ts';
 
-const endpoint = inject('s3Endpoint');
-const client = emulatorClient(endpoint);
 const bucket = 'unit-s3-objects';
-
-beforeAll(() => createBucket(endpoint, bucket).catch(() => undefined));
+const { client } = await useS3StandIn(bucket);
 
 describe('listAll and deleteKeys', () => {
   it('list past one page and delete in batches of 1,000', async () => {

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3Location } from '../config/config.ts';
 import { chunkRefs, type Manifest } from './manifest.ts';
 import { listAll, type StoredObject } from './s3-objects.ts';
-import { jobFinishedKey, jobPacksPrefix, jobSnapshotsPrefix, SnapshotObject } from './s3-layout.ts';
+import { isManifestKey, jobFinishedKey, jobIdOfPrefix, jobPacksPrefix, jobsPrefix, jobSnapshotsPrefix, packIdOfKey, snapshotIdOfKey } from './s3-layout.ts';
 import { SnapshotStore } from './snapshot-store.ts';
 
 export interface SnapshotEntry {
@@ -36,30 +36,28 @@ export interface JobEntry {
 
 /** The job ids under the prefix (each is a "directory" holding snapshots/ or packs/). */
 export async function listJobIds(client: S3Client, location: S3Location): Promise<string[]> {
-  const base = location.prefix === '' ? '' : `${location.prefix}/`;
-  const { prefixes } = await listAll(client, location.bucket, base, '/');
-  return prefixes.map((p) => p.slice(base.length, -1)).filter((id) => id !== '').sort();
+  const { prefixes } = await listAll(client, location.bucket, jobsPrefix(location), '/');
+  return prefixes.map((p) => jobIdOfPrefix(location, p)).filter((id): id is string => id !== undefined).sort();
 }
 
 /** One job's snapshots, newest first, with its packs. */
 export async function describeJob(client: S3Client, location: S3Location, jobId: string): Promise<JobEntry> {
   const store = new SnapshotStore(client, location, jobId);
-  const snapshotsPrefix = jobSnapshotsPrefix(location, jobId);
   const [{ objects: snapshotObjects }, { objects: packs }, { objects: markers }] = await Promise.all([
-    listAll(client, location.bucket, snapshotsPrefix),
+    listAll(client, location.bucket, jobSnapshotsPrefix(location, jobId)),
     listAll(client, location.bucket, jobPacksPrefix(location, jobId)),
     listAll(client, location.bucket, jobFinishedKey(location, jobId)),
   ]);
   const finished = markers.find((o) => o.key === jobFinishedKey(location, jobId));
   const byId = new Map<string, StoredObject[]>();
   for (const o of snapshotObjects) {
-    const id = o.key.slice(snapshotsPrefix.length).split('/')[0]!;
+    const id = snapshotIdOfKey(location, jobId, o.key);
     byId.set(id, [...(byId.get(id) ?? []), o]);
   }
   const snapshots: SnapshotEntry[] = [];
   for (const [snapshotId, objects] of byId) {
     const lastModified = new Date(Math.max(...objects.map((o) => o.lastModified.getTime())));
-    const hasManifest = objects.some((o) => o.key.endsWith(`/${SnapshotObject.manifest}`));
+    const hasManifest = objects.some((o) => isManifestKey(o.key));
     const entry: SnapshotEntry = {
       jobId,
       snapshotId,
@@ -81,7 +79,7 @@ export async function describeJob(client: S3Client, location: S3Location, jobId:
   snapshots.sort((a, b) => b.snapshotId.localeCompare(a.snapshotId));
   const referenced = new Set(snapshots.flatMap((s) => (s.manifest ? chunkRefs(s.manifest).map((c) => c.pack) : [])));
   const anyUnreadable = snapshots.some((s) => s.unreadable !== undefined);
-  const orphanPacks = anyUnreadable ? [] : packs.filter((p) => !referenced.has(p.key.slice(p.key.lastIndexOf('/') + 1)));
+  const orphanPacks = anyUnreadable ? [] : packs.filter((p) => !referenced.has(packIdOfKey(p.key)));
   const times = [...snapshotObjects, ...packs].map((o) => o.lastModified.getTime());
   return { jobId, snapshots, packs, orphanPacks, finished, lastModified: new Date(times.length > 0 ? Math.max(...times) : 0) };
 }

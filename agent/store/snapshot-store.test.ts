@@ -1,9 +1,10 @@
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { createBucket, emulatorClient } from '../../test/support/s3-emulator.ts';
+import { describe, expect, it } from 'vitest';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
+import { seededBytes } from '../../test/support/seeded-bytes.ts';
+import { useS3StandIn } from '../../test/support/unit-s3.ts';
 import { ChunkUploader, type KnownChunks } from '../transfer/chunk-uploader.ts';
 import { chunkedStream, downloadImages, planPackRanges } from '../restore/chunk-downloader.ts';
 import { ContentChunker } from '../transfer/content-chunker.ts';
@@ -13,12 +14,9 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-const endpoint = inject('s3Endpoint');
 const bucket = 'unit-snapshot-store';
-const client = emulatorClient(endpoint);
+const { client } = await useS3StandIn(bucket);
 const store = (jobId = `job-${randomUUID()}`) => new SnapshotStore(client, { bucket, prefix: 'unit' }, jobId);
-
-beforeAll(() => createBucket(endpoint, bucket));
 
 async function collect(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -48,7 +46,8 @@ const packKeyOf = (s: SnapshotStore, ref: ChunkRef) => `unit/${s.jobId}/packs/${
 describe('SnapshotStore against the S3 emulator', () => {
   it('stores chunks once, several to a pack: a second upload of the same data sends only what changed', async () => {
     const s = store();
-    const data = randomBytes(24 << 20);
+    // Seeded: the same cuts on every run, so the bounds below are checked against one known layout.
+    const data = seededBytes('second-upload/original', 24 << 20);
     const known: KnownChunks = new Map();
     const first = await chunked(s, data, known);
     expect(first.transfer.uploadedBytes).toBe(data.length);
@@ -58,7 +57,7 @@ describe('SnapshotStore against the S3 emulator', () => {
     expect(packs.size).toBeLessThan(first.refs.length / 2);
     expect((await keys(`unit/${s.jobId}/packs/`)).sort()).toEqual([...packs].map((p) => `unit/${s.jobId}/packs/${p}`).sort());
     const changed = Buffer.from(data);
-    randomBytes(1 << 20).copy(changed, 12 << 20);
+    seededBytes('second-upload/changed', 1 << 20).copy(changed, 12 << 20);
     const second = await chunked(s, changed, known);
     expect(second.transfer.totalBytes).toBe(data.length);
     expect(second.transfer.uploadedBytes).toBeLessThan(data.length / 3);
@@ -70,7 +69,7 @@ describe('SnapshotStore against the S3 emulator', () => {
     const s = store();
     const known: KnownChunks = new Map();
     const uploader = new ChunkUploader(s, known, 1);
-    await uploader.add(randomBytes(1000));
+    await uploader.add(seededBytes('failed-upload', 1000));
     await uploader.drain();
     expect(known.size).toBe(0);
   });
@@ -78,7 +77,7 @@ describe('SnapshotStore against the S3 emulator', () => {
   it('packs a chunk seen twice in one checkpoint once', async () => {
     const s = store();
     const uploader = new ChunkUploader(s, new Map(), 2);
-    const chunk = randomBytes(5000);
+    const chunk = seededBytes('seen-twice', 5000);
     const [a, b] = [await uploader.add(chunk), await uploader.add(chunk)];
     const transfer = await uploader.drain();
     expect(b).toEqual(a);
@@ -87,8 +86,8 @@ describe('SnapshotStore against the S3 emulator', () => {
 
   it('reassembles image files at their offsets and streams in order', async () => {
     const s = store();
-    const a = randomBytes(9 << 20);
-    const b = randomBytes(700);
+    const a = seededBytes('reassemble/pages', 9 << 20);
+    const b = seededBytes('reassemble/core', 700);
     const images = [
       { name: 'pages-1.img', bytes: a.length, chunks: (await chunked(s, a)).refs },
       { name: 'core-1.img', bytes: b.length, chunks: (await chunked(s, b)).refs },
@@ -104,7 +103,7 @@ describe('SnapshotStore against the S3 emulator', () => {
 
   it('refuses a chunk whose bytes changed in S3', async () => {
     const s = store();
-    const data = randomBytes(5000);
+    const data = seededBytes('tampered', 5000);
     const { refs } = await chunked(s, data);
     const tampered = Buffer.from(data);
     tampered[100]! ^= 1;
@@ -115,7 +114,7 @@ describe('SnapshotStore against the S3 emulator', () => {
 
   it('refuses an image chunk that changed or shrank in S3', async () => {
     const s = store();
-    const data = randomBytes(5000);
+    const data = seededBytes('shrank', 5000);
     const { refs } = await chunked(s, data);
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: packKeyOf(s, refs[0]!), Body: data.subarray(0, 4000) }));
     await expect(s.readChunkInto(refs[0]!, Buffer.alloc(data.length))).rejects.toThrow(/a short read \(\d+ bytes\)/);
@@ -143,7 +142,7 @@ describe('SnapshotStore against the S3 emulator', () => {
   it('deletes all packs of a finished job and keeps manifests and logs', async () => {
     const s = store();
     const id = 'a0001-20261121T090000000Z';
-    await chunked(s, randomBytes(3 << 20));
+    await chunked(s, seededBytes('finished-job', 3 << 20));
     await s.putObject(id, 'criuLog', Buffer.from('log'));
     await s.commit(sampleManifest({ jobId: s.jobId, snapshotId: id }));
     expect(await s.deleteAllPacks()).toBeGreaterThan(0);

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import type { Encryption, S3Location } from '../config/config.ts';
 import { getRangeDirect, type BodySink } from '../transfer/direct-range-get.ts';
 import { S3_LIMITS, type S3Limits } from '../shared/limits.ts';
-import { parseManifest, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
+import type { ChunkRef, Manifest, ManifestObject } from './manifest.ts';
+import { parseManifest } from './manifest-parser.ts';
 import {
   jobEndedKey,
   jobFinishedKey,

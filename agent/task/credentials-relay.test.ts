@@ -3,72 +3,23 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CredentialsStandIn, testIdentity } from '../../localstack/credentials-stand-in.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testIdentity } from '../../localstack/credentials-stand-in.ts';
 import { FakeClock } from '../../test/support/fake-clock.ts';
-import {
-  ENV_FULL_URI,
-  ENV_RELATIVE_URI,
-  ENV_TOKEN,
-  ENV_TOKEN_FILE,
-  RELAY_PATH,
-  startCredentialsRelay,
-  type CredentialsRelay,
-  type CredentialsRelayOptions,
-} from './credentials-relay.ts';
+import { RELAY_PATH, startCredentialsRelay } from './credentials-relay.ts';
+import { accessKeyOf, fetchAsTask, fullUriEnv, log, logLines, standIn, start, useCredentialsStandIn } from './credentials-relay-harness.ts';
+import { ENV_FULL_URI, ENV_RELATIVE_URI, ENV_TOKEN, ENV_TOKEN_FILE } from './credentials-upstream.ts';
 import { REFRESH_MARGIN_MS } from '../shared/limits.ts';
 
-const AGENT_TOKEN = 'token-of-the-agents-ecs-task';
-const standIn = new CredentialsStandIn({ identity: testIdentity('A'), token: AGENT_TOKEN });
-const logLines: string[] = [];
-const log = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) });
-const relays: CredentialsRelay[] = [];
+useCredentialsStandIn();
 let tmp: string;
 
 beforeAll(async () => {
-  await standIn.start();
   tmp = await mkdtemp(path.join(os.tmpdir(), 'credentials-relay-'));
 });
 afterAll(async () => {
-  await standIn.stop();
   await rm(tmp, { recursive: true, force: true });
 });
-beforeEach(() => {
-  standIn.setIdentity(testIdentity('A'));
-  standIn.requireToken(AGENT_TOKEN);
-  standIn.requests.length = 0;
-  logLines.length = 0;
-});
-afterEach(async () => {
-  await Promise.all(relays.splice(0).map((r) => r.close()));
-});
-
-function fullUriEnv(token = AGENT_TOKEN): NodeJS.ProcessEnv {
-  return { [ENV_FULL_URI]: standIn.fullUri, [ENV_TOKEN]: token };
-}
-
-async function start(options: Partial<CredentialsRelayOptions> = {}): Promise<CredentialsRelay> {
-  const relay = await startCredentialsRelay({ agentEnv: fullUriEnv(), log, ...options });
-  if (!relay) throw new Error('expected a relay');
-  relays.push(relay);
-  return relay;
-}
-
-/** What an SDK in the task does: GET its FULL_URI with its AUTHORIZATION_TOKEN. */
-async function fetchAsTask(
-  env: NodeJS.ProcessEnv,
-  token: string | null = env[ENV_TOKEN] ?? null,
-): Promise<{ status: number; body: Record<string, unknown>; connection: string | null }> {
-  const response = await fetch(env[ENV_FULL_URI]!, { headers: token === null ? {} : { authorization: token } });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown>, connection: response.headers.get('connection') };
-}
-
-async function accessKeyOf(relay: CredentialsRelay): Promise<unknown> {
-  const { status, body } = await fetchAsTask(relay.taskEnv({}));
-  expect(status).toBe(200);
-  return body.AccessKeyId;
-}
 
 describe('startCredentialsRelay', () => {
   it('starts nothing when the agent has no container credentials', async () => {
@@ -205,83 +156,5 @@ describe('a restore: the next attempt serves the same port and token from its ow
 
   it.each([0, 70000, 1.5])('rejects a recorded port of %s', async (port) => {
     await expect(startCredentialsRelay({ agentEnv: fullUriEnv(), log, listen: { port, token: 't' } })).rejects.toThrow(`credentials relay port ${port}: expected`);
-  });
-});
-
-describe('upstream failures answer 5xx with a JSON error, and the relay goes on', () => {
-  it('retries once after an upstream 500', async () => {
-    standIn.addFault({ kind: 'status', status: 500, times: 1 });
-    const relay = await start({ clock: new FakeClock() });
-    expect(await accessKeyOf(relay)).toBe('ASIASTANDINA');
-    expect(standIn.requests).toEqual([`GET ${standIn.path} 500`, `GET ${standIn.path} 200`]);
-  });
-
-  it('answers 502 when upstream keeps failing, and serves again once it recovers', async () => {
-    standIn.addFault({ kind: 'status', status: 503, times: 2 });
-    const relay = await start({ clock: new FakeClock() });
-    const failed = await fetchAsTask(relay.taskEnv({}));
-    expect(failed.status).toBe(502);
-    expect(failed.body.code).toBe('UpstreamUnavailable');
-    expect(failed.body.message).toContain('answered 503');
-    expect(await accessKeyOf(relay)).toBe('ASIASTANDINA');
-  });
-
-  it("answers 502 when upstream refuses the agent's token", async () => {
-    const relay = await start({ agentEnv: fullUriEnv('not-the-agents-token'), clock: new FakeClock() });
-    const failed = await fetchAsTask(relay.taskEnv({}));
-    expect(failed.status).toBe(502);
-    expect(failed.body.message).toContain('answered 403');
-  });
-
-  it.each([
-    ['not JSON', 'not json', 'not JSON'],
-    ['no keys', '{"Token":"t"}', 'without AccessKeyId and SecretAccessKey'],
-    ['a bad Expiration', '{"AccessKeyId":"a","SecretAccessKey":"s","Expiration":"soon"}', 'Expiration that is not a date: \\"soon\\"'],
-  ])('answers 502 for an upstream answer with %s', async (_name, body, message) => {
-    standIn.addFault({ kind: 'body', body, times: 2 });
-    const relay = await start({ clock: new FakeClock() });
-    const failed = await fetchAsTask(relay.taskEnv({}));
-    expect(failed.status).toBe(502);
-    expect(failed.body.message).toContain(message.replaceAll('\\"', '"'));
-  });
-
-  it('answers 502 when upstream cannot be reached', async () => {
-    const closed = new CredentialsStandIn({ identity: testIdentity('A') });
-    await closed.start();
-    const fullUri = closed.fullUri;
-    await closed.stop();
-    const relay = await start({ agentEnv: { [ENV_FULL_URI]: fullUri }, clock: new FakeClock() });
-    const failed = await fetchAsTask(relay.taskEnv({}));
-    expect(failed.status).toBe(502);
-    expect(failed.body.message).toContain('could not be reached');
-  });
-
-  it('answers 504 when upstream does not answer in time', async () => {
-    const timedOut: typeof fetch = () => Promise.reject(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-    const relay = await start({ fetchImpl: timedOut, clock: new FakeClock() });
-    const failed = await fetchAsTask(relay.taskEnv({}));
-    expect(failed.status).toBe(504);
-    expect(failed.body.code).toBe('UpstreamTimeout');
-  });
-
-  it('serves cached credentials that are still valid when their refresh fails', async () => {
-    const clock = new FakeClock();
-    const expiry = clock.now() + 3600_000;
-    standIn.setIdentity(testIdentity('A', new Date(expiry).toISOString()));
-    const relay = await start({ clock });
-    expect(await accessKeyOf(relay)).toBe('ASIASTANDINA');
-    clock.advance(expiry - REFRESH_MARGIN_MS - clock.now());
-    standIn.addFault({ kind: 'status', status: 500, times: 2 });
-    expect(await accessKeyOf(relay)).toBe('ASIASTANDINA');
-    expect(standIn.count(500)).toBe(2);
-  });
-
-  it('logs neither tokens nor secrets', async () => {
-    const relay = await start();
-    await accessKeyOf(relay);
-    await fetchAsTask(relay.taskEnv({}), 'wrong');
-    const logged = logLines.join('');
-    expect(logged).toContain('credentials relay listening');
-    for (const secret of [relay.token, AGENT_TOKEN, 'secret-of-A', 'session-token-of-A']) expect(logged).not.toContain(secret);
   });
 });

@@ -1,13 +1,7 @@
 // Finds the files a frozen task needs that lie outside SPOTSNAP_PATHS: what it changed is captured, what came with the image is referenced.
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
-
-/** A file the task holds that came unchanged with the image: not copied, but checked before a restore. */
-export interface ReferencedFile {
-  path: string;
-  bytes: number;
-  mtimeMs: number;
-}
+import type { ReferencedFile } from '../store/manifest.ts';
 
 /** What a checkpoint takes along from outside SPOTSNAP_PATHS. */
 export interface OutsidePlan {
@@ -72,7 +66,9 @@ async function heldPaths(pid: number): Promise<string[]> {
  * system filesystems are the new container's own (except /dev/shm, where tasks keep shared memory).
  */
 export async function planOutsideFiles(o: OutsidePlanOptions): Promise<OutsidePlan> {
+  // "/" is the container's own root: the task's working directory or an open handle on it is never a file to take.
   const skipped = (p: string): boolean =>
+    p === '/' ||
     p.endsWith(' (deleted)') ||
     o.paths.some((root) => isWithin(p, root)) ||
     o.exclude.some((root) => isWithin(p, root)) ||

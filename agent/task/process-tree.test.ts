@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import { childPids, pollFor, treeCpuMs, treePids, treeResidentBytes } from './process-tree.ts';
 
 describe('process tree figures from /proc', () => {
@@ -37,5 +38,22 @@ describe('process tree figures from /proc', () => {
       process.kill(pid, 'SIGKILL');
       await worker.terminate();
     }
+  });
+});
+
+describe('pollFor', () => {
+  it('checks every interval of the clock it is given, and gives up once its time on that clock is over', async () => {
+    const clock = new FakeClock();
+    let looks = 0;
+    expect(await pollFor(() => void looks++, 1_000, 100, clock)).toBeUndefined();
+    expect(looks).toBe(11);
+    expect(clock.sleeps).toEqual(Array(10).fill(100));
+  });
+
+  it('returns the first value read', async () => {
+    const clock = new FakeClock();
+    let looks = 0;
+    expect(await pollFor(() => (++looks === 3 ? 'found' : undefined), 1_000, 100, clock)).toBe('found');
+    expect(clock.sleeps).toEqual([100, 100]);
   });
 });

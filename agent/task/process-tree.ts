@@ -1,5 +1,6 @@
 // Reads a process tree from /proc and signals it: the task's namespace init and every descendant.
 import { readdirSync, readFileSync } from 'node:fs';
+import { systemClock, type Clock } from '../shared/clock.ts';
 
 /**
  * Direct children of a process: those of every one of its threads, from /proc/PID/task/TID/children (a child
@@ -80,13 +81,13 @@ function sumOverTree(root: number, file: 'stat' | 'status', figure: (text: strin
   return total;
 }
 
-/** Waits until `read()` returns a value or the deadline passes, checking every `intervalMs`. */
-export async function pollFor<T>(read: () => T | undefined, timeoutMs: number, intervalMs = 10): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
+/** Waits until `read()` returns a value or the deadline passes, checking every `intervalMs` of `clock`. */
+export async function pollFor<T>(read: () => T | undefined, timeoutMs: number, intervalMs = 10, clock: Clock = systemClock): Promise<T | undefined> {
+  const deadline = clock.now() + timeoutMs;
   for (;;) {
     const value = read();
     if (value !== undefined) return value;
-    if (Date.now() >= deadline) return undefined;
-    await new Promise((r) => setTimeout(r, intervalMs));
+    if (clock.now() >= deadline) return undefined;
+    await clock.sleep(intervalMs);
   }
 }

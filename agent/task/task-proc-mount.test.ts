@@ -4,15 +4,8 @@ import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  fileBindMountpoints,
-  namespaceInitScript,
-  parseInitStatus,
-  parseMountInfo,
-  procMasks,
-  procPrelude,
-  unshareArgs,
-} from './task-proc-mount.ts';
+import { fileBindMountpoints, parseMountInfo, procMasks } from './mount-info.ts';
+import { namespaceInitScript, parseInitStatus, procPrelude, unshareArgs } from './task-proc-mount.ts';
 
 /** A Docker container's mountinfo (`--cap-add ALL`, not privileged), as read in the task image. */
 const CONTAINER_MOUNTINFO = `213 143 0:52 / / rw,relatime master:5 - overlay overlay rw,lowerdir=/l/A:/l/B,upperdir=/u,workdir=/w

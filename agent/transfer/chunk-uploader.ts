@@ -6,6 +6,9 @@ import { newPackId } from '../store/s3-layout.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
 import { PACK_BYTES, transferBuffers } from './buffer-pool.ts';
 
+/** What the uploader needs of the job's store: a place to put packs. */
+export type PackStore = Pick<SnapshotStore, 'putPack'>;
+
 export interface ChunkTransfer {
   /** Chunks referenced, and their bytes. */
   totalChunks: number;
@@ -47,7 +50,7 @@ interface OpenPack {
  * checkpoint that failed are never referenced later, so `spotsnap prune` may delete them at any time.
  */
 export class ChunkUploader {
-  private readonly store: SnapshotStore;
+  private readonly store: PackStore;
   private readonly known: KnownChunks;
   private readonly concurrency: number;
   /** Chunks this checkpoint packed (open, in flight or stored), by SHA-256. */
@@ -60,7 +63,7 @@ export class ChunkUploader {
   /** Bytes of uploads completed so far, for progress. */
   sentBytes = 0;
 
-  constructor(store: SnapshotStore, known: KnownChunks, concurrency: number) {
+  constructor(store: PackStore, known: KnownChunks, concurrency: number) {
     this.store = store;
     this.known = known;
     this.concurrency = concurrency;

@@ -6,7 +6,8 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { getRangeDirect, RangeLengthError, signedQueryString, type BodySink } from './direct-range-get.ts';
+import { signedQueryString } from './direct-http-send.ts';
+import { getRangeDirect, RangeLengthError, type BodySink } from './direct-range-get.ts';
 
 /** What the stand-in server does with the n-th request (from 0), given the object and the asked range. */
 type Answer = (n: number, req: http.IncomingMessage, res: http.ServerResponse, data: Buffer) => void;
@@ -172,7 +173,7 @@ describe('getRangeDirect on a raw socket', () => {
 
 describe('getRangeDirect over TLS', () => {
   it('reads a range from an https endpoint, checking its certificate', async () => {
-    const fixture = (name: string) => readFileSync(new URL(`../test/fixtures/${name}`, import.meta.url), 'utf8');
+    const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url), 'utf8');
     const cert = fixture('loopback-tls.crt');
     const secure = https.createServer({ cert, key: fixture('loopback-tls.key') }, (req, res) => serveRange(req, res, object));
     await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));

@@ -1,5 +1,5 @@
 // Draws the benchmark's times as an SVG bar chart: one group of bars per task size.
-import type { SizeResult } from './run-bench.ts';
+import type { SizeResult } from './bench-results.ts';
 
 const SERIES: Array<{ label: string; color: string; value: (r: SizeResult) => number }> = [
   { label: 'raw CRIU dump (tmpfs)', color: '#9ca3af', value: (r) => r.rawDumpMs },

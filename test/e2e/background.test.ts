@@ -2,7 +2,8 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, type Manifest } from '../../agent/store/manifest.ts';
+import type { Manifest } from '../../agent/store/manifest.ts';
+import { parseManifest } from '../../agent/store/manifest-parser.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';

@@ -2,7 +2,8 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chunkRefs, parseManifest } from '../../agent/store/manifest.ts';
+import { chunkRefs } from '../../agent/store/manifest.ts';
+import { parseManifest } from '../../agent/store/manifest-parser.ts';
 import { jobEnv } from '../support/job-env.ts';
 import {
   agentLog,

@@ -1,5 +1,5 @@
 // The environment of one spotsnap-enabled job in the tests: S3 emulator, IMDS simulator, credentials, fast polling.
-import { TEST_AWS_ENV } from './s3-emulator.ts';
+import { TEST_AWS_ENV } from './test-aws-env.ts';
 
 export function jobEnv(options: { s3Endpoint: string; imdsUrl: string; bucket: string; jobId: string; attempt: number }): Record<string, string> {
   return {

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
-import { MANIFEST_SCHEMA_VERSION, ManifestError, parseManifest } from './manifest.ts';
+import { MANIFEST_SCHEMA_VERSION } from './manifest.ts';
+import { ManifestError, parseManifest } from './manifest-parser.ts';
 
 /** The parser's only allowed outcomes: a manifest, or a ManifestError. Anything else is a crash. */
 function parsesOrRefuses(text: string): void {

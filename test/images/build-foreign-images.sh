@@ -3,7 +3,8 @@
 # libc at all) that take spotsnap with the two Dockerfile lines of the README, for the drop-in tests.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mirror="${SPOTSNAP_DEBIAN_MIRROR:-$("$here/debian-mirror.sh")}"
+repo="$(cd "$here/../.." && pwd)"
+mirror="${SPOTSNAP_DEBIAN_MIRROR:-$("$repo/docker/debian-mirror.sh")}"
 work=$(mktemp -d /tmp/spotsnap-foreign.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
