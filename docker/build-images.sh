@@ -36,4 +36,6 @@ build spotsnap:dev "$context"
 # the base image and stay cached; only the layer taking /opt/spotsnap from spotsnap:dev follows a new agent.
 build spotsnap-py:dev -f "$root/test/images/py.Dockerfile" "$root/test/tasks"
 build spotsnap-jvm:dev -f "$root/test/images/jvm.Dockerfile" "$root/test/tasks"
+# CRIU's zdtm static tests for test/e2e/zdtm.test.ts, built from Debian's criu source package (test/zdtm/tests.txt).
+build spotsnap-zdtm:dev -f "$root/test/images/zdtm.Dockerfile" "$root/test/zdtm"
 echo "build-images: done"

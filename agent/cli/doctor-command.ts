@@ -3,7 +3,7 @@ import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { crc32 } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, statfs } from 'node:fs/promises';
+import { mkdir, readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { execa } from 'execa';
 import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
@@ -148,6 +148,31 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
             detail: `missing ${missing.map((c) => `${c.name} (${c.why})`).join(', ')}`,
             fix: 'run with --cap-add ALL (or --privileged); see docker/README.md',
           };
+    }),
+  );
+  results.push(
+    await check('other users', async () => {
+      const mask = BigInt(`0x${statusField('CapEff') ?? '0'}`);
+      return ((mask >> 24n) & 1n) === 1n
+        ? { status: 'ok', detail: 'CAP_SYS_RESOURCE is there: processes of the task under other users can be checkpointed' }
+        : {
+            status: 'warn',
+            detail: 'no CAP_SYS_RESOURCE: a task with processes under another user (su, gosu, runuser) cannot be checkpointed ("Can\'t get rlimit"); it runs on without a snapshot',
+            fix: 'add CAP_SYS_RESOURCE where the host allows it, or keep the task under one user',
+          };
+    }),
+  );
+  results.push(
+    await check('file watches', async () => {
+      const root = (await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').find((line) => line.split(' ')[4] === '/');
+      const overlay = / - overlay /.test(root ?? '');
+      return overlay
+        ? {
+            status: 'warn',
+            detail: 'the root filesystem is overlayfs: CRIU cannot checkpoint an inotify or fanotify watch on a file the task deleted (the checkpoint fails and the task runs on); watches on other files are found under SPOTSNAP_PATHS and the scratch directories',
+            fix: 'keep watched files under SPOTSNAP_PATHS, and do not delete a file while a watch on it is held',
+          }
+        : { status: 'ok', detail: 'the root filesystem is not overlayfs: CRIU reopens watched files by their handles' };
     }),
   );
   results.push(
