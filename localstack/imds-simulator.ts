@@ -1,6 +1,6 @@
 // An EC2 instance metadata simulator: IMDSv2 tokens and the spot notice in EC2's format, with a control API for tests.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import { LoopbackServer } from './loopback-server.ts';
 
 /** A misbehaviour the simulator applies to the next `times` spot-notice requests. */
@@ -109,36 +109,49 @@ export class ImdsSimulator extends LoopbackServer {
   private control(req: http.IncomingMessage, url: URL, reply: (status: number, body?: string) => void): void {
     const action = url.pathname.slice(CONTROL_PREFIX.length);
     const q = url.searchParams;
-    if (action === '/requests' && req.method === 'GET') return reply(200, JSON.stringify(this.requests));
-    if (req.method !== 'POST') return reply(405, 'control calls are POST');
+    if (action === '/requests' && req.method === 'GET') {
+      reply(200, JSON.stringify(this.requests));
+      return;
+    }
+    if (req.method !== 'POST') {
+      reply(405, 'control calls are POST');
+      return;
+    }
     switch (action) {
       case '/interrupt': {
         const seconds = Number(q.get('in') ?? '0');
         const kind = (q.get('action') ?? 'terminate') as 'terminate' | 'stop' | 'hibernate';
         const notice = Number(q.get('notice') ?? '120');
         if (!Number.isFinite(seconds) || seconds < 0 || !['terminate', 'stop', 'hibernate'].includes(kind) || !(notice > 0)) {
-          return reply(400, 'expected ?in=SECONDS (>= 0), &action=terminate|stop|hibernate, &notice=SECONDS (> 0)');
+          reply(400, 'expected ?in=SECONDS (>= 0), &action=terminate|stop|hibernate, &notice=SECONDS (> 0)');
+          return;
         }
         this.scheduleNotice(seconds * 1000, kind, notice);
-        return reply(200, JSON.stringify(this.notice));
+        reply(200, JSON.stringify(this.notice));
+        return;
       }
       case '/clear':
         this.clearNotice();
-        return reply(200, 'cleared');
+        reply(200, 'cleared');
+        return;
       case '/require-tokens':
         this.requireTokens = q.get('on') !== 'false';
-        return reply(200, String(this.requireTokens));
+        reply(200, String(this.requireTokens));
+        return;
       case '/fail': {
         const status = Number(q.get('status') ?? '500');
         const times = Number(q.get('times') ?? '1');
         if (!Number.isInteger(status) || status < 100 || status > 599 || !Number.isInteger(times) || times < 1) {
-          return reply(400, 'expected ?status=100..599&times=N (>= 1)');
+          reply(400, 'expected ?status=100..599&times=N (>= 1)');
+          return;
         }
         this.addFault({ kind: 'status', status, times });
-        return reply(200, 'ok');
+        reply(200, 'ok');
+        return;
       }
       default:
-        return reply(404, `unknown control call ${action}`);
+        reply(404, `unknown control call ${action}`);
+        return;
     }
   }
 }

@@ -49,8 +49,10 @@ export class TarHeaderGuard extends Transform {
       if (block.every((b) => b === 0)) continue;
       const type = String.fromCharCode(block[156]!);
       const size = headerSize(block);
-      if (!Number.isSafeInteger(size) || size < 0) return callback(new OversizedHeaderError(type, size));
-      if (METADATA_TYPES.has(type) && size > MAX_METADATA_HEADER_BYTES) return callback(new OversizedHeaderError(type, size));
+      if (!Number.isSafeInteger(size) || size < 0 || (METADATA_TYPES.has(type) && size > MAX_METADATA_HEADER_BYTES)) {
+        callback(new OversizedHeaderError(type, size));
+        return;
+      }
       this.skip = Math.ceil(size / BLOCK) * BLOCK;
     }
     callback(null, chunk);

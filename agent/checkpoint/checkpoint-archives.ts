@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { packDirectories, type PackSource } from '../archive/tar-pack.ts';
+import type { packDirectories, PackSource } from '../archive/tar-pack.ts';
 import type { ChunkedStream } from '../store/manifest.ts';
 import { settleAll } from '../shared/settle-all.ts';
 import { isWithin } from '../task/outside-files.ts';

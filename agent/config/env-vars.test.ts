@@ -68,7 +68,12 @@ describe('ENV_VARS', () => {
     const read = new Set<string>();
     const env = new Proxy<Record<string, string>>(
       { ...base, SPOTSNAP_SSE: 'aws:kms', AWS_BATCH_JOB_ARRAY_INDEX: '2' },
-      { get: (target, key) => (typeof key === 'string' && read.add(key), Reflect.get(target, key)) },
+      {
+        get: (target, key) => {
+          if (typeof key === 'string') read.add(key);
+          return Reflect.get(target, key);
+        },
+      },
     );
     expect(readConfig(env, '/work').kind).toBe('enabled');
     expect([...read].filter((name) => !names.has(name))).toEqual([]);

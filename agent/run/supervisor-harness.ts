@@ -60,7 +60,10 @@ export class ManualClock implements Clock {
 export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
   let resolve!: (value: T) => void;
   let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -97,7 +100,9 @@ export function harness(options: { afterCheckpoint?: 'wait' | 'exit'; background
   let handlersRemoved = false;
   const signals: SignalSource = (handler) => {
     sendSignal = handler;
-    return () => void (handlersRemoved = true);
+    return () => {
+      handlersRemoved = true;
+    };
   };
   const reports: string[] = [];
   const lines: Array<Record<string, unknown>> = [];

@@ -26,7 +26,10 @@ export class OutputRelay {
   constructor(readFd: number, destination: Writable | ((chunk: Buffer) => void)) {
     const out = typeof destination === 'function' ? destination : (chunk: Buffer) => void destination.write(chunk);
     const write = (chunk: Buffer): void => {
-      if (!this.held) return out(chunk);
+      if (!this.held) {
+        out(chunk);
+        return;
+      }
       this.held.push(chunk);
       this.heldBytes += chunk.length;
       // A task that prints this much is evidently running: what it printed goes out rather than pile up here.

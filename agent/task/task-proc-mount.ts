@@ -59,6 +59,10 @@ export function procPrelude(tools: ProcPreludeTools, procOptions: readonly strin
         return `${mount} --bind ${shellQuote(mask.source)} ${target}${mask.readOnly ? ` && ${mount} -o remount,bind,ro ${target}` : ''}`;
       case 'tmpfs':
         return `${mount} -t tmpfs -o ${mask.readOnly ? 'ro' : 'rw'} tmpfs ${target}`;
+      default: {
+        const unknown: never = mask;
+        throw new Error(`unknown kind of /proc mask: ${JSON.stringify(unknown)}`);
+      }
     }
   });
   if (maskLines.length > 0) {

@@ -46,12 +46,12 @@ const MAX_ERROR_BODY_BYTES = 1 << 20;
 
 /** The query string as the SDK signs it: RFC 3986 escapes (`!'()*` too), repeated keys for arrays. */
 export function signedQueryString(query: SignedRequest['query'] = {}): string {
-  const escape = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const escapeRfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   const parts: string[] = [];
   for (const key of Object.keys(query).sort()) {
     const value = query[key];
-    if (Array.isArray(value)) for (const v of value) parts.push(v === null ? escape(key) : `${escape(key)}=${escape(v)}`);
-    else parts.push(value === null || value === undefined ? escape(key) : `${escape(key)}=${escape(value)}`);
+    if (Array.isArray(value)) for (const v of value) parts.push(v === null ? escapeRfc3986(key) : `${escapeRfc3986(key)}=${escapeRfc3986(v)}`);
+    else parts.push(value === null || value === undefined ? escapeRfc3986(key) : `${escapeRfc3986(key)}=${escapeRfc3986(value)}`);
   }
   return parts.join('&');
 }

@@ -11,7 +11,7 @@ const SERIES: Array<{ label: string; color: string; value: (r: SizeResult) => nu
   { label: 'spotsnap restore (start to running)', color: '#16a34a', value: (r) => r.restore.totalMs },
 ];
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 }
 
@@ -36,7 +36,7 @@ export function renderChart(results: SizeResult[]): string {
       const y = top + 18 + i * (barHeight + 4);
       const value = s.value(r);
       const w = Math.max(1, (value / max) * plotWidth);
-      parts.push(`<text x="${left - 8}" y="${y + 12}" text-anchor="end">${escape(s.label)}</text>`);
+      parts.push(`<text x="${left - 8}" y="${y + 12}" text-anchor="end">${escapeXml(s.label)}</text>`);
       parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${s.color}"/>`);
       parts.push(`<text x="${(left + w + 6).toFixed(1)}" y="${y + 12}">${(value / 1000).toFixed(2)}</text>`);
     });
