@@ -61,7 +61,10 @@ describe('CriuCli.check', () => {
         'exit 1',
       ].join('\n'),
     );
-    expect(await criu.check()).toEqual({ exitCode: 1, errors: ['Error (criu/cr-check.c:10): tun: Unable to create tun', 'Error (criu/cr-check.c:20): ptrace: bad'] });
+    expect(await criu.check()).toEqual({
+      exitCode: 1,
+      errors: ['Error (criu/cr-check.c:10): tun: Unable to create tun', 'Error (criu/cr-check.c:20): ptrace: bad'],
+    });
   });
 
   it('answers exit code 0 and no errors when CRIU is content', async () => {

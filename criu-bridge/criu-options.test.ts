@@ -1,21 +1,55 @@
 import { describe, expect, it } from 'vitest';
 import { dumpArgs, dumpTcpArgs, restoreArgs, type CriuCommonOptions } from './criu-options.ts';
 
-const common: CriuCommonOptions = { imagesDir: '/img', logFile: 'dump.log', logLevel: 4, tcpMode: 'established', fileLocks: true, extraArgs: [], externalFileMounts: [] };
+const common: CriuCommonOptions = {
+  imagesDir: '/img',
+  logFile: 'dump.log',
+  logLevel: 4,
+  tcpMode: 'established',
+  fileLocks: true,
+  extraArgs: [],
+  externalFileMounts: [],
+};
 
 describe('dumpArgs', () => {
   it('dumps the tree, keeps it stopped and logs verbosely', () => {
     expect(dumpArgs({ ...common, pid: 42, afterDump: 'stop', tcpMode: 'close' })).toEqual([
-      'dump', '--tree', '42', '--images-dir', '/img', '--log-file', 'dump.log', '-v4', '--link-remap', '--file-locks', '--ext-mount-map', 'auto', '--tcp-close', '--leave-stopped',
+      'dump',
+      '--tree',
+      '42',
+      '--images-dir',
+      '/img',
+      '--log-file',
+      'dump.log',
+      '-v4',
+      '--link-remap',
+      '--file-locks',
+      '--ext-mount-map',
+      'auto',
+      '--tcp-close',
+      '--leave-stopped',
     ]);
   });
 
   it('models each choice with its own flag', () => {
     expect(dumpArgs({ ...common, pid: 1, afterDump: 'kill', tcpMode: 'close', fileLocks: false })).toEqual([
-      'dump', '--tree', '1', '--images-dir', '/img', '--log-file', 'dump.log', '-v4', '--link-remap', '--ext-mount-map', 'auto', '--tcp-close',
+      'dump',
+      '--tree',
+      '1',
+      '--images-dir',
+      '/img',
+      '--log-file',
+      'dump.log',
+      '-v4',
+      '--link-remap',
+      '--ext-mount-map',
+      'auto',
+      '--tcp-close',
     ]);
     expect(dumpArgs({ ...common, pid: 1, afterDump: 'run' })).toContain('--leave-running');
-    expect(dumpArgs({ ...common, pid: 1, afterDump: 'stop', irmapScanPaths: ['/work', '/tmp'] }).join(' ')).toContain('--irmap-scan-path /work --irmap-scan-path /tmp');
+    expect(dumpArgs({ ...common, pid: 1, afterDump: 'stop', irmapScanPaths: ['/work', '/tmp'] }).join(' ')).toContain(
+      '--irmap-scan-path /work --irmap-scan-path /tmp',
+    );
     const ghost = dumpArgs({ ...common, pid: 1, afterDump: 'stop', ghostLimitBytes: 1024 ** 4 });
     expect(ghost.slice(ghost.indexOf('--ghost-limit'), ghost.indexOf('--ghost-limit') + 2)).toEqual(['--ghost-limit', '1099511627776']);
   });
@@ -39,7 +73,7 @@ describe('dumpTcpArgs', () => {
   });
 });
 
-describe('the task\'s mount namespace', () => {
+describe("the task's mount namespace", () => {
   it('names each file mount of the container as external, at dump and at restore', () => {
     const files = { ...common, externalFileMounts: ['/etc/hosts', '/etc/resolv.conf'] };
     for (const args of [dumpArgs({ ...files, pid: 1, afterDump: 'stop' }), restoreArgs({ ...files, pidFile: '/p', consumeImages: false, inheritFds: [] })]) {
@@ -50,10 +84,36 @@ describe('the task\'s mount namespace', () => {
 
 describe('restoreArgs', () => {
   it('re-attaches each inherited pipe and writes a pidfile', () => {
-    const options = { ...common, logFile: 'restore.log', pidFile: '/run/r.pid', consumeImages: false, inheritFds: [{ fd: 3, key: 'pipe:[11]' }, { fd: 4, key: 'pipe:[12]' }] };
+    const options = {
+      ...common,
+      logFile: 'restore.log',
+      pidFile: '/run/r.pid',
+      consumeImages: false,
+      inheritFds: [
+        { fd: 3, key: 'pipe:[11]' },
+        { fd: 4, key: 'pipe:[12]' },
+      ],
+    };
     expect(restoreArgs(options)).toEqual([
-      'restore', '--images-dir', '/img', '--log-file', 'restore.log', '-v4', '--link-remap', '--file-locks', '--ext-mount-map', 'auto', '--root', '/', '--tcp-established',
-      '--pidfile', '/run/r.pid', '--inherit-fd', 'fd[3]:pipe:[11]', '--inherit-fd', 'fd[4]:pipe:[12]',
+      'restore',
+      '--images-dir',
+      '/img',
+      '--log-file',
+      'restore.log',
+      '-v4',
+      '--link-remap',
+      '--file-locks',
+      '--ext-mount-map',
+      'auto',
+      '--root',
+      '/',
+      '--tcp-established',
+      '--pidfile',
+      '/run/r.pid',
+      '--inherit-fd',
+      'fd[3]:pipe:[11]',
+      '--inherit-fd',
+      'fd[4]:pipe:[12]',
     ]);
     expect(restoreArgs({ ...options, consumeImages: true })).toContain('--auto-dedup');
   });

@@ -81,13 +81,16 @@ export interface CriuRestoreOptions extends CriuCommonOptions {
 
 function commonArgs(o: CriuCommonOptions): string[] {
   return [
-    '--images-dir', o.imagesDir,
-    '--log-file', o.logFile,
+    '--images-dir',
+    o.imagesDir,
+    '--log-file',
+    o.logFile,
     `-v${o.logLevel}`,
     // Open files that were unlinked while open are kept through "link remap" files in the images.
     '--link-remap',
     ...(o.fileLocks ? ['--file-locks'] : []),
-    '--ext-mount-map', 'auto',
+    '--ext-mount-map',
+    'auto',
     ...o.externalFileMounts.flatMap((p) => ['--external', `mnt[${p}]:${p}`]),
   ];
 }
@@ -111,7 +114,8 @@ export function dumpTcpArgs(o: Pick<CriuDumpOptions, 'tcpMode' | 'afterDump'>): 
 export function dumpArgs(o: CriuDumpOptions): string[] {
   return [
     'dump',
-    '--tree', String(o.pid),
+    '--tree',
+    String(o.pid),
     ...commonArgs(o),
     ...dumpTcpArgs(o),
     ...(o.afterDump === 'stop' ? ['--leave-stopped'] : o.afterDump === 'run' ? ['--leave-running'] : []),
@@ -127,9 +131,11 @@ export function restoreArgs(o: CriuRestoreOptions): string[] {
     'restore',
     ...commonArgs(o),
     // The task's mount namespace is rebuilt on the new container's root (CRIU requires a root to restore one).
-    '--root', '/',
+    '--root',
+    '/',
     ...(o.tcpMode === 'established' ? ['--tcp-established'] : ['--tcp-close']),
-    '--pidfile', o.pidFile,
+    '--pidfile',
+    o.pidFile,
     ...(o.consumeImages ? ['--auto-dedup'] : []),
     ...o.inheritFds.flatMap((f) => ['--inherit-fd', `fd[${f.fd}]:${f.key}`]),
     ...o.extraArgs,

@@ -69,7 +69,8 @@ export function decodeAwsChunked(framed: Buffer): { data: Buffer; trailers: Reco
   for (;;) {
     const header = line();
     const size = Number.parseInt(header.split(';')[0]!.trim(), 16);
-    if (!Number.isSafeInteger(size) || size < 0) throw new S3StandInError(400, 'InvalidRequest', `bad aws-chunked chunk size ${JSON.stringify(header.slice(0, 40))}`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new S3StandInError(400, 'InvalidRequest', `bad aws-chunked chunk size ${JSON.stringify(header.slice(0, 40))}`);
     if (size === 0) break;
     if (at + size + 2 > framed.length) throw new S3StandInError(400, 'IncompleteBody', `an aws-chunked chunk of ${size} bytes is cut short`);
     pieces.push(framed.subarray(at, at + size));
@@ -117,12 +118,21 @@ export async function receiveBody(req: http.IncomingMessage): Promise<ReceivedBo
       throw new S3StandInError(400, 'InvalidRequest', `Value for ${name} header is invalid: ${JSON.stringify(claimed)}`);
     }
     if (claimed !== actual) {
-      throw new S3StandInError(400, 'BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum (${name}: ${claimed}, calculated ${actual}).`);
+      throw new S3StandInError(
+        400,
+        'BadDigest',
+        `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum (${name}: ${claimed}, calculated ${actual}).`,
+      );
     }
     checksums[algorithm] = actual;
   }
   for (const name of [...Object.keys(trailers), ...Object.keys(req.headers)]) {
-    if (name.startsWith('x-amz-checksum-') && name !== 'x-amz-checksum-mode' && name !== 'x-amz-checksum-type' && !(CHECKSUM_ALGORITHMS as readonly string[]).includes(name.slice(15))) {
+    if (
+      name.startsWith('x-amz-checksum-') &&
+      name !== 'x-amz-checksum-mode' &&
+      name !== 'x-amz-checksum-type' &&
+      !(CHECKSUM_ALGORITHMS as readonly string[]).includes(name.slice(15))
+    ) {
       throw new S3StandInError(501, 'NotImplemented', `the S3 stand-in does not check ${name}; send one of ${CHECKSUM_ALGORITHMS.join(', ')}`);
     }
   }

@@ -69,14 +69,15 @@ export interface ListPage {
 export function listObjectsV2Document(page: ListPage): string {
   const encode = (s: string | undefined) => (s === undefined || !page.urlEncoded ? s : encodeURIComponent(s).replace(/%2F/g, '/'));
   const contents = page.objects
-    .map((o) =>
-      `<Contents>${elements([
-        ['Key', encode(o.key)],
-        ['LastModified', o.lastModified.toISOString()],
-        ['ETag', `"${o.etag}"`],
-        ['Size', o.bytes],
-        ['StorageClass', 'STANDARD'],
-      ])}</Contents>`,
+    .map(
+      (o) =>
+        `<Contents>${elements([
+          ['Key', encode(o.key)],
+          ['LastModified', o.lastModified.toISOString()],
+          ['ETag', `"${o.etag}"`],
+          ['Size', o.bytes],
+          ['StorageClass', 'STANDARD'],
+        ])}</Contents>`,
     )
     .join('');
   const prefixes = page.commonPrefixes.map((p) => `<CommonPrefixes>${elements([['Prefix', encode(p)]])}</CommonPrefixes>`).join('');
@@ -96,7 +97,15 @@ export function listObjectsV2Document(page: ListPage): string {
 }
 
 export function listBucketsDocument(buckets: Array<{ name: string; created: Date }>): string {
-  const list = buckets.map((b) => `<Bucket>${elements([['Name', b.name], ['CreationDate', b.created.toISOString()]])}</Bucket>`).join('');
+  const list = buckets
+    .map(
+      (b) =>
+        `<Bucket>${elements([
+          ['Name', b.name],
+          ['CreationDate', b.created.toISOString()],
+        ])}</Bucket>`,
+    )
+    .join('');
   return `${XML_HEAD}<ListAllMyBucketsResult xmlns="${S3_NS}"><Owner><ID>stand-in</ID><DisplayName>stand-in</DisplayName></Owner><Buckets>${list}</Buckets></ListAllMyBucketsResult>`;
 }
 

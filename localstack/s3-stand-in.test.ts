@@ -41,7 +41,8 @@ async function s3Error(call: Promise<unknown>): Promise<{ name: string; status: 
   return { name: error.name, status: error.$metadata?.httpStatusCode, message: error.message };
 }
 
-const read = async (input: { Key: string; Range?: string }) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, ...input }))).Body!.transformToByteArray());
+const read = async (input: { Key: string; Range?: string }) =>
+  Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, ...input }))).Body!.transformToByteArray());
 
 describe('S3StandIn objects', () => {
   it('stores what a PUT sends with its checksum and reads it back whole, by range, and by HEAD', async () => {
@@ -72,7 +73,15 @@ describe('S3StandIn objects', () => {
   });
 
   it('decodes an aws-chunked upload and checks the checksum in its trailer', async () => {
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'streamed', Body: Readable.from([data.subarray(0, 70_000), data.subarray(70_000)]), ContentLength: data.length, ChecksumAlgorithm: 'CRC32' }));
+    await client.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'streamed',
+        Body: Readable.from([data.subarray(0, 70_000), data.subarray(70_000)]),
+        ContentLength: data.length,
+        ChecksumAlgorithm: 'CRC32',
+      }),
+    );
     expect(standIn.object(bucket, 'streamed')?.data.equals(data)).toBe(true);
     expect(standIn.object(bucket, 'streamed')?.checksums.crc32).toBeDefined();
   });
@@ -80,7 +89,10 @@ describe('S3StandIn objects', () => {
   it('answers NoSuchKey, NoSuchBucket and NotImplemented as S3 writes them', async () => {
     expect(await s3Error(read({ Key: 'missing' }))).toMatchObject({ name: 'NoSuchKey', status: 404 });
     expect(await s3Error(client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'missing' })))).toMatchObject({ status: 404 });
-    expect(await s3Error(client.send(new PutObjectCommand({ Bucket: 'no-such-bucket', Key: 'k', Body: 'x' })))).toMatchObject({ name: 'NoSuchBucket', status: 404 });
+    expect(await s3Error(client.send(new PutObjectCommand({ Bucket: 'no-such-bucket', Key: 'k', Body: 'x' })))).toMatchObject({
+      name: 'NoSuchBucket',
+      status: 404,
+    });
     expect(await s3Error(client.send(new CreateBucketCommand({ Bucket: bucket })))).toMatchObject({ name: 'BucketAlreadyOwnedByYou', status: 409 });
     const multipart = await s3Error(client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'big' })));
     expect(multipart).toMatchObject({ name: 'NotImplemented', status: 501 });

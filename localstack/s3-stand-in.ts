@@ -9,14 +9,7 @@ import type http from 'node:http';
 import { LoopbackServer } from './loopback-server.ts';
 import { CHECKSUM_ALGORITHMS, receiveBody, type ChecksumAlgorithm } from './s3-stand-in-body.ts';
 import { listPage, utf8Compare } from './s3-stand-in-listing.ts';
-import {
-  deleteResultDocument,
-  errorDocument,
-  listBucketsDocument,
-  listObjectsV2Document,
-  parseDeleteRequest,
-  S3StandInError,
-} from './s3-stand-in-xml.ts';
+import { deleteResultDocument, errorDocument, listBucketsDocument, listObjectsV2Document, parseDeleteRequest, S3StandInError } from './s3-stand-in-xml.ts';
 
 export interface StoredObject {
   data: Buffer;
@@ -36,7 +29,29 @@ interface Bucket {
 }
 
 /** Query parameters that name an S3 sub-resource or operation the stand-in does not serve. */
-const UNSERVED_QUERY = ['uploads', 'uploadId', 'partNumber', 'acl', 'tagging', 'versioning', 'versions', 'policy', 'cors', 'lifecycle', 'encryption', 'attributes', 'restore', 'select', 'retention', 'legal-hold', 'object-lock', 'notification', 'website', 'logging', 'versionId'];
+const UNSERVED_QUERY = [
+  'uploads',
+  'uploadId',
+  'partNumber',
+  'acl',
+  'tagging',
+  'versioning',
+  'versions',
+  'policy',
+  'cors',
+  'lifecycle',
+  'encryption',
+  'attributes',
+  'restore',
+  'select',
+  'retention',
+  'legal-hold',
+  'object-lock',
+  'notification',
+  'website',
+  'logging',
+  'versionId',
+];
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 const notFound = (code: 'NoSuchBucket' | 'NoSuchKey', details: Record<string, string>) =>
@@ -48,7 +63,13 @@ export class S3StandIn extends LoopbackServer {
 
   /** Creates a bucket directly (as CreateBucket would); an existing one is kept as it is. */
   createBucket(name: string): void {
-    if (!BUCKET_NAME.test(name)) throw new S3StandInError(400, 'InvalidBucketName', `The specified bucket is not valid: ${JSON.stringify(name)} (S3 names a bucket with 3 to 63 of a-z, 0-9, '.' and '-')`, { BucketName: name });
+    if (!BUCKET_NAME.test(name))
+      throw new S3StandInError(
+        400,
+        'InvalidBucketName',
+        `The specified bucket is not valid: ${JSON.stringify(name)} (S3 names a bucket with 3 to 63 of a-z, 0-9, '.' and '-')`,
+        { BucketName: name },
+      );
     if (!this.buckets.has(name)) this.buckets.set(name, { created: new Date(), objects: new Map() });
   }
 
@@ -118,7 +139,10 @@ export class S3StandIn extends LoopbackServer {
   private async bucketRequest(method: string, name: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (method === 'PUT') {
       await receiveBody(req);
-      if (this.buckets.has(name)) throw new S3StandInError(409, 'BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', { BucketName: name });
+      if (this.buckets.has(name))
+        throw new S3StandInError(409, 'BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', {
+          BucketName: name,
+        });
       this.createBucket(name);
       res.setHeader('location', `/${name}`);
       return void res.end();
@@ -142,17 +166,26 @@ export class S3StandIn extends LoopbackServer {
       return xml(res, 200, deleteResultDocument(quiet ? [] : keys));
     }
     if (method === 'GET' && url.searchParams.get('list-type') === '2') return this.listObjectsV2(bucket, name, url, res);
-    if (method === 'GET' && url.searchParams.has('location')) return xml(res, 200, '<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
-    throw new S3StandInError(501, 'NotImplemented', `the S3 stand-in does not serve ${method} /${name}${url.search} (of listings it serves ListObjectsV2, list-type=2)`);
+    if (method === 'GET' && url.searchParams.has('location'))
+      return xml(res, 200, '<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>');
+    throw new S3StandInError(
+      501,
+      'NotImplemented',
+      `the S3 stand-in does not serve ${method} /${name}${url.search} (of listings it serves ListObjectsV2, list-type=2)`,
+    );
   }
 
   private listObjectsV2(bucket: Bucket, name: string, url: URL, res: http.ServerResponse): void {
     const q = url.searchParams;
     const maxKeysText = q.get('max-keys') ?? '1000';
     const maxKeys = Number(maxKeysText);
-    if (!/^\d+$/.test(maxKeysText)) throw new S3StandInError(400, 'InvalidArgument', `Provided max-keys not an integer or within integer range: ${JSON.stringify(maxKeysText)}`, { ArgumentName: 'max-keys' });
+    if (!/^\d+$/.test(maxKeysText))
+      throw new S3StandInError(400, 'InvalidArgument', `Provided max-keys not an integer or within integer range: ${JSON.stringify(maxKeysText)}`, {
+        ArgumentName: 'max-keys',
+      });
     const encoding = q.get('encoding-type');
-    if (encoding !== null && encoding !== 'url') throw new S3StandInError(400, 'InvalidArgument', `Invalid Encoding Method specified in Request: ${JSON.stringify(encoding)}`);
+    if (encoding !== null && encoding !== 'url')
+      throw new S3StandInError(400, 'InvalidArgument', `Invalid Encoding Method specified in Request: ${JSON.stringify(encoding)}`);
     bucket.sorted ??= [...bucket.objects.keys()].sort(utf8Compare);
     const request = {
       prefix: q.get('prefix') ?? '',

@@ -6,7 +6,13 @@ import { defineConfig } from 'vitest/config';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Unit tests: beside the code, and the tests of the test helpers and of the generated docs. */
-export const UNIT_TEST_FILES = ['agent/**/*.test.ts', 'criu-bridge/**/*.test.ts', 'localstack/**/*.test.ts', 'test/support/**/*.test.ts', 'test/docs/**/*.test.ts'];
+export const UNIT_TEST_FILES = [
+  'agent/**/*.test.ts',
+  'criu-bridge/**/*.test.ts',
+  'localstack/**/*.test.ts',
+  'test/support/**/*.test.ts',
+  'test/docs/**/*.test.ts',
+];
 
 /** The unit project, also one of the two projects of test/vitest.config.ts (`npm test`). */
 export const unitProject = {

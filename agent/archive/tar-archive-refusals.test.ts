@@ -129,9 +129,9 @@ describe('extractArchive refuses entries that escape or are never in a snapshot'
     await extractArchive(await crafted([{ header: { name: 'run/out.txt', type: 'file' }, body: 'out' }]), { root: under, allowedRoots: [under] });
     expect(await readFile(path.join(base, 'mnt/nvme/scratch/run/out.txt'), 'utf8')).toBe('out');
     const link = path.join(base, 'scratch');
-    await expect(
-      extractArchive(await crafted([{ header: { name: 'f', type: 'file' }, body: 'x' }]), { root: link, allowedRoots: [link] }),
-    ).rejects.toThrow(/resolves to .*outside/);
+    await expect(extractArchive(await crafted([{ header: { name: 'f', type: 'file' }, body: 'x' }]), { root: link, allowedRoots: [link] })).rejects.toThrow(
+      /resolves to .*outside/,
+    );
   });
 
   it('undoes what it created before the bad entry', async () => {

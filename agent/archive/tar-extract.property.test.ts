@@ -66,9 +66,12 @@ describe('extractArchive on mutated archives', () => {
   });
 
   it('never hangs or crashes on random bytes', async () => {
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 4096 }), async (bytes) => extractsSafely(Buffer.from(bytes))), {
-      numRuns: 200,
-    });
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 4096 }), async (bytes) => extractsSafely(Buffer.from(bytes))),
+      {
+        numRuns: 200,
+      },
+    );
   });
 });
 

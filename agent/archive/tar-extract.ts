@@ -93,7 +93,10 @@ class PhysicalRoots {
     try {
       realParent = await realpath(path.dirname(target));
     } catch (error) {
-      throw new UnsafeArchiveError(entry, `its directory ${path.dirname(target)} cannot be resolved (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      throw new UnsafeArchiveError(
+        entry,
+        `its directory ${path.dirname(target)} cannot be resolved (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      );
     }
     const physical = path.join(realParent, path.basename(target));
     if (inside(physical, this.roots)) return;

@@ -35,7 +35,7 @@ function packWith(add: (pack: tar.Pack, report: PackReport) => Promise<void>): {
   const stream = Readable.from(pack as unknown as AsyncIterable<Buffer>, { objectMode: false });
   // A reader that gives up (a failed upload) must not leave the packer waiting forever.
   stream.once('close', () => {
-    if (!finished) pack.destroy(new Error('the archive\'s reader stopped before the end'));
+    if (!finished) pack.destroy(new Error("the archive's reader stopped before the end"));
   });
   const done = (async () => {
     try {

@@ -55,6 +55,7 @@ export async function chunkArchive(archive: Archive, uploader: ChunkUploader, lo
     throw error;
   }
   const report = await archive.done;
-  if (report.skipped.length > 0) log.warn({ skipped: report.skipped.length }, 'left out of the snapshot: files that are not regular files, directories or symlinks');
+  if (report.skipped.length > 0)
+    log.warn({ skipped: report.skipped.length }, 'left out of the snapshot: files that are not regular files, directories or symlinks');
   return stream;
 }

@@ -83,7 +83,14 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
 
   const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(task.residentBytes()) : config.packsInFlight;
   const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight);
-  const progress = new TransferProgress({ clock, log: slog, deadline: notice?.deadline, label: 'checkpoint', bytes: () => uploader.sentBytes, terminal: ctx.terminal ?? process.stderr });
+  const progress = new TransferProgress({
+    clock,
+    log: slog,
+    deadline: notice?.deadline,
+    label: 'checkpoint',
+    bytes: () => uploader.sentBytes,
+    terminal: ctx.terminal ?? process.stderr,
+  });
   let treeStopped = false;
   let committed = false;
   try {

@@ -175,6 +175,8 @@ describe('ImageFollower', () => {
     expect(follower.counters.openHandles).toBe(0);
 
     const dumpFailed = Promise.reject(new Error('criu dump of PID 7 failed (exit 1)'));
-    await expect(followImages({ imagesDir: dir, uploader: fakeUploader(), exclude: new Set(), pollMs: 1 }, dumpFailed)).rejects.toThrow('criu dump of PID 7 failed');
+    await expect(followImages({ imagesDir: dir, uploader: fakeUploader(), exclude: new Set(), pollMs: 1 }, dumpFailed)).rejects.toThrow(
+      'criu dump of PID 7 failed',
+    );
   });
 });

@@ -168,7 +168,8 @@ export class ImageFollower {
       while (file.chunkStart + filled < size) {
         const want = Math.min(READ_BYTES, buffer.length - filled, size - file.chunkStart - filled);
         const { bytesRead } = await handle.read(buffer, filled, want, file.chunkStart + filled);
-        if (bytesRead === 0) throw new Error(`CRIU image ${file.image.name} ended at ${file.chunkStart + filled} bytes, below the ${size} it had, while it was read`);
+        if (bytesRead === 0)
+          throw new Error(`CRIU image ${file.image.name} ended at ${file.chunkStart + filled} bytes, below the ${size} it had, while it was read`);
         this.counters.readBytes += bytesRead;
         filled += bytesRead;
         this.hold(filled - unloaded);

@@ -12,7 +12,7 @@ describe('missingCapabilities', () => {
 
 describe('harmlessCheckError', () => {
   it('excuses only what does not stop a checkpoint', () => {
-    expect(harmlessCheckError('Error (criu/util.c:1533): rlimit: Can\'t setup RLIMIT_NOFILE for self: Operation not permitted', false)).toBe(true);
+    expect(harmlessCheckError("Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted", false)).toBe(true);
     expect(harmlessCheckError('Error (criu/cr-check.c:160): sys/kernel/ns_last_pid sysctl is inaccessible: Read-only file system', true)).toBe(true);
     expect(harmlessCheckError('Error (criu/cr-check.c:160): sys/kernel/ns_last_pid sysctl is inaccessible: Read-only file system', false)).toBe(false);
     expect(harmlessCheckError('Error (criu/cr-check.c:1234): ptrace: Operation not permitted', true)).toBe(false);
@@ -30,7 +30,11 @@ describe('tcpCheck', () => {
   });
 
   it("warns in 'established' mode, where a task holding a connection is not checkpointed, and names the lock tool", () => {
-    expect(tcpCheck(criu42, '6.18.0', 'established', undefined)).toMatchObject({ status: 'warn', detail: expect.stringMatching(/iptables-restore is not installed$/), fix: expect.stringMatching(/SPOTSNAP_TCP_MODE=close/) });
+    expect(tcpCheck(criu42, '6.18.0', 'established', undefined)).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/iptables-restore is not installed$/),
+      fix: expect.stringMatching(/SPOTSNAP_TCP_MODE=close/),
+    });
     expect(tcpCheck(criu42, '6.18.0', 'established', '/usr/sbin/iptables-restore').detail).toMatch(/at \/usr\/sbin\/iptables-restore$/);
   });
 });

@@ -77,7 +77,10 @@ export function tcpCheck(criu: CriuVersion, kernelRelease: string, tcpMode: 'est
       fix: 'set SPOTSNAP_TCP_MODE=close: connections are left untouched at dump and come back closed after a restore',
     };
   }
-  return { status: 'ok', detail: `criu ${criu.text} dumps tasks holding sockets here; connections are left untouched at dump and come back closed after a restore (no network lock needed)` };
+  return {
+    status: 'ok',
+    detail: `criu ${criu.text} dumps tasks holding sockets here; connections are left untouched at dump and come back closed after a restore (no network lock needed)`,
+  };
 }
 
 function statusField(name: string): string | undefined {
@@ -98,7 +101,10 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   results.push({
     name: 'configuration',
     status: parsed.kind === 'enabled' ? 'ok' : 'fail',
-    detail: parsed.kind === 'enabled' ? `s3://${parsed.config.s3.bucket}/${parsed.config.s3.prefix}, job ${parsed.config.jobId}` : describeProblems(parsed.kind === 'invalid' ? parsed.problems : []),
+    detail:
+      parsed.kind === 'enabled'
+        ? `s3://${parsed.config.s3.bucket}/${parsed.config.s3.prefix}, job ${parsed.config.jobId}`
+        : describeProblems(parsed.kind === 'invalid' ? parsed.problems : []),
     fix: parsed.kind === 'enabled' ? undefined : 'set the variables named (docs/reference.md, Configuration)',
   });
   const config = parsed.kind === 'enabled' ? parsed.config : undefined;
@@ -120,7 +126,8 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
       const errors = r.errors;
       const harmless = errors.filter((l) => harmlessCheckError(l, clone3));
       const real = errors.filter((l) => !harmlessCheckError(l, clone3));
-      const note = harmless.length > 0 ? ` (${harmless.length} harmless: RLIMIT_NOFILE, tun devices or ns_last_pid, which CRIU 4 does without when clone3 works)` : '';
+      const note =
+        harmless.length > 0 ? ` (${harmless.length} harmless: RLIMIT_NOFILE, tun devices or ns_last_pid, which CRIU 4 does without when clone3 works)` : '';
       return r.exitCode === 0 || real.length === 0
         ? { status: 'ok', detail: `the kernel and permissions support checkpoint/restore${note}` }
         : { status: 'fail', detail: real.slice(0, 3).join('; '), fix: 'run the container with the options in docker/README.md' };
@@ -157,7 +164,8 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
         ? { status: 'ok', detail: 'CAP_SYS_RESOURCE is there: processes of the task under other users can be checkpointed' }
         : {
             status: 'warn',
-            detail: 'no CAP_SYS_RESOURCE: a task with processes under another user (su, gosu, runuser) cannot be checkpointed ("Can\'t get rlimit"); it runs on without a snapshot',
+            detail:
+              'no CAP_SYS_RESOURCE: a task with processes under another user (su, gosu, runuser) cannot be checkpointed ("Can\'t get rlimit"); it runs on without a snapshot',
             fix: 'add CAP_SYS_RESOURCE where the host allows it, or keep the task under one user',
           };
     }),
@@ -169,7 +177,8 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
       return overlay
         ? {
             status: 'warn',
-            detail: 'the root filesystem is overlayfs: CRIU cannot checkpoint an inotify or fanotify watch on a file the task deleted (the checkpoint fails and the task runs on); watches on other files are found under SPOTSNAP_PATHS and the scratch directories',
+            detail:
+              'the root filesystem is overlayfs: CRIU cannot checkpoint an inotify or fanotify watch on a file the task deleted (the checkpoint fails and the task runs on); watches on other files are found under SPOTSNAP_PATHS and the scratch directories',
             fix: 'keep watched files under SPOTSNAP_PATHS, and do not delete a file while a watch on it is held',
           }
         : { status: 'ok', detail: 'the root filesystem is not overlayfs: CRIU reopens watched files by their handles' };

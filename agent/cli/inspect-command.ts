@@ -13,7 +13,9 @@ export async function inspectCommand(argv: readonly string[], env: NodeJS.Proces
   const snapshot = snapshotId ? job.snapshots.find((s) => s.snapshotId === snapshotId) : job.snapshots.find((s) => s.manifest);
   if (!snapshot) {
     const known = job.snapshots.map((s) => s.snapshotId).join(', ') || 'none';
-    throw new UsageError(`no ${snapshotId ? `snapshot ${JSON.stringify(snapshotId)}` : 'committed snapshot'} for job ${JSON.stringify(jobId)} (snapshots: ${known})`);
+    throw new UsageError(
+      `no ${snapshotId ? `snapshot ${JSON.stringify(snapshotId)}` : 'committed snapshot'} for job ${JSON.stringify(jobId)} (snapshots: ${known})`,
+    );
   }
   const m = snapshot.manifest;
   if (!m) {
@@ -32,7 +34,10 @@ export async function inspectCommand(argv: readonly string[], env: NodeJS.Proces
     ['agent / CRIU', `${m.agentVersion} / ${m.criu.version}, kernel ${m.host.kernel} (${m.host.arch})`],
     ['memory images', `${formatBytes(imageBytes)} in ${m.images.length} files, ${m.images.reduce((s, f) => s + f.chunks.length, 0)} chunks`],
     ['files', `${formatBytes(m.files.bytes)} under ${m.paths.join(':')}, ${m.files.chunks.length} chunks`],
-    ['sent', `${formatBytes(m.transfer.uploadedBytes)} of ${formatBytes(m.transfer.totalBytes)} (${m.transfer.uploadedChunks} of ${m.transfer.totalChunks} chunks new, in ${m.transfer.uploadedPacks} packs)`],
+    [
+      'sent',
+      `${formatBytes(m.transfer.uploadedBytes)} of ${formatBytes(m.transfer.totalBytes)} (${m.transfer.uploadedChunks} of ${m.transfer.totalChunks} chunks new, in ${m.transfer.uploadedPacks} packs)`,
+    ],
     ['timings', `dump ${m.timings.dumpMs} ms, upload ${m.timings.uploadMs} ms, total ${m.timings.totalMs} ms`],
   ];
   const width = Math.max(...lines.map(([k]) => k.length));

@@ -37,7 +37,8 @@ export async function lsCommand(argv: readonly string[], env: NodeJS.ProcessEnv,
   for (const jobId of jobIds) {
     const entry = await describeJob(client, location, jobId);
     rows.push(...entry.snapshots.map(snapshotRow));
-    if (entry.finished) rows.push({ job: jobId, snapshot: '-', attempt: '-', kind: '-', time: entry.finished.lastModified.toISOString(), size: 0, state: 'finished' });
+    if (entry.finished)
+      rows.push({ job: jobId, snapshot: '-', attempt: '-', kind: '-', time: entry.finished.lastModified.toISOString(), size: 0, state: 'finished' });
   }
   if (args.flags.has('json')) {
     out(JSON.stringify(rows, null, 2));
@@ -47,9 +48,23 @@ export async function lsCommand(argv: readonly string[], env: NodeJS.ProcessEnv,
     out(`no snapshots under s3://${location.bucket}/${location.prefix}`);
     return 0;
   }
-  const table = rows.map((r) => [String(r.job), String(r.snapshot), String(r.attempt), String(r.kind), String(r.time), typeof r.size === 'number' ? formatBytes(r.size) : '-', String(r.state)]);
+  const table = rows.map((r) => [
+    String(r.job),
+    String(r.snapshot),
+    String(r.attempt),
+    String(r.kind),
+    String(r.time),
+    typeof r.size === 'number' ? formatBytes(r.size) : '-',
+    String(r.state),
+  ]);
   const header = ['JOB', 'SNAPSHOT', 'ATTEMPT', 'KIND', 'TIME', 'SIZE', 'STATE'];
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  for (const row of [header, ...table]) out(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const row of [header, ...table])
+    out(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
   return 0;
 }

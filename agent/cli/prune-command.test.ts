@@ -46,7 +46,12 @@ async function keysOf(jobId: string): Promise<string[]> {
 async function seedJob(jobId: string, manifest: object): Promise<void> {
   const id = 'a0001-20261121T090000000Z';
   await client.send(
-    new PutObjectCommand({ Bucket: bucket, Key: snapshotObjectKey(location, jobId, id, 'manifest'), Body: JSON.stringify(manifest), ContentType: 'application/json' }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: snapshotObjectKey(location, jobId, id, 'manifest'),
+      Body: JSON.stringify(manifest),
+      ContentType: 'application/json',
+    }),
   );
   for (const pack of [REFERENCED, ORPHAN]) {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${jobId}/packs/${pack}`, Body: `pack ${pack}` }));
@@ -92,7 +97,9 @@ describe('spotsnap prune with committed manifests it cannot read', () => {
     const code = await pruneCommand(['--s3', s3, '--older-than', '0m'], {}, client, (l) => lines.push(l));
     expect(code).toBe(1);
     for (const jobId of UNREADABLE_JOBS) {
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^skipping job ${jobId}: nothing of it is deleted, because a committed manifest could not be read`)));
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`^skipping job ${jobId}: nothing of it is deleted, because a committed manifest could not be read`)),
+      );
       expect(await keysOf(jobId)).toEqual(before.get(jobId));
     }
     expect(lines.at(-2)).toMatch(/^freed .* in 2 objects \(0 finished jobs, 2 leftovers, 3 jobs skipped\)$/);

@@ -96,7 +96,9 @@ export async function pruneCommand(argv: readonly string[], env: NodeJS.ProcessE
     }
   }
   const skipped = plan.skippedJobs.length > 0 ? `, ${plan.skippedJobs.length} jobs skipped` : '';
-  out(`${dryRun ? 'would free' : 'freed'} ${formatBytes(plan.bytes)} in ${plan.keys.length} objects (${plan.finishedJobs.length} finished jobs, ${plan.leftovers.length} leftovers${skipped})`);
+  out(
+    `${dryRun ? 'would free' : 'freed'} ${formatBytes(plan.bytes)} in ${plan.keys.length} objects (${plan.finishedJobs.length} finished jobs, ${plan.leftovers.length} leftovers${skipped})`,
+  );
   if (plan.skippedJobs.length === 0) return 0;
   out(
     `${plan.skippedJobs.length} jobs were left whole because a committed manifest of theirs could not be read: ` +

@@ -18,7 +18,10 @@ function attempt(n: number, extra: Partial<AttemptReport> = {}): AttemptReport {
     preserved: { runMs: n === 1 ? 0 : 60_000 * (n - 1), cpuMs: 30_000 * (n - 1) },
     task: { runMs: 60_000 * n, cpuMs: 30_000 * n },
     checkpoints: [{ snapshotId: `s${n}`, kind: 'final', totalMs: 2000, uploadedBytes: 1048576, uploadedChunks: 1, uploadedPacks: 1, totalBytes: 4 * 1048576 }],
-    restore: n === 1 ? null : { snapshotId: `s${n - 1}`, fromAttempt: n - 1, totalMs: 1500, downloadMs: 1000, criuRestoreMs: 200, preservedRunMs: 60_000, preservedCpuMs: 30_000 },
+    restore:
+      n === 1
+        ? null
+        : { snapshotId: `s${n - 1}`, fromAttempt: n - 1, totalMs: 1500, downloadMs: 1000, criuRestoreMs: 200, preservedRunMs: 60_000, preservedCpuMs: 30_000 },
     bytes: { uploaded: 1048576, stored: 4 * 1048576 },
     cost: { instancePerHour: 1, preservedCompute: 0.01, s3: 0.001, saved: 0.009 },
     ...extra,
@@ -26,7 +29,7 @@ function attempt(n: number, extra: Partial<AttemptReport> = {}): AttemptReport {
 }
 
 describe('spotsnap report', () => {
-  it('folds a job\'s attempts into one line', () => {
+  it("folds a job's attempts into one line", () => {
     const last = attempt(3, { outcome: 'exited', exitCode: 0, interruptionsSurvived: 2, checkpoints: [] });
     expect(summarizeJob('j', [attempt(2), attempt(1), last])).toEqual({
       jobId: 'j',
@@ -44,11 +47,17 @@ describe('spotsnap report', () => {
     expect(renderReportChart([summarizeJob('j', [attempt(1)])])).toMatch(/^<svg .*Where the time went, per job.*<\/svg>\n$/s);
   });
 
-  it('reads every job\'s reports under the prefix', async () => {
+  it("reads every job's reports under the prefix", async () => {
     const bucket = 'unit-report';
     const prefix = `r-${randomUUID().slice(0, 8)}`;
-    for (const [job, n] of [['job-a', 1], ['job-a', 2], ['job-b', 1]] as const) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${job}/reports/a000${n}.json`, Body: JSON.stringify(attempt(n, { jobId: job })) }));
+    for (const [job, n] of [
+      ['job-a', 1],
+      ['job-a', 2],
+      ['job-b', 1],
+    ] as const) {
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${job}/reports/a000${n}.json`, Body: JSON.stringify(attempt(n, { jobId: job })) }),
+      );
     }
     const lines: string[] = [];
     expect(await reportCommand([`s3://${bucket}/${prefix}`], {}, client, (l) => lines.push(l))).toBe(0);

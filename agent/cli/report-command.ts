@@ -49,7 +49,8 @@ export function renderReportChart(jobs: readonly JobSummary[]): string {
   const max = Math.max(1, ...jobs.map((j) => j.runMs + j.checkpointMs + j.restoreMs));
   const rows = jobs.map((j, i) => {
     const y = 50 + i * 26;
-    const seg = (x: number, ms: number, color: string) => `<rect x="${(left + (x / max) * plot).toFixed(1)}" y="${y}" width="${((ms / max) * plot).toFixed(1)}" height="18" fill="${color}"/>`;
+    const seg = (x: number, ms: number, color: string) =>
+      `<rect x="${(left + (x / max) * plot).toFixed(1)}" y="${y}" width="${((ms / max) * plot).toFixed(1)}" height="18" fill="${color}"/>`;
     const kept = Math.min(j.preservedRunMs, j.runMs);
     return [
       `<text x="${left - 8}" y="${y + 13}" text-anchor="end">${j.jobId.slice(0, 36).replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`,
@@ -59,15 +60,25 @@ export function renderReportChart(jobs: readonly JobSummary[]): string {
       seg(j.runMs + j.checkpointMs, j.restoreMs, '#ef4444'),
     ].join('');
   });
-  const legend = [['#2563eb', 'task running'], ['#16a34a', 'work kept across interruptions'], ['#f59e0b', 'checkpoints'], ['#ef4444', 'restores']]
-    .map(([color, label], i) => `<rect x="${10 + i * 220}" y="${60 + jobs.length * 26}" width="12" height="12" fill="${color}"/><text x="${28 + i * 220}" y="${71 + jobs.length * 26}">${label}</text>`)
+  const legend = [
+    ['#2563eb', 'task running'],
+    ['#16a34a', 'work kept across interruptions'],
+    ['#f59e0b', 'checkpoints'],
+    ['#ef4444', 'restores'],
+  ]
+    .map(
+      ([color, label], i) =>
+        `<rect x="${10 + i * 220}" y="${60 + jobs.length * 26}" width="12" height="12" fill="${color}"/><text x="${28 + i * 220}" y="${71 + jobs.length * 26}">${label}</text>`,
+    )
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${90 + jobs.length * 26}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">Where the time went, per job</text>${rows.join('')}${legend}</svg>\n`;
 }
 
 async function readReports(client: S3Client, bucket: string, prefix: string): Promise<AttemptReport[]> {
   const keys = (await listAll(client, bucket, prefix)).objects.map((o) => o.key).filter((k) => k.endsWith('.json'));
-  return Promise.all(keys.map(async (Key) => JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString()) as AttemptReport));
+  return Promise.all(
+    keys.map(async (Key) => JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString()) as AttemptReport),
+  );
 }
 
 export async function reportCommand(argv: readonly string[], env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
@@ -102,9 +113,27 @@ export async function reportCommand(argv: readonly string[], env: NodeJS.Process
   ]);
   const sum = (f: (j: JobSummary) => number) => jobs.reduce((s, j) => s + f(j), 0);
   const saved = jobs.some((j) => j.savedUsd !== null) ? sum((j) => j.savedUsd ?? 0).toFixed(4) : '-';
-  rows.push(['TOTAL', String(sum((j) => j.attempts)), String(sum((j) => j.interruptions)), '', min(sum((j) => j.runMs)), min(sum((j) => j.preservedRunMs)), min(sum((j) => j.preservedCpuMs)), (sum((j) => j.checkpointMs) / 1000).toFixed(1), (sum((j) => j.restoreMs) / 1000).toFixed(1), (sum((j) => j.uploadedBytes) / 1048576).toFixed(1), saved]);
+  rows.push([
+    'TOTAL',
+    String(sum((j) => j.attempts)),
+    String(sum((j) => j.interruptions)),
+    '',
+    min(sum((j) => j.runMs)),
+    min(sum((j) => j.preservedRunMs)),
+    min(sum((j) => j.preservedCpuMs)),
+    (sum((j) => j.checkpointMs) / 1000).toFixed(1),
+    (sum((j) => j.restoreMs) / 1000).toFixed(1),
+    (sum((j) => j.uploadedBytes) / 1048576).toFixed(1),
+    saved,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const row of [header, ...rows])
+    out(
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
   if (typeof svg === 'string') out(`chart written to ${svg}`);
   return 0;
 }

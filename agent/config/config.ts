@@ -12,9 +12,7 @@ export { resolveExistingPrefix } from './state-paths.ts';
 
 /** Formats problems as one message per line, each naming the variable, its value and what to do. */
 export function describeProblems(problems: ConfigProblem[]): string {
-  return problems
-    .map((p) => `${p.variable}=${p.value === undefined ? '(unset)' : JSON.stringify(p.value)}: expected ${p.expected}`)
-    .join('\n');
+  return problems.map((p) => `${p.variable}=${p.value === undefined ? '(unset)' : JSON.stringify(p.value)}: expected ${p.expected}`).join('\n');
 }
 
 /** Reads the configuration; `cwd` is the task's working directory, the default state path. */

@@ -53,14 +53,14 @@ export const ENV_VARS = {
     parse: (raw) => parse.parseS3Uri(raw.trim()),
     required: true,
     expected: 's3://BUCKET/PREFIX (a valid bucket name, required when spotsnap is enabled)',
-    description: '`s3://BUCKET/PREFIX` where the job\'s snapshots go.',
+    description: "`s3://BUCKET/PREFIX` where the job's snapshots go.",
   }),
   jobId: withoutDefault(`\`${BATCH_JOB_ID}\``, {
     name: 'SPOTSNAP_JOB_ID',
     parse: parse.jobId,
     expected: JOB_ID_FORM,
     description:
-      'The job\'s identity: snapshots of one job are never restored into another. Letters, digits, `. _ : -`, at most 255 characters. For a child of an array job, `:INDEX` is appended to it (unless it already ends with it), so siblings never share snapshots.',
+      "The job's identity: snapshots of one job are never restored into another. Letters, digits, `. _ : -`, at most 255 characters. For a child of an array job, `:INDEX` is appended to it (unless it already ends with it), so siblings never share snapshots.",
   }),
   batchJobId: withoutDefault('set by AWS Batch', {
     name: BATCH_JOB_ID,
@@ -80,16 +80,19 @@ export const ENV_VARS = {
     name: 'AWS_BATCH_JOB_ATTEMPT',
     parse: parse.attemptNumber,
     expected: 'a whole number >= 1',
-    description:
-      'The attempt number, recorded in snapshot ids. A committed snapshot taken after the task last ended is looked for on every attempt.',
+    description: 'The attempt number, recorded in snapshot ids. A committed snapshot taken after the task last ended is looked for on every attempt.',
   }),
   paths: withoutDefault<string[]>('the working directory', {
     name: 'SPOTSNAP_PATHS',
     // Read with the working directory and the disk in hand: state-paths.ts.
-    parse: (raw) => raw.split(':').map((p) => p.trim()).filter(Boolean),
+    parse: (raw) =>
+      raw
+        .split(':')
+        .map((p) => p.trim())
+        .filter(Boolean),
     expected: 'absolute directories other than "/", separated by ":" (default: the working directory)',
     description:
-      'Absolute directories whose files are part of the task\'s state, separated by `:`. Not `/` (nor a path that resolves to it). Symlinks in them are resolved once, as far as the path exists: with `/scratch -> /mnt/nvme/scratch`, the snapshot holds `/mnt/nvme/scratch`. Files the task needs from elsewhere are taken as [Files outside SPOTSNAP_PATHS](design.md#files-outside-spotsnap_paths) says.',
+      "Absolute directories whose files are part of the task's state, separated by `:`. Not `/` (nor a path that resolves to it). Symlinks in them are resolved once, as far as the path exists: with `/scratch -> /mnt/nvme/scratch`, the snapshot holds `/mnt/nvme/scratch`. Files the task needs from elsewhere are taken as [Files outside SPOTSNAP_PATHS](design.md#files-outside-spotsnap_paths) says.",
   }),
   pollIntervalMs: withDefault('1000', {
     name: 'SPOTSNAP_POLL_INTERVAL_MS',
@@ -108,7 +111,7 @@ export const ENV_VARS = {
     parse: parse.oneOf<TcpMode>(['established', 'close']),
     expected: 'established or close',
     description:
-      'What becomes of the task\'s open TCP connections. `established`: a tree holding an established connection is not checkpointed (CRIU could not hand the connections back to a tree it leaves frozen), it runs on with them; a tree without one is checkpointed as usual. `close`: connections are left untouched while the task is dumped (it runs on with them after a background checkpoint) and come back closed after a restore (the next read sees end of stream, the next write EPIPE or ECONNRESET): for tasks that reconnect. A snapshot taken in one mode restores only in that mode.',
+      "What becomes of the task's open TCP connections. `established`: a tree holding an established connection is not checkpointed (CRIU could not hand the connections back to a tree it leaves frozen), it runs on with them; a tree without one is checkpointed as usual. `close`: connections are left untouched while the task is dumped (it runs on with them after a background checkpoint) and come back closed after a restore (the next read sees end of stream, the next write EPIPE or ECONNRESET): for tasks that reconnect. A snapshot taken in one mode restores only in that mode.",
   }),
   strict: withDefault('false', {
     name: 'SPOTSNAP_STRICT',
@@ -121,8 +124,7 @@ export const ENV_VARS = {
     name: 'SPOTSNAP_AFTER_CHECKPOINT',
     parse: parse.oneOf<AfterCheckpoint>(['wait', 'exit']),
     expected: 'wait or exit',
-    description:
-      '`wait` keeps the container alive until the instance is reclaimed (AWS Batch then retries the job as a host failure); `exit` exits with 177.',
+    description: '`wait` keeps the container alive until the instance is reclaimed (AWS Batch then retries the job as a host failure); `exit` exits with 177.',
   }),
   onRestoreFailure: withDefault('fresh', {
     name: 'SPOTSNAP_ON_RESTORE_FAILURE',
@@ -142,13 +144,13 @@ export const ENV_VARS = {
     parse: parse.packsInFlight,
     expected: "auto or a whole number from 1 to 64 (each costs 8 MiB of the agent's memory)",
     description:
-      'Pack uploads in flight during a checkpoint, 1 to 64, each holding an 8 MiB buffer of the agent\'s memory. `auto`: one per GiB of the task\'s resident memory, from 2 to 16 (logged with each checkpoint).',
+      "Pack uploads in flight during a checkpoint, 1 to 64, each holding an 8 MiB buffer of the agent's memory. `auto`: one per GiB of the task's resident memory, from 2 to 16 (logged with each checkpoint).",
   }),
   instancePricePerHour: withoutDefault('(none)', {
     name: 'SPOTSNAP_INSTANCE_PRICE_PER_HOUR',
     parse: parse.price,
     expected: 'a price in USD like 0.12',
-    description: 'The instance\'s price in USD, for the cost estimate in each attempt\'s report; without it the report gives none.',
+    description: "The instance's price in USD, for the cost estimate in each attempt's report; without it the report gives none.",
   }),
   s3PricePerGbMonth: withDefault('0.023', {
     name: 'SPOTSNAP_S3_PRICE_PER_GB_MONTH',
@@ -179,7 +181,7 @@ export const ENV_VARS = {
     parse: parse.absolutePath,
     expected: 'an absolute directory path',
     description:
-      'Local directory for CRIU images while they are written and read, and for a background checkpoint\'s copy of the task\'s files while they upload. Needs room for the task\'s memory.',
+      "Local directory for CRIU images while they are written and read, and for a background checkpoint's copy of the task's files while they upload. Needs room for the task's memory.",
   }),
   criuPath: withDefault('criu', {
     name: 'SPOTSNAP_CRIU',
@@ -216,7 +218,7 @@ export const SDK_ENV_VARS: ReadonlyArray<{ names: readonly string[]; andOthers?:
   {
     names: ['AWS_REGION', 'AWS_ACCESS_KEY_ID'],
     andOthers: true,
-    defaultText: 'the SDK\'s default chain',
+    defaultText: "the SDK's default chain",
     description: 'Credentials and region, as every AWS SDK reads them.',
   },
 ];

@@ -206,6 +206,8 @@ describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
     const error = await new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 }).spotNotice().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ImdsError);
     expect((error as ImdsError).status).toBe(401);
-    expect((error as Error).message).toMatch(/answered 401 to a request without a token, and the token call failed \(PUT .* timed out after 200 ms\).*hop limit to 2/);
+    expect((error as Error).message).toMatch(
+      /answered 401 to a request without a token, and the token call failed \(PUT .* timed out after 200 ms\).*hop limit to 2/,
+    );
   });
 });

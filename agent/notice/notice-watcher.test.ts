@@ -53,7 +53,14 @@ describe('watchForNotice', () => {
     const clock = new FakeClock();
     const later = parseSpotNotice('{"action":"terminate","time":"2026-11-21T09:30:00Z"}');
     const source = scripted([notice, notice, notice, later]);
-    const found = await watchForNotice({ source, intervalMs: 1000, clock, signal: new AbortController().signal, log: capturingLog().log, ignore: (n) => n.id === notice.id });
+    const found = await watchForNotice({
+      source,
+      intervalMs: 1000,
+      clock,
+      signal: new AbortController().signal,
+      log: capturingLog().log,
+      ignore: (n) => n.id === notice.id,
+    });
     expect(found).toEqual(later);
     expect(source.calls).toBe(4);
   });

@@ -61,7 +61,7 @@ describe('restoreNewestSnapshot', () => {
     expect(lines.filter((l) => l.msg === 'snapshot could not be restored; trying the one before').map((l) => l.snapshotId)).toEqual(store.read);
   });
 
-  it('starts from scratch when the task ended after the job\'s snapshots were taken, reading none of them', async () => {
+  it("starts from scratch when the task ended after the job's snapshots were taken, reading none of them", async () => {
     const store = fakeStore(['a0002-20261121T100000000Z', 'a0001-20261121T090000000Z'], 2);
     const outcome = await restoreNewestSnapshot({ config: config(), criu: noCriu, store, command, clock: new FakeClock(), log: capturingLog().log });
     expect(outcome).toEqual({ kind: 'none', hadSnapshots: false, reasons: ["the task ended in attempt 2 after the job's snapshots were taken"] });
@@ -69,7 +69,14 @@ describe('restoreNewestSnapshot', () => {
   });
 
   it('says when the job has no snapshot at all', async () => {
-    const outcome = await restoreNewestSnapshot({ config: config(), criu: noCriu, store: fakeStore([]), command, clock: new FakeClock(), log: capturingLog().log });
+    const outcome = await restoreNewestSnapshot({
+      config: config(),
+      criu: noCriu,
+      store: fakeStore([]),
+      command,
+      clock: new FakeClock(),
+      log: capturingLog().log,
+    });
     expect(outcome).toEqual({ kind: 'none', hadSnapshots: false, reasons: ['no committed snapshot for job job-1'] });
   });
 });

@@ -105,7 +105,10 @@ async function restoreSnapshot(
       extractArchive(chunkedStream(store, manifest.outside.files.chunks), { root: '/', allowedRoots: manifest.outside.roots }, extractedOutside),
     ]).finally(() => progress.stop());
     const downloadMs = ctx.clock.now() - downloadStarted;
-    slog.info({ files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs }, 'snapshot verified and files restored; restoring the process tree');
+    slog.info(
+      { files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs },
+      'snapshot verified and files restored; restoring the process tree',
+    );
     await ctx.beforeCriu?.(manifest);
     const criuStarted = ctx.clock.now();
     task = await restoreTask(
@@ -129,7 +132,9 @@ async function restoreSnapshot(
     // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
     task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
     const criuRestoreMs = ctx.clock.now() - criuStarted;
-    await rm(stagingDir, { recursive: true, force: true }).catch((error: unknown) => slog.warn({ err: String(error) }, 'could not remove the restore staging directory'));
+    await rm(stagingDir, { recursive: true, force: true }).catch((error: unknown) =>
+      slog.warn({ err: String(error) }, 'could not remove the restore staging directory'),
+    );
     return { task, manifest, downloadMs, criuRestoreMs };
   } catch (error) {
     // Never two copies of the task: a tree that was restored and then given up is gone before anything else runs.

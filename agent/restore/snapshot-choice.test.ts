@@ -35,13 +35,17 @@ describe('incompatibility', () => {
 
   it('refuses another AWS Batch job under the same explicit SPOTSNAP_JOB_ID', () => {
     const other = manifest({ jobId: 'fixed' });
-    expect(incompatibility(other, configFor({ SPOTSNAP_JOB_ID: 'fixed', AWS_BATCH_JOB_ID: 'job-2' }), command)).toBe('it was taken in AWS Batch job job-1, this is job-2');
+    expect(incompatibility(other, configFor({ SPOTSNAP_JOB_ID: 'fixed', AWS_BATCH_JOB_ID: 'job-2' }), command)).toBe(
+      'it was taken in AWS Batch job job-1, this is job-2',
+    );
   });
 
   it('refuses another command, architecture or set of paths, saying which', () => {
     const config = configFor({ AWS_BATCH_JOB_ID: 'job-1' });
     expect(incompatibility(manifest(), config, ['python3', 'other.py'])).toBe('it was taken from a different command line');
-    expect(incompatibility({ ...manifest(), host: { kernel: '6.1', arch: 'riscv64' } }, config, command)).toBe(`it was taken on riscv64, this is ${process.arch}`);
+    expect(incompatibility({ ...manifest(), host: { kernel: '6.1', arch: 'riscv64' } }, config, command)).toBe(
+      `it was taken on riscv64, this is ${process.arch}`,
+    );
     expect(incompatibility(manifest({ paths: ['/data'] }), config, command)).toBe('it holds paths /data but SPOTSNAP_PATHS is /work');
   });
 });

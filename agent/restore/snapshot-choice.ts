@@ -32,7 +32,8 @@ export function incompatibility(manifest: Manifest, config: AgentConfig, command
   if (manifest.jobId !== config.jobId) return `it belongs to job ${manifest.jobId}, this is ${config.jobId}`;
   const batch = { jobId: config.batch.jobId ?? null, arrayIndex: config.batch.arrayIndex ?? null };
   if (manifest.batch.jobId !== batch.jobId || manifest.batch.arrayIndex !== batch.arrayIndex) {
-    const show = (b: { jobId: string | null; arrayIndex: number | null }) => `${b.jobId ?? '(no Batch job)'}${b.arrayIndex === null ? '' : ` index ${b.arrayIndex}`}`;
+    const show = (b: { jobId: string | null; arrayIndex: number | null }) =>
+      `${b.jobId ?? '(no Batch job)'}${b.arrayIndex === null ? '' : ` index ${b.arrayIndex}`}`;
     return `it was taken in AWS Batch job ${show(manifest.batch)}, this is ${show(batch)}`;
   }
   return undefined;

@@ -5,8 +5,24 @@ import type { Manifest } from '../store/manifest.ts';
 /** Collected while the attempt runs. */
 export interface AttemptRecord {
   /** The snapshot this attempt resumed from, and how long that took. */
-  restore?: { snapshotId: string; fromAttempt: number; totalMs: number; downloadMs: number; criuRestoreMs: number; preservedRunMs: number; preservedCpuMs: number };
-  checkpoints: Array<{ snapshotId: string; kind: 'final' | 'background'; totalMs: number; uploadedBytes: number; uploadedChunks: number; uploadedPacks: number; totalBytes: number }>;
+  restore?: {
+    snapshotId: string;
+    fromAttempt: number;
+    totalMs: number;
+    downloadMs: number;
+    criuRestoreMs: number;
+    preservedRunMs: number;
+    preservedCpuMs: number;
+  };
+  checkpoints: Array<{
+    snapshotId: string;
+    kind: 'final' | 'background';
+    totalMs: number;
+    uploadedBytes: number;
+    uploadedChunks: number;
+    uploadedPacks: number;
+    totalBytes: number;
+  }>;
   /** Latest committed manifest of the job, for the bytes stored. */
   latest?: Manifest;
 }
@@ -65,7 +81,12 @@ export function buildReport(
     cost:
       price === undefined
         ? null
-        : { instancePerHour: price, preservedCompute: round((preserved.runMs / 3_600_000) * price), s3: round(s3), saved: round((preserved.runMs / 3_600_000) * price - s3) },
+        : {
+            instancePerHour: price,
+            preservedCompute: round((preserved.runMs / 3_600_000) * price),
+            s3: round(s3),
+            saved: round((preserved.runMs / 3_600_000) * price - s3),
+          },
   };
 }
 

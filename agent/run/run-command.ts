@@ -120,7 +120,11 @@ async function runWithSnapshots(
         env: taskEnv,
         onProcOutcome: (proc) => {
           if (proc === 'own') jlog.debug('the task has a /proc of its own PID namespace');
-          else jlog.warn({ proc }, 'the task could not get a /proc of its own PID namespace: /proc shows the container\'s processes (psutil, ps -p $$ and the like will see other PIDs)');
+          else
+            jlog.warn(
+              { proc },
+              "the task could not get a /proc of its own PID namespace: /proc shows the container's processes (psutil, ps -p $$ and the like will see other PIDs)",
+            );
         },
       });
       task.credentialsRelay = relay ? { port: relay.port, token: relay.token } : undefined;
@@ -154,7 +158,8 @@ async function runWithSnapshots(
       config,
       task,
       notices,
-      checkpoint: (kind, notice) => takeCheckpoint({ config, criu, criuVersion, store, task: supervised, command, knownChunks, record, clock, log: jlog }, kind, notice),
+      checkpoint: (kind, notice) =>
+        takeCheckpoint({ config, criu, criuVersion, store, task: supervised, command, knownChunks, record, clock, log: jlog }, kind, notice),
       dirtyTracking: () => criu.hasFeature('mem_dirty_track'),
       onFinalCheckpoint,
       clock,
@@ -169,12 +174,14 @@ async function runWithSnapshots(
     // Whatever its code, the task ended: a retry must not resume it from a snapshot taken before that.
     await store
       .markEnded({ attempt: config.attempt, exitCode: result.exit.code, endedAt: new Date(clock.now()).toISOString() })
-      .catch((error: unknown) => jlog.warn({ err: String(error) }, 'could not record that the task ended (a retry may resume a snapshot taken before the end)'));
+      .catch((error: unknown) =>
+        jlog.warn({ err: String(error) }, 'could not record that the task ended (a retry may resume a snapshot taken before the end)'),
+      );
     await report('exited', result.exit.code, task.usage());
     if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt, clock);
   };
   await withDeadline(recordTheEnd(), ATTEMPT_END_BUDGET_MS, 'recording the end of the attempt in S3').catch((error: unknown) =>
-    jlog.warn({ err: String(error) }, 'gave up recording the end of the attempt; the task\'s exit code is passed on'),
+    jlog.warn({ err: String(error) }, "gave up recording the end of the attempt; the task's exit code is passed on"),
   );
   return result.exit.code;
 }
@@ -186,6 +193,6 @@ async function deleteImagesOfFinishedJob(store: AttemptStore, log: Logger, attem
     const packs = await store.deleteAllPacks();
     if (packs > 0) log.info({ packs }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
   } catch (error) {
-    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not delete the finished job\'s snapshot images');
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not delete the finished job's snapshot images");
   }
 }

@@ -12,7 +12,10 @@ function capturingLog(): { log: pino.Logger; lines: Array<{ level: number; msg: 
   return { lines, log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) }) };
 }
 
-const criu = (version: CriuVersion): CriuVersionProbe => async () => version;
+const criu =
+  (version: CriuVersion): CriuVersionProbe =>
+  async () =>
+    version;
 const noCriu: CriuVersionProbe = async (criuPath) => {
   throw new Error(`"${criuPath} --version" failed: is CRIU 4.x installed?`);
 };
@@ -26,14 +29,23 @@ const ERROR = 50;
 describe('decideMode', () => {
   it('runs the task transparently when spotsnap is disabled, without asking CRIU', async () => {
     const { log, lines } = capturingLog();
-    expect(await decideMode(readConfig({}, '/work'), log, mustNotProbe)).toEqual({ kind: 'transparent', why: 'spotsnap is disabled (SPOTSNAP_ENABLED is not true)' });
+    expect(await decideMode(readConfig({}, '/work'), log, mustNotProbe)).toEqual({
+      kind: 'transparent',
+      why: 'spotsnap is disabled (SPOTSNAP_ENABLED is not true)',
+    });
     expect(lines).toEqual([]);
   });
 
   it('refuses an invalid configuration with 178 under SPOTSNAP_STRICT=true', async () => {
-    const mode = await decideMode(readConfig({ ...ENABLED, SPOTSNAP_STRICT: 'true', SPOTSNAP_POLL_INTERVAL_MS: 'often' }, '/work'), capturingLog().log, mustNotProbe);
+    const mode = await decideMode(
+      readConfig({ ...ENABLED, SPOTSNAP_STRICT: 'true', SPOTSNAP_POLL_INTERVAL_MS: 'often' }, '/work'),
+      capturingLog().log,
+      mustNotProbe,
+    );
     expect(mode).toMatchObject({ kind: 'refuse', exitCode: 178 });
-    expect(mode.kind === 'refuse' && mode.why).toMatch(/^invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n.*SPOTSNAP_POLL_INTERVAL_MS/s);
+    expect(mode.kind === 'refuse' && mode.why).toMatch(
+      /^invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n.*SPOTSNAP_POLL_INTERVAL_MS/s,
+    );
   });
 
   it('runs the task without snapshots on an invalid configuration otherwise, saying why as an error', async () => {

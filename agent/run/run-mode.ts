@@ -26,14 +26,16 @@ export async function decideMode(result: ConfigResult, log: Logger, probe: CriuV
   if (result.kind === 'disabled') return { kind: 'transparent', why: 'spotsnap is disabled (SPOTSNAP_ENABLED is not true)' };
   if (result.kind === 'invalid') {
     const problems = describeProblems(result.problems);
-    if (result.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n${problems}` };
+    if (result.strict)
+      return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n${problems}` };
     log.error({ problems: result.problems }, `invalid configuration; the task runs without snapshots:\n${problems}`);
     return { kind: 'transparent', why: 'invalid configuration' };
   }
   const { config } = result;
   try {
     const criuVersion = await probe(config.criuPath);
-    if (criuVersion.number < MIN_CRIU_VERSION.number) throw new Error(`CRIU ${criuVersion.text} is too old: spotsnap needs CRIU ${MIN_CRIU_VERSION.text} or newer`);
+    if (criuVersion.number < MIN_CRIU_VERSION.number)
+      throw new Error(`CRIU ${criuVersion.text} is too old: spotsnap needs CRIU ${MIN_CRIU_VERSION.text} or newer`);
     return { kind: 'snapshots', config, criuVersion };
   } catch (error) {
     const why = `CRIU is not usable: ${error instanceof Error ? error.message : String(error)}`;

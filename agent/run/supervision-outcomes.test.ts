@@ -2,7 +2,21 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from './supervision.ts';
 import { AUTO_BACKGROUND_MAX_BYTES, type SupervisionPolicy } from './supervision-types.ts';
-import { checkOneCheckpointAtATime, deeds, ENDED_0, ev, IN_BACKGROUND, IN_FINAL, KILLED, messages, NOTICE, OTHER_NOTICE, run, WAIT, WAITING_FOR_RECLAIM } from './supervision-script.ts';
+import {
+  checkOneCheckpointAtATime,
+  deeds,
+  ENDED_0,
+  ev,
+  IN_BACKGROUND,
+  IN_FINAL,
+  KILLED,
+  messages,
+  NOTICE,
+  OTHER_NOTICE,
+  run,
+  WAIT,
+  WAITING_FOR_RECLAIM,
+} from './supervision-script.ts';
 
 describe('decide: the final checkpoint committed', () => {
   it('waits for the reclaim once the report is stored', () => {
@@ -71,19 +85,19 @@ describe('decide: the task exits during a dump', () => {
     expect(deeds(steps[5]!)).toEqual(['finish:task-exited 0']);
   });
 
-  it('a background one that fails: the task\'s own result', () => {
+  it("a background one that fails: the task's own result", () => {
     const { last } = run([...IN_BACKGROUND, ev.exited({ code: 3, commandEnded: true, reason: 'the task exited with 3' }), ev.failed('background')]);
     expect(deeds(last)).toEqual(['finish:task-exited 3']);
   });
 
-  it('a final one that fails: the command\'s own result when it ended, else 175', () => {
+  it("a final one that fails: the command's own result when it ended, else 175", () => {
     expect(deeds(run([...IN_FINAL, ev.exited(ENDED_0), ev.failed('final')]).last)).toEqual(['finish:task-exited 0']);
     const killed = run([...IN_FINAL, ev.exited(KILLED), ev.failed('final')]);
     expect(messages(killed.last)).toEqual(['checkpoint failed']);
     expect(deeds(killed.last)).toEqual(['finish:checkpoint-failed 175']);
   });
 
-  it('a final one that commits: the command\'s own result when it ended, else 177 once the report is stored', () => {
+  it("a final one that commits: the command's own result when it ended, else 177 once the report is stored", () => {
     expect(deeds(run([...IN_FINAL, ev.exited(ENDED_0), ev.committed('final')]).last)).toEqual(['finish:task-exited 0']);
     const killed = run([...IN_FINAL, ev.exited(KILLED), ev.committed('final'), ev.reported]);
     expect(deeds(killed.steps[3]!)).toEqual(['report-final-checkpoint']);
@@ -96,7 +110,9 @@ describe('decide: background checkpoints', () => {
   it('asks about dirty memory tracking once, when the first is due, then takes them', () => {
     const { steps } = run([ev.start, ev.due(), ev.dirty(true), ev.committed('background'), ev.due()]);
     expect(deeds(steps[1]!)).toEqual(['ask-dirty-tracking']);
-    expect(messages(steps[2]!)).toEqual(['the kernel tracks dirty memory, but spotsnap does not use criu pre-dump yet: background checkpoints are full dumps, deduplicated by chunk']);
+    expect(messages(steps[2]!)).toEqual([
+      'the kernel tracks dirty memory, but spotsnap does not use criu pre-dump yet: background checkpoints are full dumps, deduplicated by chunk',
+    ]);
     expect(deeds(steps[2]!)).toEqual(['checkpoint:background']);
     expect(deeds(steps[3]!)).toEqual(['schedule-background']);
     expect(deeds(steps[4]!)).toEqual(['checkpoint:background']);

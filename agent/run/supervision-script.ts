@@ -19,7 +19,12 @@ export const ev = {
   due: (residentBytes?: number): SupervisionEvent => ({ kind: 'background-due', residentBytes }),
   dirty: (available = false): SupervisionEvent => ({ kind: 'dirty-tracking', available }),
   committed: (checkpoint: 'final' | 'background'): SupervisionEvent => ({ kind: 'checkpoint-settled', checkpoint, now: T0 + 5_000 }),
-  failed: (checkpoint: 'final' | 'background', error = 'criu dump of PID 7 failed (exit 1)'): SupervisionEvent => ({ kind: 'checkpoint-settled', checkpoint, error, now: T0 + 5_000 }),
+  failed: (checkpoint: 'final' | 'background', error = 'criu dump of PID 7 failed (exit 1)'): SupervisionEvent => ({
+    kind: 'checkpoint-settled',
+    checkpoint,
+    error,
+    now: T0 + 5_000,
+  }),
   reported: { kind: 'final-reported' } as const,
   stayed: (reason: 'notice-withdrawn' | 'deadline-passed' = 'notice-withdrawn'): SupervisionEvent => ({ kind: 'instance-stayed', reason }),
 };
@@ -43,7 +48,8 @@ export function deeds(actions: SupervisionAction[]): string[] {
     .map((a) => {
       if (a.kind === 'checkpoint') return `checkpoint:${a.checkpoint}`;
       if (a.kind === 'forward-signal') return `forward-signal:${a.signal}`;
-      if (a.kind === 'finish') return `finish:${a.result.kind === 'task-exited' ? `task-exited ${a.result.exit.code}` : `${a.result.kind} ${a.result.exitCode}`}`;
+      if (a.kind === 'finish')
+        return `finish:${a.result.kind === 'task-exited' ? `task-exited ${a.result.exit.code}` : `${a.result.kind} ${a.result.exitCode}`}`;
       return a.kind;
     });
 }

@@ -1,6 +1,19 @@
 // The supervisor's decisions, edge by edge (starting, notices, signals): what each event means in each phase, with no clock, process or Docker.
 import { describe, expect, it } from 'vitest';
-import { checkOneCheckpointAtATime, deeds, ENDED_0, ev, IN_BACKGROUND, IN_FINAL, messages, NOTICE, run, T0, WAIT, WAITING_FOR_RECLAIM } from './supervision-script.ts';
+import {
+  checkOneCheckpointAtATime,
+  deeds,
+  ENDED_0,
+  ev,
+  IN_BACKGROUND,
+  IN_FINAL,
+  messages,
+  NOTICE,
+  run,
+  T0,
+  WAIT,
+  WAITING_FOR_RECLAIM,
+} from './supervision-script.ts';
 
 describe('decide: starting', () => {
   it('watches for notices, and waits for the background interval unless background checkpoints are off', () => {
@@ -26,7 +39,12 @@ describe('decide: a notice', () => {
     const { state, last } = run([ev.start, ev.notice(NOTICE, T0 + 20_000)]);
     expect(state.phase).toBe('final-checkpoint');
     expect(deeds(last)).toEqual(['checkpoint:final']);
-    expect(last[0]).toEqual({ kind: 'log', level: 'warn', msg: 'spot interruption notice: checkpointing', fields: { action: 'terminate', time: NOTICE.time, msBeforeDeadline: 100_000 } });
+    expect(last[0]).toEqual({
+      kind: 'log',
+      level: 'warn',
+      msg: 'spot interruption notice: checkpointing',
+      fields: { action: 'terminate', time: NOTICE.time, msBeforeDeadline: 100_000 },
+    });
   });
 
   it('during a background checkpoint: finishes it first, then checkpoints, never two dumps at once', () => {
@@ -59,7 +77,9 @@ describe('decide: signals during and after a final checkpoint', () => {
   it('SIGTERM during the final checkpoint: the checkpoint goes on, then the agent exits 177 (even when it would wait)', () => {
     const { steps } = run([...IN_FINAL, ev.signal('SIGTERM'), ev.committed('final'), ev.reported]);
     expect(deeds(steps[2]!)).toEqual([]);
-    expect(messages(steps[2]!)).toEqual(['signal received during a checkpoint: the checkpoint goes on, then the agent exits (or the task gets the signal if the checkpoint fails)']);
+    expect(messages(steps[2]!)).toEqual([
+      'signal received during a checkpoint: the checkpoint goes on, then the agent exits (or the task gets the signal if the checkpoint fails)',
+    ]);
     expect(deeds(steps[3]!)).toEqual(['report-final-checkpoint']);
     expect(deeds(steps[4]!)).toEqual(['kill-tree', 'finish:checkpointed 177']);
   });

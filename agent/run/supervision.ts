@@ -58,11 +58,22 @@ function onSignal(state: SupervisionState, signal: NodeJS.Signals): Decision {
     case 'final-checkpoint':
       return {
         state: { ...state, signalsDuringCheckpoint: [...state.signalsDuringCheckpoint, signal] },
-        actions: [log('warn', 'signal received during a checkpoint: the checkpoint goes on, then the agent exits (or the task gets the signal if the checkpoint fails)', { signal })],
+        actions: [
+          log(
+            'warn',
+            'signal received during a checkpoint: the checkpoint goes on, then the agent exits (or the task gets the signal if the checkpoint fails)',
+            { signal },
+          ),
+        ],
       };
     case 'checkpointed':
       // The checkpoint is committed and the next attempt resumes from it: the frozen tree goes, the agent exits.
-      return done(state, log('info', 'signal received after the checkpoint was committed: exiting for the retry', { signal }), { kind: 'kill-tree' }, finish(CHECKPOINTED));
+      return done(
+        state,
+        log('info', 'signal received after the checkpoint was committed: exiting for the retry', { signal }),
+        { kind: 'kill-tree' },
+        finish(CHECKPOINTED),
+      );
   }
   return { state, actions: [] };
 }
@@ -78,7 +89,11 @@ function onTaskExited(state: SupervisionState, exit: TaskExit): Decision {
       return { state: { ...state, exitDuringCheckpoint: exit }, actions: [] };
     case 'checkpointed':
       // Frozen after a commit, the tree was killed from outside: the committed snapshot is the task's state.
-      return done(state, log('warn', 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }), finish(CHECKPOINTED));
+      return done(
+        state,
+        log('warn', 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }),
+        finish(CHECKPOINTED),
+      );
   }
   return { state, actions: [] };
 }
@@ -135,7 +150,10 @@ function onDirtyTracking(state: SupervisionState, available: boolean): Decision 
 }
 
 function startBackground(state: SupervisionState): Decision {
-  return { state: { ...state, phase: 'background-checkpoint', exitDuringCheckpoint: undefined }, actions: [{ kind: 'checkpoint', checkpoint: 'background', notice: null }] };
+  return {
+    state: { ...state, phase: 'background-checkpoint', exitDuringCheckpoint: undefined },
+    actions: [{ kind: 'checkpoint', checkpoint: 'background', notice: null }],
+  };
 }
 
 function onBackgroundSettled(state: SupervisionState, error: string | undefined, now: number): Decision {
@@ -157,7 +175,8 @@ function onFinalSettled(state: SupervisionState, error: string | undefined): Dec
   const exit = state.exitDuringCheckpoint;
   if (error !== undefined) {
     const said = log('error', 'checkpoint failed', { err: error });
-    if (exit) return done(state, said, finish(exit.commandEnded ? { kind: 'task-exited', exit } : { kind: 'checkpoint-failed', exitCode: ExitCode.checkpointFailed }));
+    if (exit)
+      return done(state, said, finish(exit.commandEnded ? { kind: 'task-exited', exit } : { kind: 'checkpoint-failed', exitCode: ExitCode.checkpointFailed }));
     // What the agent was asked meanwhile is the task's to answer now, as it would have been without spotsnap.
     const passedOn = state.signalsDuringCheckpoint.flatMap((signal): SupervisionAction[] => [
       log('info', 'passing on the signal that came during the failed checkpoint', { signal }),
@@ -176,13 +195,21 @@ function onFinalSettled(state: SupervisionState, error: string | undefined): Dec
 function onFinalReported(state: SupervisionState): Decision {
   if (state.phase !== 'checkpointed') return { state, actions: [] };
   const exit = state.exitDuringCheckpoint;
-  if (exit) return done(state, log('warn', 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }), finish(CHECKPOINTED));
+  if (exit)
+    return done(
+      state,
+      log('warn', 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }),
+      finish(CHECKPOINTED),
+    );
   if (state.policy.afterCheckpoint === 'exit' || state.signalsDuringCheckpoint.length > 0) return done(state, { kind: 'kill-tree' }, finish(CHECKPOINTED));
   const notice = state.finalNotice;
   if (!notice) return done(state, { kind: 'kill-tree' }, finish(CHECKPOINTED));
   return {
     state,
-    actions: [log('info', 'task checkpointed and frozen; waiting for the instance to be reclaimed (the next attempt resumes it)'), { kind: 'watch-reclaim', notice }],
+    actions: [
+      log('info', 'task checkpointed and frozen; waiting for the instance to be reclaimed (the next attempt resumes it)'),
+      { kind: 'watch-reclaim', notice },
+    ],
   };
 }
 

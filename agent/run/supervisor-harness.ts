@@ -29,10 +29,14 @@ export class ManualClock implements Clock {
       if (signal?.aborted) return reject(signal.reason);
       const timer = { at: this.time + ms, resolve: () => resolve() };
       this.timers.push(timer);
-      signal?.addEventListener('abort', () => {
-        this.timers = this.timers.filter((t) => t !== timer);
-        reject(signal.reason);
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.timers = this.timers.filter((t) => t !== timer);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
     });
   }
 
@@ -111,7 +115,11 @@ export function harness(options: { afterCheckpoint?: 'wait' | 'exit'; background
   const start = (pendingSignals: NodeJS.Signals[] = []): Promise<SupervisionResult> => {
     const supervising = supervise(
       {
-        config: { checkpointInterval: options.background ? { mode: 'every', ms: INTERVAL_MS } : { mode: 'off' }, afterCheckpoint: options.afterCheckpoint ?? 'wait', pollIntervalMs: POLL_MS },
+        config: {
+          checkpointInterval: options.background ? { mode: 'every', ms: INTERVAL_MS } : { mode: 'off' },
+          afterCheckpoint: options.afterCheckpoint ?? 'wait',
+          pollIntervalMs: POLL_MS,
+        },
         task: tree.task,
         notices,
         checkpoint,

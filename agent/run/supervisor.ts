@@ -100,10 +100,12 @@ export function supervise(ctx: SupervisorContext, pendingSignals: readonly NodeJ
           return;
         case 'schedule-background':
           if (everyMs === undefined) return;
-          clock.sleep(everyMs, stop.signal).then(
-            () => dispatch({ kind: 'background-due', residentBytes: config.checkpointInterval.mode === 'auto' ? task.residentBytes() : undefined }),
-            ended,
-          );
+          clock
+            .sleep(everyMs, stop.signal)
+            .then(
+              () => dispatch({ kind: 'background-due', residentBytes: config.checkpointInterval.mode === 'auto' ? task.residentBytes() : undefined }),
+              ended,
+            );
           return;
         case 'watch-notices':
           watchForNotice({

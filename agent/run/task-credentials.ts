@@ -26,7 +26,9 @@ export class TaskCredentials {
     await this.close();
     this.relay = await startCredentialsRelay({ agentEnv: this.agentEnv, listen: wanted, log: this.log });
     if (!this.relay) {
-      throw new Error('the snapshot\'s task reads its credentials from the agent, but this container has no container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI) to serve');
+      throw new Error(
+        "the snapshot's task reads its credentials from the agent, but this container has no container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI) to serve",
+      );
     }
   }
 
@@ -34,7 +36,10 @@ export class TaskCredentials {
   async forFreshStart(): Promise<CredentialsRelay | undefined> {
     if (this.relay) return this.relay;
     this.relay = await startCredentialsRelay({ agentEnv: this.agentEnv, log: this.log }).catch((error: unknown) => {
-      this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'credentials relay not started: the task reads its credentials as the container gives them');
+      this.log.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'credentials relay not started: the task reads its credentials as the container gives them',
+      );
       return undefined;
     });
     return this.relay;

@@ -27,7 +27,8 @@ export const RUN_EXIT_CODES = [
   {
     code: 177,
     name: 'checkpointedForRetry',
-    description: 'A checkpoint was committed and the agent exited (`SPOTSNAP_AFTER_CHECKPOINT=exit`, or a SIGTERM after the commit): retry the job to resume it.',
+    description:
+      'A checkpoint was committed and the agent exited (`SPOTSNAP_AFTER_CHECKPOINT=exit`, or a SIGTERM after the commit): retry the job to resume it.',
   },
   {
     code: 178,

@@ -3,8 +3,5 @@ import pino, { type Logger } from 'pino';
 import type { LogLevel } from '../config/config.ts';
 
 export function createLogger(level: LogLevel): Logger {
-  return pino(
-    { level, base: { component: 'spotsnap' }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ fd: 2, sync: true }),
-  );
+  return pino({ level, base: { component: 'spotsnap' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
 }

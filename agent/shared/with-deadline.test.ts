@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DeadlineError, withDeadline } from './with-deadline.ts';
 
 describe('withDeadline', () => {
-  it('passes the work\'s own result and error through', async () => {
+  it("passes the work's own result and error through", async () => {
     await expect(withDeadline(Promise.resolve(7), 1000, 'the lookup')).resolves.toBe(7);
     await expect(withDeadline(Promise.reject(new Error('refused')), 1000, 'the lookup')).rejects.toThrow('refused');
   });

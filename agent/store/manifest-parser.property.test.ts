@@ -19,7 +19,10 @@ const valid = JSON.stringify(sampleManifest());
 
 describe('parseManifest on random and mutated input', () => {
   it('never crashes on arbitrary JSON', () => {
-    fc.assert(fc.property(fc.json({ maxDepth: 4 }), (text) => parsesOrRefuses(text)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.json({ maxDepth: 4 }), (text) => parsesOrRefuses(text)),
+      { numRuns: 2000 },
+    );
   });
 
   it('never crashes on a valid manifest with one field replaced or removed', () => {

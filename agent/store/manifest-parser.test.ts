@@ -39,14 +39,22 @@ describe('parseManifest', () => {
       },
       /images\[0\]\.chunks\[0\]\.bytes 68157440 is above the 67108864 bytes a chunk may have/,
     ],
-    ['a chunk with no pack', (m) => delete (m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.pack, /files\.chunks\[0\]\.pack undefined is not of the form/],
-    ['a pack id that is a path', (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.pack = '../x'), /files\.chunks\[0\]\.pack "\.\.\/x"/],
+    [
+      'a chunk with no pack',
+      (m) => delete (m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.pack,
+      /files\.chunks\[0\]\.pack undefined is not of the form/,
+    ],
+    [
+      'a pack id that is a path',
+      (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.pack = '../x'),
+      /files\.chunks\[0\]\.pack "\.\.\/x"/,
+    ],
     ['chunks that do not add up', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.bytes = 301), /chunks add up to 300 bytes, not 301/],
     ['a bad object digest', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.sha256 = 'xyz'), /objects\[0\]\.sha256/],
     ['an unknown object', (m) => ((m.objects as Array<Record<string, unknown>>)[0]!.name = 'secrets'), /objects\[0\]\.name "secrets" is unknown/],
     ['an unknown checkpoint kind', (m) => (m.checkpointKind = 'sometimes'), /checkpointKind "sometimes"/],
     ['a relative path', (m) => (m.paths = ['work']), /paths\[0\]/],
-    ['a pipe that is not a pipe', (m) => (((m.task as Record<string, Record<string, unknown>>).pipes!).stdout = '/dev/tty'), /task\.pipes\.stdout/],
+    ['a pipe that is not a pipe', (m) => ((m.task as Record<string, Record<string, unknown>>).pipes!.stdout = '/dev/tty'), /task\.pipes\.stdout/],
     ['a missing job id', (m) => delete m.jobId, /jobId is not a non-empty string/],
   ])('refuses a manifest with %s', (_what, change, message) => {
     const text = _what === 'not JSON' ? '{"kind":' : mutated(change);

@@ -72,7 +72,12 @@ describe('S3 layout, taken apart', () => {
 describe('S3_LAYOUT', () => {
   /** A key pattern as a regular expression: each placeholder stands for one part (NNNN for four digits). */
   const patternOf = (key: string) =>
-    new RegExp(`^${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/NNNN/g, '\\d{4}').replace(/\b[A-Z][A-Z_]*[A-Z]\b/g, '[^/]+')}$`);
+    new RegExp(
+      `^${key
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/NNNN/g, '\\d{4}')
+        .replace(/\b[A-Z][A-Z_]*[A-Z]\b/g, '[^/]+')}$`,
+    );
   const matching = (key: string) => S3_LAYOUT.filter((e) => patternOf(e.key).test(key)).map((e) => e.key);
 
   it('has a row, and one only, for every key the layout builds', () => {

@@ -37,7 +37,11 @@ async function refusingDeleteServer(): Promise<{ url: string; requests: string[]
     const parts: Buffer[] = [];
     req.on('data', (d: Buffer) => parts.push(d));
     req.on('end', () => {
-      const keys = [...Buffer.concat(parts).toString('utf8').matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]!);
+      const keys = [
+        ...Buffer.concat(parts)
+          .toString('utf8')
+          .matchAll(/<Key>([^<]*)<\/Key>/g),
+      ].map((m) => m[1]!);
       requests.push(keys);
       const errors = keys
         .filter((k) => k.startsWith('locked/'))

@@ -37,7 +37,10 @@ export interface JobEntry {
 /** The job ids under the prefix (each is a "directory" holding snapshots/ or packs/). */
 export async function listJobIds(client: S3Client, location: S3Location): Promise<string[]> {
   const { prefixes } = await listAll(client, location.bucket, jobsPrefix(location), '/');
-  return prefixes.map((p) => jobIdOfPrefix(location, p)).filter((id): id is string => id !== undefined).sort();
+  return prefixes
+    .map((p) => jobIdOfPrefix(location, p))
+    .filter((id): id is string => id !== undefined)
+    .sort();
 }
 
 /** One job's snapshots, newest first, with its packs. */

@@ -161,7 +161,11 @@ export class SnapshotStore {
   /** Deletes every pack of the job (after it finished: its snapshots are of no more use). */
   async deleteAllPacks(): Promise<number> {
     const { objects } = await listAll(this.client, this.location.bucket, jobPacksPrefix(this.location, this.jobId));
-    return deleteKeys(this.client, this.location.bucket, objects.map((o) => o.key));
+    return deleteKeys(
+      this.client,
+      this.location.bucket,
+      objects.map((o) => o.key),
+    );
   }
 
   /** Writes a small JSON object with the encryption and checksum every write carries. */
@@ -238,4 +242,3 @@ export class SnapshotStore {
     return manifest;
   }
 }
-

@@ -155,6 +155,8 @@ describe('a restore: the next attempt serves the same port and token from its ow
   });
 
   it.each([0, 70000, 1.5])('rejects a recorded port of %s', async (port) => {
-    await expect(startCredentialsRelay({ agentEnv: fullUriEnv(), log, listen: { port, token: 't' } })).rejects.toThrow(`credentials relay port ${port}: expected`);
+    await expect(startCredentialsRelay({ agentEnv: fullUriEnv(), log, listen: { port, token: 't' } })).rejects.toThrow(
+      `credentials relay port ${port}: expected`,
+    );
   });
 });

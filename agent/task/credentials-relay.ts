@@ -10,7 +10,17 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { RELAY_HEADERS_TIMEOUT_MS, RELAY_REQUEST_TIMEOUT_MS } from '../shared/limits.ts';
-import { ECS_CREDENTIALS_ENDPOINT, ENV_FULL_URI, ENV_RELATIVE_URI, ENV_TOKEN, ENV_TOKEN_FILE, UpstreamCredentials, UpstreamError, upstreamOf, type Upstream } from './credentials-upstream.ts';
+import {
+  ECS_CREDENTIALS_ENDPOINT,
+  ENV_FULL_URI,
+  ENV_RELATIVE_URI,
+  ENV_TOKEN,
+  ENV_TOKEN_FILE,
+  UpstreamCredentials,
+  UpstreamError,
+  upstreamOf,
+  type Upstream,
+} from './credentials-upstream.ts';
 
 /** The one path the relay serves. */
 export const RELAY_PATH = '/spotsnap/v1/credentials';
@@ -130,7 +140,8 @@ class Relay implements CredentialsRelay {
     if (req.method !== 'GET') return this.reply(res, 405, { code: 'MethodNotAllowed', message: 'credentials are read with GET' });
     const authorization = req.headers.authorization;
     if (authorization === undefined) return this.reply(res, 401, { code: 'Unauthorized', message: `missing Authorization header (${ENV_TOKEN})` });
-    if (!sameToken(authorization, this.expectedToken)) return this.reply(res, 403, { code: 'AccessDenied', message: `wrong Authorization token (${ENV_TOKEN})` });
+    if (!sameToken(authorization, this.expectedToken))
+      return this.reply(res, 403, { code: 'AccessDenied', message: `wrong Authorization token (${ENV_TOKEN})` });
     try {
       const credentials = await this.credentials.get();
       return this.reply(res, 200, credentials.body);
@@ -163,6 +174,9 @@ export async function startCredentialsRelay(options: CredentialsRelayOptions): P
   const credentials = new UpstreamCredentials(upstream, options.log, options.fetchImpl ?? fetch, options.clock ?? systemClock);
   const relay = new Relay(credentials, token, options.log);
   await relay.listen(options.listen?.port ?? 0);
-  options.log.info({ port: relay.port, upstream: upstream.kind, reused: options.listen !== undefined }, 'credentials relay listening on 127.0.0.1 for the task');
+  options.log.info(
+    { port: relay.port, upstream: upstream.kind, reused: options.listen !== undefined },
+    'credentials relay listening on 127.0.0.1 for the task',
+  );
   return relay;
 }

@@ -103,7 +103,10 @@ export class UpstreamCredentials {
       return fresh;
     } catch (error) {
       if (cached?.expiresAt !== undefined && this.clock.now() < cached.expiresAt - STALE_SERVE_MIN_VALIDITY_MS) {
-        this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'credentials relay: refresh failed; serving the cached credentials, still valid');
+        this.log.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'credentials relay: refresh failed; serving the cached credentials, still valid',
+        );
         return cached;
       }
       throw error;
@@ -117,7 +120,10 @@ export class UpstreamCredentials {
       try {
         const fetched = await this.fetchOnce();
         if (this.cached?.accessKeyId !== fetched.accessKeyId) {
-          this.log.info({ upstream: this.upstream.kind, expiresAt: fetched.expiresAt === undefined ? null : new Date(fetched.expiresAt).toISOString() }, 'credentials relay: got container credentials');
+          this.log.info(
+            { upstream: this.upstream.kind, expiresAt: fetched.expiresAt === undefined ? null : new Date(fetched.expiresAt).toISOString() },
+            'credentials relay: got container credentials',
+          );
         }
         return fetched;
       } catch (error) {
@@ -142,7 +148,9 @@ export class UpstreamCredentials {
         throw new UpstreamError(`the container credentials endpoint (${this.upstream.kind} URI) did not answer within ${UPSTREAM_TIMEOUT_MS} ms`, 504);
       }
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-      throw new UpstreamError(`the container credentials endpoint (${this.upstream.kind} URI) could not be reached: ${error instanceof Error ? error.message : String(error)}${cause}`);
+      throw new UpstreamError(
+        `the container credentials endpoint (${this.upstream.kind} URI) could not be reached: ${error instanceof Error ? error.message : String(error)}${cause}`,
+      );
     }
     if (response.status !== 200) {
       throw new UpstreamError(`the container credentials endpoint (${this.upstream.kind} URI) answered ${response.status}: ${text.slice(0, 200)}`);
@@ -155,7 +163,9 @@ export class UpstreamCredentials {
       try {
         return (await readFile(this.upstream.tokenFile, 'utf8')).trim();
       } catch (error) {
-        throw new UpstreamError(`${ENV_TOKEN_FILE}=${JSON.stringify(this.upstream.tokenFile)} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+        throw new UpstreamError(
+          `${ENV_TOKEN_FILE}=${JSON.stringify(this.upstream.tokenFile)} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     }
     return this.upstream.token;
@@ -178,7 +188,8 @@ function parseCredentials(text: string, kind: Upstream['kind']): FetchedCredenti
   let expiresAt: number | undefined;
   if (Expiration !== undefined) {
     expiresAt = typeof Expiration === 'string' ? Date.parse(Expiration) : Number.NaN;
-    if (Number.isNaN(expiresAt)) throw new UpstreamError(`the container credentials endpoint (${kind} URI) answered an Expiration that is not a date: ${JSON.stringify(Expiration)}`);
+    if (Number.isNaN(expiresAt))
+      throw new UpstreamError(`the container credentials endpoint (${kind} URI) answered an Expiration that is not a date: ${JSON.stringify(Expiration)}`);
   }
   return { body: text, accessKeyId: AccessKeyId, expiresAt };
 }

@@ -22,7 +22,7 @@ describe('OutputRelay holding output back', () => {
   it('keeps what it reads while held, and writes it in order on release', async () => {
     const { relay, written, writeFd } = await relayOnPipe();
     relay.hold();
-    const counting = (relay as unknown as { held?: Buffer[] });
+    const counting = relay as unknown as { held?: Buffer[] };
     await send(writeFd, 'one\n', () => (counting.held ?? []).reduce((s, b) => s + b.length, 0) + written.join('').length);
     expect(written).toEqual([]);
     relay.release();
@@ -37,7 +37,7 @@ describe('OutputRelay holding output back', () => {
   it('drops what was held when discarded, then passes output through again', async () => {
     const { relay, written, writeFd } = await relayOnPipe();
     relay.hold();
-    const counting = (relay as unknown as { held?: Buffer[] });
+    const counting = relay as unknown as { held?: Buffer[] };
     await send(writeFd, 'from a tree given up\n', () => (counting.held ?? []).reduce((s, b) => s + b.length, 0));
     relay.discard();
     await send(writeFd, 'fresh\n', () => written.join('').length);
@@ -50,7 +50,7 @@ describe('OutputRelay holding output back', () => {
     const { relay, written, writeFd } = await relayOnPipe();
     relay.hold();
     const block = 'x'.repeat(32 * 1024);
-    const counting = (relay as unknown as { held?: Buffer[] });
+    const counting = relay as unknown as { held?: Buffer[] };
     const read = () => (counting.held ?? []).reduce((s, b) => s + b.length, 0) + written.join('').length;
     for (let i = 0; i < 32; i++) await send(writeFd, block, read);
     // 1 MiB held: nothing out yet; one more block and it lets go of everything, in order.

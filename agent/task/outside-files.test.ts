@@ -45,16 +45,29 @@ describe('planOutsideFiles', () => {
     await writeFile(path.join(scratch, 'spill', 'run-1'), 'sorted run');
     await symlink('run-1', path.join(scratch, 'spill', 'latest'));
     await writeFile(path.join(work, 'new.txt'), 'in the working directory');
-    const task = spawn('sh', ['-c', `exec 7<${data}/input.bin 8>>${data}/out.log 9<${work}/old.txt; echo ready; exec sleep 30`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const task = spawn('sh', ['-c', `exec 7<${data}/input.bin 8>>${data}/out.log 9<${work}/old.txt; echo ready; exec sleep 30`], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
       await new Promise((resolve) => task.stdout.once('data', resolve));
       const pid = await pollFor(() => (task.pid !== undefined ? task.pid : undefined), 1000);
       const plan = await planOutsideFiles({ pids: [pid!], paths: [work], scratchDirs: [scratch], changedSinceMs: since, exclude: [] });
-      expect(plan.captured).toEqual([path.join(data, 'out.log'), path.join(scratch, 'spill'), path.join(scratch, 'spill', 'latest'), path.join(scratch, 'spill', 'run-1')]);
+      expect(plan.captured).toEqual([
+        path.join(data, 'out.log'),
+        path.join(scratch, 'spill'),
+        path.join(scratch, 'spill', 'latest'),
+        path.join(scratch, 'spill', 'run-1'),
+      ]);
       const input = plan.referenced.find((f) => f.path === path.join(data, 'input.bin'));
-      expect(input).toEqual({ path: path.join(data, 'input.bin'), bytes: (await stat(path.join(data, 'input.bin'))).size, mtimeMs: Math.trunc((await stat(path.join(data, 'input.bin'))).mtimeMs) });
+      expect(input).toEqual({
+        path: path.join(data, 'input.bin'),
+        bytes: (await stat(path.join(data, 'input.bin'))).size,
+        mtimeMs: Math.trunc((await stat(path.join(data, 'input.bin'))).mtimeMs),
+      });
       // Nothing under SPOTSNAP_PATHS, nothing from the kernel's own filesystems.
-      expect([...plan.captured, ...plan.referenced.map((f) => f.path)].filter((p) => isWithin(p, work) || p.startsWith('/proc') || p.startsWith('/dev/'))).toEqual([]);
+      expect(
+        [...plan.captured, ...plan.referenced.map((f) => f.path)].filter((p) => isWithin(p, work) || p.startsWith('/proc') || p.startsWith('/dev/')),
+      ).toEqual([]);
       // The program and libraries it maps come with the image: referenced, not copied.
       expect(plan.referenced.some((f) => /libc\.so/.test(f.path))).toBe(true);
     } finally {
@@ -66,8 +79,8 @@ describe('planOutsideFiles', () => {
     const scratch = path.join(root, 'tmp');
     const since = await imageFiles(path.join(scratch, 'keep'));
     await mkdir(path.join(scratch, 'agent'));
-    await writeFile(path.join(scratch, 'agent', 'images.img'), 'the agent\'s own');
-    await writeFile(path.join(scratch, 'task.out'), 'the task\'s');
+    await writeFile(path.join(scratch, 'agent', 'images.img'), "the agent's own");
+    await writeFile(path.join(scratch, 'task.out'), "the task's");
     const plan = await planOutsideFiles({ pids: [], paths: [], scratchDirs: [scratch], changedSinceMs: since, exclude: [path.join(scratch, 'agent')] });
     expect(plan.captured).toEqual([path.join(scratch, 'task.out')]);
   });

@@ -61,7 +61,21 @@ describe('fileBindMountpoints', () => {
 
 describe('unshareArgs', () => {
   it('makes a private mount namespace, with unshare mounting proc itself when there is no prelude', () => {
-    expect(unshareArgs('/b/setsid', 'S', ['cmd', 'a'], true)).toEqual(['--pid', '--fork', '--ipc', '--mount', '--propagation', 'private', '/b/setsid', '/bin/sh', '-c', 'S', 'spotsnap-task', 'cmd', 'a']);
+    expect(unshareArgs('/b/setsid', 'S', ['cmd', 'a'], true)).toEqual([
+      '--pid',
+      '--fork',
+      '--ipc',
+      '--mount',
+      '--propagation',
+      'private',
+      '/b/setsid',
+      '/bin/sh',
+      '-c',
+      'S',
+      'spotsnap-task',
+      'cmd',
+      'a',
+    ]);
     expect(unshareArgs('/b/setsid', 'S', ['cmd'], false).slice(0, 6)).toEqual(['--pid', '--fork', '--ipc', '--mount-proc', '--propagation', 'private']);
   });
 });
@@ -84,9 +98,17 @@ async function runInit(failing: string): Promise<{ calls: string[]; status: stri
     await chmod(path.join(dir, tool), 0o755);
   }
   const masks = procMasks(parseMountInfo(CONTAINER_MOUNTINFO));
-  const prelude = procPrelude({ mount: path.join(dir, 'mount'), umount: path.join(dir, 'umount'), stagingDir: '/stage' }, ['rw', 'nosuid', 'nodev', 'noexec'], masks);
+  const prelude = procPrelude(
+    { mount: path.join(dir, 'mount'), umount: path.join(dir, 'umount'), stagingDir: '/stage' },
+    ['rw', 'nosuid', 'nodev', 'noexec'],
+    masks,
+  );
   const statusFile = path.join(dir, 'status');
-  const out = execFileSync('/bin/sh', ['-c', `exec 3>${statusFile}; ${namespaceInitScript(prelude).replace(/\n/g, '\n')}`, 'spotsnap-task', 'sh', '-c', 'echo ran; exit 3'], { encoding: 'utf8' });
+  const out = execFileSync(
+    '/bin/sh',
+    ['-c', `exec 3>${statusFile}; ${namespaceInitScript(prelude).replace(/\n/g, '\n')}`, 'spotsnap-task', 'sh', '-c', 'echo ran; exit 3'],
+    { encoding: 'utf8' },
+  );
   const calls = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n');
   return { calls, status: await readFile(statusFile, 'utf8'), out };
 }

@@ -84,7 +84,10 @@ export function namespaceInitScript(prelude: string | undefined): string {
 
 /** The init's status text: `proc OUTCOME` from the prelude (absent after a restore) and the command's exit code. */
 export function parseInitStatus(text: string): { proc?: ProcOutcome; code?: number } {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const proc = lines.map((l) => /^proc (own|partial|container|none)$/.exec(l)?.[1]).find(Boolean) as ProcOutcome | undefined;
   const last = lines.at(-1);
   const code = last !== undefined && /^\d+$/.test(last) ? Number(last) : undefined;
@@ -99,9 +102,16 @@ export function parseInitStatus(text: string): { proc?: ProcOutcome; code?: numb
 export function unshareArgs(setsid: string, initScript: string, command: readonly string[], withPrelude: boolean): string[] {
   return [
     // An IPC namespace of its own, so that CRIU carries the task's SysV message queues, semaphores and shared memory.
-    '--pid', '--fork', '--ipc',
+    '--pid',
+    '--fork',
+    '--ipc',
     ...(withPrelude ? ['--mount', '--propagation', 'private'] : ['--mount-proc', '--propagation', 'private']),
-    setsid, '/bin/sh', '-c', initScript, 'spotsnap-task', ...command,
+    setsid,
+    '/bin/sh',
+    '-c',
+    initScript,
+    'spotsnap-task',
+    ...command,
   ];
 }
 

@@ -37,7 +37,10 @@ describe('TaskProcess.attach', () => {
     const procOutcomes: string[] = [];
     let settle!: (exit: ProcessExit) => void;
     const parentExit = new Promise<ProcessExit>((resolve) => (settle = resolve));
-    const task = TaskProcess.attach(NO_SUCH_PID, p, parentExit, { output: { stdout: out.stream, stderr: err.stream }, onProcOutcome: (o) => procOutcomes.push(o) });
+    const task = TaskProcess.attach(NO_SUCH_PID, p, parentExit, {
+      output: { stdout: out.stream, stderr: err.stream },
+      onProcOutcome: (o) => procOutcomes.push(o),
+    });
     expect(task.pipeKeys).toEqual({ stdout: p.stdout.key, stderr: p.stderr.key, status: p.status.key });
     writeSync(p.status.writeFd, 'proc own\n');
     writeSync(p.stdout.writeFd, 'to stdout\n');

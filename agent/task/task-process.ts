@@ -99,7 +99,11 @@ export class TaskProcess implements SupervisedTask, CheckpointedTask {
       statusRelay.close();
       const { code } = parseInitStatus(statusText);
       if (code !== undefined) return { code, commandEnded: true, reason: `the task exited with ${code}` };
-      return { code: parent.signal ?? exitCodeForSignal(osConstants.signals.SIGKILL), commandEnded: false, reason: `the task's namespace ended without a status (${parent.reason})` };
+      return {
+        code: parent.signal ?? exitCodeForSignal(osConstants.signals.SIGKILL),
+        commandEnded: false,
+        reason: `the task's namespace ended without a status (${parent.reason})`,
+      };
     })();
     return new TaskProcess(rootPid, { stdout: pipes.stdout.key, stderr: pipes.stderr.key, status: pipes.status.key }, relays, exited, clock);
   }

@@ -23,7 +23,7 @@ describe('BufferPool', () => {
     expect(again.every((b) => b.length === 1024)).toBe(true);
   });
 
-  it('gives pack buffers of a pack\'s size', () => {
+  it("gives pack buffers of a pack's size", () => {
     expect(transferBuffers.bytes).toBe(PACK_BYTES);
   });
 });

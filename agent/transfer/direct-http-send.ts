@@ -178,7 +178,8 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
     // One connection per request: a range is megabytes, so a connect is a small part of its time.
     headers.connection = 'close';
     for (const [name, value] of Object.entries(headers)) {
-      if (/[\r\n]/.test(name) || /[\r\n]/.test(String(value))) return fail(new Error(`refusing to send header ${JSON.stringify(name)} with a line break in it`));
+      if (/[\r\n]/.test(name) || /[\r\n]/.test(String(value)))
+        return fail(new Error(`refusing to send header ${JSON.stringify(name)} with a line break in it`));
       lines.push(`${name}: ${value}`);
     }
     socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');

@@ -142,7 +142,13 @@ describe('getRangeDirect', () => {
 
 describe('getRangeDirect on a raw socket', () => {
   it('reads a head that arrives across several reads, after an interim 100 answer', async () => {
-    const pieces = ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 206 Partial', ' Content\r\nContent-Length: 6\r\nContent-Range: bytes 2-7/10\r', '\n\r', '\nabc', 'def'];
+    const pieces = [
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 206 Partial',
+      ' Content\r\nContent-Length: 6\r\nContent-Range: bytes 2-7/10\r',
+      '\n\r',
+      '\nabc',
+      'def',
+    ];
     const raw = net.createServer((socket) => {
       socket.once('data', async () => {
         for (const piece of pieces) {
@@ -199,7 +205,7 @@ describe('getRangeDirect over TLS', () => {
 describe('signedQueryString', () => {
   it('sorts keys and escapes as SigV4 does', () => {
     expect(signedQueryString({ 'x-id': 'GetObject' })).toBe('x-id=GetObject');
-    expect(signedQueryString({ b: "it's (a)*!", a: null, c: ['2', '1'] })).toBe("a&b=it%27s%20%28a%29%2A%21&c=2&c=1");
+    expect(signedQueryString({ b: "it's (a)*!", a: null, c: ['2', '1'] })).toBe('a&b=it%27s%20%28a%29%2A%21&c=2&c=1');
     expect(signedQueryString(undefined)).toBe('');
   });
 });

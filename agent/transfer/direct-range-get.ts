@@ -30,10 +30,11 @@ export async function getRangeDirect(client: S3Client, bucket: string, key: stri
     },
   };
   const command = new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` });
-  command.middlewareStack.add(
-    () => async (args) => ({ response: await sendDirect(args.request as SignedRequest, counting), output: undefined }) as never,
-    { step: 'deserialize', priority: 'low', name: 'spotsnapDirectRangeGet' },
-  );
+  command.middlewareStack.add(() => async (args) => ({ response: await sendDirect(args.request as SignedRequest, counting), output: undefined }) as never, {
+    step: 'deserialize',
+    priority: 'low',
+    name: 'spotsnapDirectRangeGet',
+  });
   const output = await client.send(command);
   if (delivered !== bytes) throw new RangeLengthError(key, offset, bytes, `a short read (${delivered} bytes)`);
   const range = output.ContentRange;

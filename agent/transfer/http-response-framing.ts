@@ -64,7 +64,8 @@ export interface ParsedHead {
 export function parseHead(text: string): ParsedHead {
   const [statusLine, ...lines] = text.split('\r\n');
   const status = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine ?? '');
-  if (!status) throw transientError(`the S3 endpoint answered with ${JSON.stringify((statusLine ?? '').slice(0, 80))}, not an HTTP/1.1 status line`, 'ECONNRESET');
+  if (!status)
+    throw transientError(`the S3 endpoint answered with ${JSON.stringify((statusLine ?? '').slice(0, 80))}, not an HTTP/1.1 status line`, 'ECONNRESET');
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');

@@ -18,7 +18,14 @@ describe('TransferProgress', () => {
     const clock = new FakeClock();
     const written: string[] = [];
     let done = 0;
-    const progress = new TransferProgress({ clock, log: pino({ level: 'silent' }), label: 'restore', bytes: () => done, total: () => 4 * 1048576, terminal: { isTTY: true, write: (t) => written.push(t) } });
+    const progress = new TransferProgress({
+      clock,
+      log: pino({ level: 'silent' }),
+      label: 'restore',
+      bytes: () => done,
+      total: () => 4 * 1048576,
+      terminal: { isTTY: true, write: (t) => written.push(t) },
+    });
     clock.advance(1000);
     done = 1048576;
     progress.report();
@@ -31,7 +38,14 @@ describe('TransferProgress', () => {
     const clock = new FakeClock();
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
-    const progress = new TransferProgress({ clock, log, label: 'checkpoint', bytes: () => 2 * 1048576, deadline: clock.now() + 60_000, terminal: { isTTY: false, write: () => undefined } });
+    const progress = new TransferProgress({
+      clock,
+      log,
+      label: 'checkpoint',
+      bytes: () => 2 * 1048576,
+      deadline: clock.now() + 60_000,
+      terminal: { isTTY: false, write: () => undefined },
+    });
     clock.advance(2000);
     progress.report();
     progress.stop();

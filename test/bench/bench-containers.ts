@@ -28,7 +28,13 @@ export function idleContainer(): Promise<StartedTestContainer> {
 
 /** Runs a shell command in the container and returns how long the command itself took (timed inside). */
 export async function timedExec(c: StartedTestContainer, script: string): Promise<number> {
-  const out = await execa('docker', ['exec', c.getId(), 'sh', '-c', `s=$(date +%s%N); ${script} >/tmp/exec.log 2>&1 || { cat /tmp/exec.log >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`]);
+  const out = await execa('docker', [
+    'exec',
+    c.getId(),
+    'sh',
+    '-c',
+    `s=$(date +%s%N); ${script} >/tmp/exec.log 2>&1 || { cat /tmp/exec.log >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`,
+  ]);
   return Number(out.stdout.trim().split('\n').pop());
 }
 
@@ -47,7 +53,9 @@ export async function startRawTask(mib: number): Promise<{ c: StartedTestContain
   const script = `echo $$ > /tmp/unshare.pid; exec unshare --pid --fork setsid ${TASK(mib).join(' ')} </dev/null >/tmp/task.log 2>&1`;
   await execa('docker', ['exec', '-d', '-w', '/tmp', c.getId(), 'sh', '-c', script]);
   for (;;) {
-    const log = await execa('docker', ['exec', c.getId(), 'sh', '-c', 'cat /tmp/task.log; cat /proc/$(cat /tmp/unshare.pid)/task/*/children'], { reject: false });
+    const log = await execa('docker', ['exec', c.getId(), 'sh', '-c', 'cat /tmp/task.log; cat /proc/$(cat /tmp/unshare.pid)/task/*/children'], {
+      reject: false,
+    });
     const pid = /^\s*(\d+)\s*$/m.exec(log.stdout.split('\n').slice(1).join('\n'))?.[1];
     if (/^ready/m.test(log.stdout) && pid) return { c, pid: Number(pid) };
     await new Promise((r) => setTimeout(r, 200));

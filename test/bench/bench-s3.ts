@@ -28,12 +28,21 @@ export function repeated(bytes: number): Readable {
 
 /** Deletes every object under `prefix`. */
 export async function deletePrefix(client: Client, bucket: string, prefix: string): Promise<void> {
-  await deleteKeys(client, bucket, (await listAll(client, bucket, prefix)).objects.map((o) => o.key));
+  await deleteKeys(
+    client,
+    bucket,
+    (await listAll(client, bucket, prefix)).objects.map((o) => o.key),
+  );
 }
 
 /** The job's committed manifests, oldest first. */
 export async function committedManifests(client: Client, bucket: string, jobId: string): Promise<Manifest[]> {
   const { objects } = await listAll(client, bucket, `snapshots/${jobId}/snapshots/`);
-  const keys = objects.map((o) => o.key).filter((k) => k.endsWith('manifest.json')).sort();
-  return Promise.all(keys.map(async (Key) => parseManifest(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())));
+  const keys = objects
+    .map((o) => o.key)
+    .filter((k) => k.endsWith('manifest.json'))
+    .sort();
+  return Promise.all(
+    keys.map(async (Key) => parseManifest(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())),
+  );
 }

@@ -36,7 +36,10 @@ export async function benchSize(mib: number, s3Endpoint: string, imds: ImdsSimul
   await execa('sh', ['-c', `docker exec ${raw.c.getId()} tar -cf - /tmpfs/raw /tmp/task.log | docker exec -i ${restorer.getId()} tar -C / -xf -`]);
   await raw.c.stop({ remove: true, timeout: 0 });
   await new Promise((r) => setTimeout(r, 3000));
-  const rawRestoreMs = await timedExec(restorer, `cd /tmp && ${criu.baselineRestoreCommand('/tmpfs/raw', 'restore.log').join(' ')} || { tail -n 20 /tmpfs/raw/restore.log; exit 1; }`);
+  const rawRestoreMs = await timedExec(
+    restorer,
+    `cd /tmp && ${criu.baselineRestoreCommand('/tmpfs/raw', 'restore.log').join(' ')} || { tail -n 20 /tmpfs/raw/restore.log; exit 1; }`,
+  );
   await restorer.stop({ remove: true, timeout: 0 });
   console.log(`raw dump ${rawDumpMs} ms, raw restore ${rawRestoreMs} ms, ${(imageBytes / 1048576).toFixed(0)} MiB of images`);
 
@@ -72,21 +75,37 @@ export async function benchSize(mib: number, s3Endpoint: string, imds: ImdsSimul
     SPOTSNAP_CHECKPOINT_INTERVAL: 'off',
     ...(process.env.BENCH_EXPERIMENT_ENV ? JSON.parse(process.env.BENCH_EXPERIMENT_ENV) : {}),
   });
-  const first = await container(TASK(mib), env(1)).withWaitStrategy(Wait.forLogMessage(/^ready/m)).start();
+  const first = await container(TASK(mib), env(1))
+    .withWaitStrategy(Wait.forLogMessage(/^ready/m))
+    .start();
   imds.scheduleNotice(0);
   await waitForLog(first, /"msg":"checkpoint committed"/, 600_000);
   const firstRss = await peakRss(first);
-  console.log('checkpoint log:', JSON.stringify(agentLog((await execa('docker', ['logs', first.getId()])).stderr).find((l) => l.msg === 'checkpoint committed')));
+  console.log(
+    'checkpoint log:',
+    JSON.stringify(agentLog((await execa('docker', ['logs', first.getId()])).stderr).find((l) => l.msg === 'checkpoint committed')),
+  );
   imds.clearNotice();
   await first.stop({ remove: true, timeout: 0 });
   const [firstManifest] = await committedManifests(client, bucket, jobId);
 
-  const second = await container(TASK(mib), env(2)).withWaitStrategy(Wait.forLogMessage(/task restored from snapshot/)).start();
+  const second = await container(TASK(mib), env(2))
+    .withWaitStrategy(Wait.forLogMessage(/task restored from snapshot/))
+    .start();
   const startedAt = Date.parse((await execa('docker', ['inspect', '--format', '{{.State.StartedAt}}', second.getId()])).stdout.trim());
   const restoredLine = agentLog((await execa('docker', ['logs', second.getId()])).stderr).find((l) => l.msg === 'task restored from snapshot')!;
   const restoreTotalMs = Date.parse(String(restoredLine.time)) - startedAt;
   const restoreRss = await peakRss(second);
-  console.log('restore log:', JSON.stringify({ restoreMs: restoredLine.restoreMs, downloadMs: restoredLine.downloadMs, criuRestoreMs: restoredLine.criuRestoreMs, agentMemory: restoredLine.agentMemory, agentCpuSinceStart: restoredLine.agentCpuSinceStart }));
+  console.log(
+    'restore log:',
+    JSON.stringify({
+      restoreMs: restoredLine.restoreMs,
+      downloadMs: restoredLine.downloadMs,
+      criuRestoreMs: restoredLine.criuRestoreMs,
+      agentMemory: restoredLine.agentMemory,
+      agentCpuSinceStart: restoredLine.agentCpuSinceStart,
+    }),
+  );
   await execa('docker', ['exec', '-w', '/work', second.getId(), 'touch', 'change-now']);
   await waitForLog(second, /changed 10%/, 120_000);
   imds.scheduleNotice(0);

@@ -73,7 +73,10 @@ try {
   say('Summary');
   const rows: Array<[string, string]> = [
     ['task restored (not restarted)', restored ? 'yes' : 'NO'],
-    ['work preserved', `${stepsDone}/${STEPS} steps (${((stepsDone / STEPS) * 100).toFixed(0)}%, about ${(stepsDone * STEP_SECONDS).toFixed(1)} s of ${referenceSeconds.toFixed(1)} s not redone)`],
+    [
+      'work preserved',
+      `${stepsDone}/${STEPS} steps (${((stepsDone / STEPS) * 100).toFixed(0)}%, about ${(stepsDone * STEP_SECONDS).toFixed(1)} s of ${referenceSeconds.toFixed(1)} s not redone)`,
+    ],
     ['checkpoint, notice to commit', `${(totalMs / 1000).toFixed(2)} s (CRIU dump ${(dumpMs / 1000).toFixed(2)} s)`],
     ['restore, start to running', `${(restoreMs / 1000).toFixed(2)} s`],
     ['snapshot size', `${(bytes / 1048576).toFixed(1)} MiB (${(uploaded / 1048576).toFixed(1)} MiB sent)`],

@@ -25,8 +25,6 @@ describe('docs/reference.md', () => {
   });
 
   it('shows a bad value as the agent logs it', () => {
-    expect(renderReference()).toContain(
-      '`SPOTSNAP_POLL_INTERVAL_MS="soon": expected a whole number of milliseconds from 100 to 60000 (default 1000)`',
-    );
+    expect(renderReference()).toContain('`SPOTSNAP_POLL_INTERVAL_MS="soon": expected a whole number of milliseconds from 100 to 60000 (default 1000)`');
   });
 });

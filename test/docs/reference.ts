@@ -35,8 +35,7 @@ function exitCodes(): string {
   const rows = (specs: readonly ExitCodeSpec[]) => specs.map((e) => [String(e.code), e.description]);
   return [
     '## Exit codes',
-    '`spotsnap run` exits with the task\'s own exit code (128+N when the task was killed by signal N). Its own codes\n' +
-      '(`agent/shared/exit-codes.ts`):',
+    "`spotsnap run` exits with the task's own exit code (128+N when the task was killed by signal N). Its own codes\n" + '(`agent/shared/exit-codes.ts`):',
     table(['code', 'meaning'], rows(RUN_EXIT_CODES)),
     '`spotsnap doctor`, `ls`, `inspect`, `prune` and `report`:',
     table(['code', 'meaning'], rows(VERB_EXIT_CODES)),
@@ -47,8 +46,14 @@ function s3Layout(): string {
   return [
     '## S3 layout',
     'Every key is built in `agent/store/s3-layout.ts`. Under `SPOTSNAP_S3_URI`, `s3://BUCKET/PREFIX`:',
-    table(['key', 'meaning'], S3_LAYOUT.map((e) => [code(`s3://BUCKET/${e.key}`), e.meaning])),
-    table(['placeholder', 'meaning'], S3_LAYOUT_PLACEHOLDERS.map((p) => [code(p.placeholder), p.meaning])),
+    table(
+      ['key', 'meaning'],
+      S3_LAYOUT.map((e) => [code(`s3://BUCKET/${e.key}`), e.meaning]),
+    ),
+    table(
+      ['placeholder', 'meaning'],
+      S3_LAYOUT_PLACEHOLDERS.map((p) => [code(p.placeholder), p.meaning]),
+    ),
     'What a manifest records: [design.md](design.md#the-snapshot-in-s3).',
   ].join('\n\n');
 }

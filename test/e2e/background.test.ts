@@ -13,7 +13,10 @@ const FINAL_COMMITTED = /"checkpoint":"final"[^\n]*"msg":"checkpoint committed"/
 
 async function manifestsOf(jobId: string): Promise<Manifest[]> {
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/snapshots/` }));
-  const keys = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith('manifest.json')).sort();
+  const keys = (listed.Contents ?? [])
+    .map((o) => o.Key!)
+    .filter((k) => k.endsWith('manifest.json'))
+    .sort();
   return Promise.all(keys.map(async (Key) => parseManifest(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body!.transformToString())));
 }
 
@@ -31,7 +34,9 @@ describe('background checkpoints', () => {
     const final = manifests.find((m) => m.checkpointKind === 'final')!;
     expect(manifests.filter((m) => m.checkpointKind === 'background').length).toBeGreaterThanOrEqual(1);
     expect(final.transfer.uploadedBytes).toBeLessThan(final.transfer.totalBytes * 0.5);
-    expect(agentLog(first.stderr).map((l) => l.msg)).toContain('no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk');
+    expect(agentLog(first.stderr).map((l) => l.msg)).toContain(
+      'no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk',
+    );
 
     const second = await runToCompletion(command, env(2));
     expect(agentLog(second.stderr).find((l) => l.msg === 'task restored from snapshot')?.snapshotId).toBe(final.snapshotId);
@@ -55,7 +60,9 @@ describe('background checkpoints', () => {
     proxy.clearFaults();
 
     const log = agentLog(first.stderr);
-    const order = log.filter((l) => /checkpoint committed|notice during a background checkpoint|notice: checkpointing/.test(l.msg)).map((l) => `${l.checkpoint ?? ''} ${l.msg}`);
+    const order = log
+      .filter((l) => /checkpoint committed|notice during a background checkpoint|notice: checkpointing/.test(l.msg))
+      .map((l) => `${l.checkpoint ?? ''} ${l.msg}`);
     expect(order[0]).toBe(' spot interruption notice during a background checkpoint: finishing it first');
     expect(order.indexOf('background checkpoint committed')).toBeLessThan(order.indexOf(' spot interruption notice: checkpointing'));
     const dumps = log.filter((l) => l.msg === 'freezing and dumping the task with CRIU, streaming its images').map((l) => l.checkpoint);

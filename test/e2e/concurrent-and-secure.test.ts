@@ -31,7 +31,11 @@ describe('many jobs at once', () => {
 });
 
 describe('encryption and secrets', () => {
-  const command = ['sh', '-c', 'echo "file-secret-DEF" > secret.txt; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i >> count.txt; sleep 0.1; done; cat count.txt | wc -l'];
+  const command = [
+    'sh',
+    '-c',
+    'echo "file-secret-DEF" > secret.txt; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i >> count.txt; sleep 0.1; done; cat count.txt | wc -l',
+  ];
 
   it('asks S3 for AES256 encryption and sends a checksum S3 verifies with every write', async () => {
     const jobId = `sse-${randomUUID()}`;
@@ -48,7 +52,9 @@ describe('encryption and secrets', () => {
     // Packs carry the CRC-32 the agent computed as it filled them; the small JSON objects a SHA-256.
     for (const request of packs) expect(request.headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
     for (const request of writes.filter((r) => r.method === 'PUT' && !packs.includes(r))) {
-      expect(Object.keys(request.headers).some((h) => h === 'x-amz-checksum-sha256' || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer')).toBe(true);
+      expect(Object.keys(request.headers).some((h) => h === 'x-amz-checksum-sha256' || h === 'x-amz-sdk-checksum-algorithm' || h === 'x-amz-trailer')).toBe(
+        true,
+      );
     }
   });
 

@@ -25,7 +25,17 @@ describe('spotsnap doctor', () => {
 
   it('fails in a default container and says what to add', async () => {
     const env = jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: 'doctor', attempt: 1 });
-    const args = ['run', '--rm', '--network', 'host', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), '--entrypoint', '/opt/spotsnap/bin/spotsnap', TASK_IMAGE, 'doctor'];
+    const args = [
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      '--entrypoint',
+      '/opt/spotsnap/bin/spotsnap',
+      TASK_IMAGE,
+      'doctor',
+    ];
     const result = await execa('docker', args, { reject: false });
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toMatch(/^FAIL\s+capabilities\s+missing CAP_SYS_ADMIN .* -> run with --cap-add ALL/m);

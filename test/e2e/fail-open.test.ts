@@ -39,7 +39,7 @@ describe('spotsnap disabled', () => {
     expect(result.exitCode).toBe(3);
   });
 
-  it('reports a missing command with the shell\'s code 127', async () => {
+  it("reports a missing command with the shell's code 127", async () => {
     const result = await runToCompletion(['no-such-command-here'], {});
     expect(result.exitCode).toBe(127);
   });

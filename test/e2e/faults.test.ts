@@ -15,6 +15,7 @@ import {
   startAttempt,
   waitForExit,
   waitForLog,
+  type AttemptOutput,
 } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
@@ -171,7 +172,7 @@ describe('local faults', () => {
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 1000 }, times: 3 });
     imds.scheduleNotice(2000);
     const container = await startAttempt(memoryTask, envFor(jobId, 1));
-    let first;
+    let first: AttemptOutput;
     try {
       await waitForLog(container, /CRIU dump complete; uploading/);
       await signalContainer(container, 'TERM');
@@ -200,7 +201,7 @@ describe('the metadata service misbehaving', () => {
     const rotateTokens = setInterval(() => imds.expireTokens(), 700);
     imds.scheduleNotice(3000, 'stop');
     const container = await startAttempt(memoryTask, envFor(jobId, 1));
-    let result;
+    let result: AttemptOutput;
     try {
       await waitForLog(container, /"msg":"checkpoint committed"/);
       // The notice stays up for a while (polled on every interval), then is withdrawn.

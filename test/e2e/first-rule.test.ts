@@ -4,7 +4,16 @@ import { execa } from 'execa';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, collect, runToCompletion, runUntilCheckpoint, taskContainer, waitForExit, waitForLog } from '../support/task-container.ts';
+import {
+  agentLog,
+  collect,
+  runToCompletion,
+  runUntilCheckpoint,
+  taskContainer,
+  waitForExit,
+  waitForLog,
+  type AttemptOutput,
+} from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 import { Wait } from 'testcontainers';
 
@@ -61,7 +70,7 @@ describe('a restore that cannot be used is never a failed job', () => {
     },
     {
       name: 'a file the task had open from the image has another size',
-      prepare: { files: [{ content: 'not the image\'s copy', target: HELD_FILE }] },
+      prepare: { files: [{ content: "not the image's copy", target: HELD_FILE }] },
       env: {},
       reason: new RegExp(`the task had ${HELD_FILE} open \\(\\d+ bytes`),
     },
@@ -113,7 +122,9 @@ describe('a restore that cannot be used is never a failed job', () => {
     imds.scheduleNotice(2500);
     await runUntilCheckpoint(fallbackTask, envFor(jobId, 1), undefined, 120_000, IMAGE);
     imds.clearNotice();
-    const second = await runPrepared(fallbackTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }), { files: [{ content: 'crash\n', target: CRASH_MARK }] });
+    const second = await runPrepared(fallbackTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }), {
+      files: [{ content: 'crash\n', target: CRASH_MARK }],
+    });
     expect(second.exitCode).toBe(176);
     expect(second.stdout).toBe('');
   });
@@ -157,7 +168,7 @@ describe('frozen trees always run on', () => {
     const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '96', '80', '0.1'];
     const uninterrupted = await runToCompletion(command, {});
     const container = await taskContainer(command, envFor(`slow-link-${randomUUID()}`, 1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' })).start();
-    let logs;
+    let logs: { stdout: string; stderr: string };
     try {
       await waitForExit(container, 120_000);
       logs = await execa('docker', ['logs', '--timestamps', container.getId()], { reject: false });
@@ -186,7 +197,7 @@ describe('signals and a silent S3 around the task', () => {
     // Slow pack reads keep the restore busy while the container is asked to stop.
     proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
     const container = await taskContainer(command, envFor(jobId, 2)).start();
-    let result;
+    let result: AttemptOutput;
     try {
       await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
       await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
@@ -213,7 +224,7 @@ describe('signals and a silent S3 around the task', () => {
       expect(result.exitCode).toBe(0);
       const started = agentLog(result.stderr).find((l) => l.msg === 'starting the task from scratch');
       expect(String(started?.reasons)).toMatch(/looking up the job's snapshots did not finish within 60 s/);
-      expect(messages(result.stderr)).toContain('gave up recording the end of the attempt; the task\'s exit code is passed on');
+      expect(messages(result.stderr)).toContain("gave up recording the end of the attempt; the task's exit code is passed on");
     } finally {
       silent.close();
     }
@@ -227,7 +238,7 @@ describe('a notice acts once', () => {
     // A notice whose time is already more than the grace period past: the instance evidently stays.
     imds.scheduleNotice(2000, 'terminate', -90);
     const container = await taskContainer(command, envFor(`stays-${randomUUID()}`, 1)).start();
-    let result;
+    let result: AttemptOutput;
     try {
       await waitForLog(container, /"msg":"task resumed in place"/, 60_000);
       await waitForExit(container, 120_000);
@@ -249,7 +260,7 @@ describe('a notice acts once', () => {
     imds.scheduleNotice(2000);
     const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
     const container = await taskContainer(command, envFor(`sigterm-fails-${randomUUID()}`, 1)).start();
-    let result;
+    let result: AttemptOutput;
     try {
       await waitForLog(container, /"msg":"spot interruption notice: checkpointing"/, 60_000);
       await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);

@@ -87,8 +87,15 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     expect(report.preserved.runMs).toBeGreaterThan(3000);
     expect(report.preserved.cpuMs).toBeGreaterThan(0);
     expect(report.cost).not.toBeNull();
-    const table = await runToCompletion(['report', `s3://${bucket}/snapshots`, '--json'], jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt: 1 }), 60_000, ['/opt/spotsnap/bin/spotsnap']);
-    const job = (JSON.parse(table.stdout) as Array<{ jobId: string; attempts: number; interruptions: number; exitCode: number }>).find((j) => j.jobId === jobId);
+    const table = await runToCompletion(
+      ['report', `s3://${bucket}/snapshots`, '--json'],
+      jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt: 1 }),
+      60_000,
+      ['/opt/spotsnap/bin/spotsnap'],
+    );
+    const job = (JSON.parse(table.stdout) as Array<{ jobId: string; attempts: number; interruptions: number; exitCode: number }>).find(
+      (j) => j.jobId === jobId,
+    );
     expect(job).toMatchObject({ attempts: 4, interruptions: 3, exitCode: 0 });
   });
 });

@@ -124,9 +124,13 @@ async function interruptAndResume(shape: Shape) {
 }
 
 describe('task shapes of real pipelines resume after a spot notice, in a fresh container, as if never interrupted', () => {
-  it.each(shapes)('$name', async (shape) => {
-    await interruptAndResume(shape);
-  }, 300_000);
+  it.each(shapes)(
+    '$name',
+    async (shape) => {
+      await interruptAndResume(shape);
+    },
+    300_000,
+  );
 
   it('a 200 MiB input file that comes with the image is referenced, not uploaded', async () => {
     const { first } = await interruptAndResume(imageInput);

@@ -174,45 +174,61 @@ describe('a task holding TCP and HTTPS connections', () => {
     { mode: 'close', outcome: 'checkpoint committed' },
     // 'established' cannot dump a live connection of a tree that runs on: the checkpoint is refused and the task goes on.
     { mode: 'established', outcome: 'background checkpoint failed; the task runs on' },
-  ])('keeps both connections working through background checkpoints ($mode mode)', async ({ mode, outcome }) => {
-    const uninterrupted = await uninterruptedRun();
-    const [tcpBefore, tlsBefore] = [echo.connections, web.connections()];
-    echo.holdFrom = HOLD_AT;
-    const env = { ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: `tcp-bg-${mode}-${randomUUID()}`, attempt: 1 }), SPOTSNAP_CHECKPOINT_INTERVAL: '5s', SPOTSNAP_TCP_MODE: mode, TCP_TEST_CA: CA };
-    const container = await startAttempt(command(), env);
-    try {
-      // The task waits for the echo of step HOLD_AT on its connection while the checkpoint freezes and continues it.
-      await waitForLog(container, BACKGROUND_OUTCOME, 90_000);
-      echo.release();
-      await waitForExit(container, 90_000);
-      const run = await collect(container);
+  ])(
+    'keeps both connections working through background checkpoints ($mode mode)',
+    async ({ mode, outcome }) => {
+      const uninterrupted = await uninterruptedRun();
+      const [tcpBefore, tlsBefore] = [echo.connections, web.connections()];
+      echo.holdFrom = HOLD_AT;
+      const env = {
+        ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: `tcp-bg-${mode}-${randomUUID()}`, attempt: 1 }),
+        SPOTSNAP_CHECKPOINT_INTERVAL: '5s',
+        SPOTSNAP_TCP_MODE: mode,
+        TCP_TEST_CA: CA,
+      };
+      const container = await startAttempt(command(), env);
+      try {
+        // The task waits for the echo of step HOLD_AT on its connection while the checkpoint freezes and continues it.
+        await waitForLog(container, BACKGROUND_OUTCOME, 90_000);
+        echo.release();
+        await waitForExit(container, 90_000);
+        const run = await collect(container);
 
-      // Every background checkpoint went the way the mode says (an assertion that fails shows what CRIU said).
-      const outcomes = said(run.stderr).filter((m) => /^(checkpoint committed|background checkpoint failed; the task runs on)/.test(m));
-      expect(outcomes.length).toBeGreaterThan(0);
-      for (const m of outcomes) expect(m.startsWith(outcome), m).toBe(true);
-      expect(run.exitCode).toBe(0);
-      expect(run.stdout).toBe(uninterrupted);
-      // Every step after the checkpoint went over the connections opened before it: none failed, none was opened again.
-      expect(reconnects(run.stderr)).toEqual([]);
-      expect([echo.connections - tcpBefore, web.connections() - tlsBefore]).toEqual([1, 1]);
-      if (mode === 'established') expect(outcomes[0]).toContain('Connected TCP socket, consider using --tcp-established');
-    } finally {
-      await container.stop({ remove: true, timeout: 0 });
-    }
-  }, 240_000);
+        // Every background checkpoint went the way the mode says (an assertion that fails shows what CRIU said).
+        const outcomes = said(run.stderr).filter((m) => /^(checkpoint committed|background checkpoint failed; the task runs on)/.test(m));
+        expect(outcomes.length).toBeGreaterThan(0);
+        for (const m of outcomes) expect(m.startsWith(outcome), m).toBe(true);
+        expect(run.exitCode).toBe(0);
+        expect(run.stdout).toBe(uninterrupted);
+        // Every step after the checkpoint went over the connections opened before it: none failed, none was opened again.
+        expect(reconnects(run.stderr)).toEqual([]);
+        expect([echo.connections - tcpBefore, web.connections() - tlsBefore]).toEqual([1, 1]);
+        if (mode === 'established') expect(outcomes[0]).toContain('Connected TCP socket, consider using --tcp-established');
+      } finally {
+        await container.stop({ remove: true, timeout: 0 });
+      }
+    },
+    240_000,
+  );
 
   it('resumes in a fresh container after a notice, finds both connections closed and finishes on new ones (close mode)', async () => {
     const uninterrupted = await uninterruptedRun();
     const jobId = `tcp-resume-${randomUUID()}`;
-    const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_CHECKPOINT_INTERVAL: 'off', SPOTSNAP_TCP_MODE: 'close', TCP_TEST_CA: CA });
+    const env = (attempt: number) => ({
+      ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }),
+      SPOTSNAP_CHECKPOINT_INTERVAL: 'off',
+      SPOTSNAP_TCP_MODE: 'close',
+      TCP_TEST_CA: CA,
+    });
     // The notice comes while the task waits on its connection for the echo of step HOLD_AT, so that it cannot finish first.
     echo.holdFrom = HOLD_AT;
     void echo.reached(HOLD_AT).then(() => imds.scheduleNotice(0));
     const first = await runUntilCheckpoint(command(), env(1), FINAL_OUTCOME);
     imds.clearNotice();
     echo.release();
-    expect(said(first.stderr).filter((m) => /checkpointed for the next attempt|^checkpoint failed/.test(m))).toEqual([expect.stringMatching(/^spotsnap report: attempt 1 checkpointed/)]);
+    expect(said(first.stderr).filter((m) => /checkpointed for the next attempt|^checkpoint failed/.test(m))).toEqual([
+      expect.stringMatching(/^spotsnap report: attempt 1 checkpointed/),
+    ]);
     expect(first.stdout).not.toMatch(/^done after/m);
     expect(reconnects(first.stderr)).toEqual([]);
 

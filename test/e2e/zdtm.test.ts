@@ -44,7 +44,10 @@ const tests = readTestList();
 const runnable = tests.filter((t) => !/^(skip|\w+:)/.test(t.how));
 const batches = Array.from({ length: Math.ceil(runnable.length / BATCH_SIZE) }, (_, i) => runnable.slice(i * BATCH_SIZE, (i + 1) * BATCH_SIZE));
 
-const env = (jobId: string, attempt: number, extra: Record<string, string> = {}) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), ...extra });
+const env = (jobId: string, attempt: number, extra: Record<string, string> = {}) => ({
+  ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }),
+  ...extra,
+});
 const command = (batch: readonly ZdtmTest[]) => ['/opt/zdtm/run-batch.sh', ...batch.map((t) => `${t.name}:${t.how.replace(/^\w+:/, '')}`)];
 
 /** Each test's result as run-batch.sh prints it (`zdtm NAME: PASS` or `FAIL`). */
@@ -117,7 +120,11 @@ describe("CRIU's zdtm static tests pass through spotsnap", () => {
   });
 
   for (const [i, batch] of batches.entries()) {
-    it(`batch ${i + 1} (${batch.map((t) => t.name).join(' ')}): each test reports PASS after its restore in a fresh container`, () => interruptAndResume(batch), 240_000);
+    it(
+      `batch ${i + 1} (${batch.map((t) => t.name).join(' ')}): each test reports PASS after its restore in a fresh container`,
+      () => interruptAndResume(batch),
+      240_000,
+    );
   }
 });
 

@@ -28,7 +28,8 @@ export async function setup(project: TestProject): Promise<void> {
   process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
   const choice = process.env.SPOTSNAP_TEST_S3 || 'moto';
   const s3Server = S3_SERVERS[choice];
-  if (!s3Server) throw new Error(`SPOTSNAP_TEST_S3 is ${JSON.stringify(choice)}: set it to one of ${Object.keys(S3_SERVERS).join(', ')}, or leave it unset for moto`);
+  if (!s3Server)
+    throw new Error(`SPOTSNAP_TEST_S3 is ${JSON.stringify(choice)}: set it to one of ${Object.keys(S3_SERVERS).join(', ')}, or leave it unset for moto`);
   const docker = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
   if (docker.exitCode !== 0) {
     throw new Error(

@@ -62,7 +62,10 @@ export async function runToCompletion(
   entrypoint?: string[],
   image: string = TASK_IMAGE,
 ): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env, undefined, entrypoint, image).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(timeoutMs).start();
+  const container = await taskContainer(command, env, undefined, entrypoint, image)
+    .withWaitStrategy(new ContainerEndedStrategy())
+    .withStartupTimeout(timeoutMs)
+    .start();
   try {
     return await collect(container);
   } finally {
@@ -84,7 +87,10 @@ export async function runUntilCheckpoint(
   timeoutMs = 120_000,
   image: string = TASK_IMAGE,
 ): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env, undefined, undefined, image).withWaitStrategy(Wait.forLogMessage(until)).withStartupTimeout(timeoutMs).start();
+  const container = await taskContainer(command, env, undefined, undefined, image)
+    .withWaitStrategy(Wait.forLogMessage(until))
+    .withStartupTimeout(timeoutMs)
+    .start();
   try {
     await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
     return await collect(container);
@@ -100,7 +106,9 @@ export async function signalContainer(container: StartedTestContainer, signal: s
 
 /** Starts an attempt and returns once the container runs (its output is read later with `collect`). */
 export async function startAttempt(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>): Promise<StartedTestContainer> {
-  return taskContainer(command, env, tmpfs).withWaitStrategy(Wait.forLogMessage(/spotsnap enabled|task started/)).start();
+  return taskContainer(command, env, tmpfs)
+    .withWaitStrategy(Wait.forLogMessage(/spotsnap enabled|task started/))
+    .start();
 }
 
 /** Polls the container's log until a line matches. */
@@ -115,11 +123,7 @@ export async function waitForLog(container: StartedTestContainer, pattern: RegEx
 }
 
 /** Runs one attempt to completion with tmpfs mounts (path to mount options), e.g. a small disk for images. */
-export async function runToCompletionWithTmpfs(
-  command: readonly string[],
-  env: Record<string, string>,
-  tmpfs: Record<string, string>,
-): Promise<AttemptOutput> {
+export async function runToCompletionWithTmpfs(command: readonly string[], env: Record<string, string>, tmpfs: Record<string, string>): Promise<AttemptOutput> {
   const container = await taskContainer(command, env, tmpfs).withWaitStrategy(new ContainerEndedStrategy()).withStartupTimeout(120_000).start();
   try {
     return await collect(container);

@@ -7,7 +7,9 @@ import { sharedS3Endpoint } from './stand-ins.ts';
 
 describe("the unit tests' guard", () => {
   it('answers a client built from the default environment with a refusal that names the way out', async () => {
-    const error = (await createS3Client().send(new ListObjectsV2Command({ Bucket: 'bucket' })).catch((e: unknown) => e)) as Error;
+    const error = (await createS3Client()
+      .send(new ListObjectsV2Command({ Bucket: 'bucket' }))
+      .catch((e: unknown) => e)) as Error;
     expect(error.name).toBe('NoStandIn');
     expect(error.message).toMatch(/^a unit test sent GET \/bucket.* without a stand-in: .*useS3StandIn/);
   });
