@@ -1,12 +1,12 @@
 #!/bin/sh
-# Makes /opt/spotsnap self-contained: CRIU, unshare, setsid, mount, umount, mkfifo and Node with every shared library they need and
+# Makes /opt/spotsnap self-contained: CRIU, unshare, setsid, mount, umount, mkfifo, mknod and Node with every shared library they need and
 # their own loader, so that `COPY --from=spotsnap /opt/spotsnap /opt/spotsnap` works in images of any distribution.
 set -eu
 root=/opt/spotsnap
 rt="$root/runtime"
 # proc-stage: the empty directory where the task's own /proc is mounted before it is moved over /proc.
 mkdir -p "$rt/bin" "$rt/lib" "$root/bin" "$rt/proc-stage"
-cp "$(command -v criu)" "$(command -v unshare)" "$(command -v setsid)" "$(command -v mount)" "$(command -v umount)" "$(command -v mkfifo)" "$rt/bin/"
+cp "$(command -v criu)" "$(command -v unshare)" "$(command -v setsid)" "$(command -v mount)" "$(command -v umount)" "$(command -v mkfifo)" "$(command -v mknod)" "$rt/bin/"
 for binary in "$rt"/bin/*; do
   ldd "$binary" | awk '/=> \// { print $3 }'
 done | sort -u | while read -r library; do cp -L "$library" "$rt/lib/"; done

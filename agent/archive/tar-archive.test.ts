@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { crafted, tempDir, tree } from './tar-archive-fixtures.ts';
 import { extractArchive, undoExtraction } from './tar-extract.ts';
 import { packDirectories } from './tar-pack.ts';
+import { deviceNumbers } from './special-files.ts';
 
 describe('packDirectories + extractArchive', () => {
   it('round-trips files, empty files, directories, modes and symlinks byte for byte', async () => {
@@ -30,6 +31,21 @@ describe('packDirectories + extractArchive', () => {
     expect((await stat(path.join(target, 'empty'))).size).toBe(0);
     expect((await stat(path.join(target, 'sub/deeper/run.sh'))).mode & 0o777).toBe(0o750);
     expect(await readlink(path.join(target, 'link'))).toBe('sub/deeper/run.sh');
+  });
+
+  it('puts a harmless character device back as what it is, and leaves a disk out of the archive', async () => {
+    const source = await tempDir();
+    await execa('mknod', ['-m', '620', path.join(source, 'null'), 'c', '1', '3']);
+    await execa('mknod', ['-m', '600', path.join(source, 'disk'), 'b', '7', '0']);
+    const packed = packDirectories([{ dir: source, entryPrefix: '' }]);
+    const target = await tempDir();
+    await extractArchive(packed.stream, { root: target, allowedRoots: [target] });
+    const restored = await lstat(path.join(target, 'null'));
+    expect(restored.isCharacterDevice()).toBe(true);
+    expect(deviceNumbers(restored.rdev)).toEqual({ major: 1, minor: 3 });
+    expect(restored.mode & 0o7777).toBe(0o620);
+    expect((await packed.done).skipped).toEqual([path.join(source, 'disk')]);
+    await expect(lstat(path.join(target, 'disk'))).rejects.toThrow(/ENOENT/);
   });
 
   it('puts a named FIFO back as a FIFO, with its mode', async () => {

@@ -1,12 +1,12 @@
 // Extracts a snapshot archive without ever writing outside the allowed directories, and can undo what it created.
 import { constants } from 'node:fs';
-import { lchown, lstat, lutimes, mkdir, open, realpath, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, lstat, lutimes, mkdir, open, realpath, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { resolveExistingPrefix } from '../config/config.ts';
-import { makeFifo } from './make-fifo.ts';
+import { isHarmlessCharDevice, makeCharDevice, makeFifo } from './special-files.ts';
 import { settleAll } from '../shared/settle-all.ts';
 import { TarHeaderGuard } from './tar-header-guard.ts';
 
@@ -57,7 +57,13 @@ export function targetOf(header: tar.Header, options: ExtractOptions): string {
   if (path.isAbsolute(name)) throw new UnsafeArchiveError(name, 'absolute name');
   if (name.split('/').includes('..')) throw new UnsafeArchiveError(name, '".." in name');
   const type = header.type ?? 'file';
-  if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'fifo') {
+  if (type === 'character-device' && !isHarmlessCharDevice(header.devmajor ?? -1, header.devminor ?? -1)) {
+    throw new UnsafeArchiveError(
+      name,
+      `character device ${header.devmajor}:${header.devminor} is not one a snapshot may recreate (only null, zero, full, random, urandom, tty, ptmx)`,
+    );
+  }
+  if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'fifo' && type !== 'character-device') {
     throw new UnsafeArchiveError(name, `entry type "${type}" is never part of a snapshot`);
   }
   const target = path.resolve(options.root, name);
@@ -153,6 +159,14 @@ export async function extractArchive(input: Readable, options: ExtractOptions, r
           entry.resume();
           // Linux has no mode for symlinks; owner and time are the link's own (lchown, lutimes never follow it).
           if (isRoot && header.uid !== undefined && header.gid !== undefined) await lchown(target, header.uid, header.gid).catch(() => undefined);
+          if (header.mtime) await lutimes(target, header.mtime, header.mtime);
+        } else if (header.type === 'character-device') {
+          // Only the harmless ones (checked with the name): a task may hold /dev/null-like nodes of its own.
+          await makeCharDevice(target, header.devmajor!, header.devminor!);
+          entry.resume();
+          // Not opened (a tty node cannot be without a terminal): owner, mode and time set on the node just made.
+          if (isRoot && header.uid !== undefined && header.gid !== undefined) await lchown(target, header.uid, header.gid).catch(() => undefined);
+          await chmod(target, (header.mode ?? 0o644) & 0o7777);
           if (header.mtime) await lutimes(target, header.mtime, header.mtime);
         } else if (header.type === 'fifo') {
           // A named FIFO is put back as what it is (CRIU reopens a task's FIFO by its path); it holds no bytes.

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { deviceNumbers, isHarmlessCharDevice } from './special-files.ts';
 
 export interface PackSource {
   /** Directory to archive. */
@@ -79,7 +80,10 @@ async function addTree(pack: tar.Pack, dir: string, entryName: string, report: P
   }
 }
 
-/** Adds one entry: a file with its bytes, a directory's entry alone, a symlink, a named FIFO; anything else (sockets, devices) is skipped. */
+/**
+ * Adds one entry: a file with its bytes, a directory's entry alone, a symlink, a named FIFO, a harmless character
+ * device; anything else is skipped (a socket file is CRIU's to recreate, from the socket that bound it).
+ */
 async function addOne(pack: tar.Pack, full: string, name: string, st: Stats, report: PackReport): Promise<void> {
   const header = { name, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) {
@@ -90,6 +94,9 @@ async function addOne(pack: tar.Pack, full: string, name: string, st: Stats, rep
     report.files++;
   } else if (st.isSymbolicLink()) {
     await addEntry(pack, { ...header, type: 'symlink', linkname: await readlink(full) });
+  } else if (st.isCharacterDevice() && isHarmlessCharDevice(deviceNumbers(st.rdev).major, deviceNumbers(st.rdev).minor)) {
+    // A device node the task made of its own (a null device in its working directory); others are never archived.
+    await addEntry(pack, { ...header, type: 'character-device', devmajor: deviceNumbers(st.rdev).major, devminor: deviceNumbers(st.rdev).minor });
   } else if (st.isFIFO()) {
     // A named FIFO's bytes belong to its open ends, which CRIU dumps; the file itself must exist at restore.
     await addEntry(pack, { ...header, type: 'fifo' });

@@ -118,13 +118,14 @@ describe('procPrelude', () => {
     const { calls, status, out } = await runInit('');
     expect(calls).toEqual([
       'mount -t proc -o nosuid,nodev,noexec proc /stage',
+      'mount --bind /proc/acpi /stage/acpi',
+      'mount -o remount,bind,ro /stage/acpi',
       'umount -l /proc',
       'mount --move /stage /proc',
       'mount --bind /proc/bus /proc/bus',
       'mount -o remount,bind,ro,nosuid,nodev,noexec /proc/bus',
       'mount --bind /proc/sys /proc/sys',
       'mount -o remount,bind,ro,nosuid,nodev,noexec /proc/sys',
-      'mount -t tmpfs -o ro tmpfs /proc/acpi',
       'mount --bind /dev/null /proc/keys',
     ]);
     expect(out).toBe('ran\n');

@@ -34,7 +34,8 @@ export type ProcOutcome =
  * Shell text run by the namespace init (PID 1 of the task's namespace, in its private mount namespace) before the
  * command: reopens stdin inside the new namespace (a descriptor opened in the container's one cannot be dumped),
  * mounts a proc of the new PID namespace on a staging directory, detaches the container's /proc with its masks
- * and moves the new one in its place, then mirrors the masks. Nothing it does can stop the command from running:
+ * and moves the new one in its place (with the container's own tmpfs masks bound onto it first), then mirrors the
+ * other masks. Nothing it does can stop the command from running:
  * if proc cannot be mounted, the container's /proc stays. It reports `proc OUTCOME` on `statusFd`.
  */
 export function procPrelude(tools: ProcPreludeTools, procOptions: readonly string[], masks: readonly ProcMask[], statusFd = 3): string {
@@ -42,10 +43,20 @@ export function procPrelude(tools: ProcPreludeTools, procOptions: readonly strin
   const umount = shellQuote(tools.umount);
   const stage = shellQuote(tools.stagingDir);
   const options = shellQuote(mountFlags(procOptions).join(',') || 'defaults');
+  // An empty tmpfs over part of /proc is taken from the container itself, bound before its /proc goes: a bind of
+  // a container mount is external to CRIU (bound again from the new container at restore), where a tmpfs of the
+  // task's own would be archived with GNU tar, which minimal images do not have.
+  const tmpfsMasks = masks.filter((mask) => mask.kind === 'tmpfs');
   const lines = [
     'exec </dev/null',
     'spotsnap_proc=container',
+    'spotsnap_masks=ok',
     `if ${mount} -t proc -o ${options} proc ${stage} 2>/dev/null; then`,
+    ...tmpfsMasks.map((mask) => {
+      const from = shellQuote(mask.path);
+      const to = shellQuote(`${tools.stagingDir}${mask.path.slice('/proc'.length)}`);
+      return `  { ${mount} --bind ${from} ${to}${mask.readOnly ? ` && ${mount} -o remount,bind,ro ${to}` : ''}; } 2>/dev/null || spotsnap_masks=partial`;
+    }),
     `  if ${umount} -l /proc 2>/dev/null && ${mount} --move ${stage} /proc 2>/dev/null; then spotsnap_proc=own`,
     `  else ${umount} -l ${stage} 2>/dev/null; ${mount} -t proc -o ${options} proc /proc 2>/dev/null && spotsnap_proc=own || spotsnap_proc=none; fi`,
     'fi',
@@ -58,16 +69,17 @@ export function procPrelude(tools: ProcPreludeTools, procOptions: readonly strin
       case 'file':
         return `${mount} --bind ${shellQuote(mask.source)} ${target}${mask.readOnly ? ` && ${mount} -o remount,bind,ro ${target}` : ''}`;
       case 'tmpfs':
-        return `${mount} -t tmpfs -o ${mask.readOnly ? 'ro' : 'rw'} tmpfs ${target}`;
+        return undefined;
       default: {
         const unknown: never = mask;
         throw new Error(`unknown kind of /proc mask: ${JSON.stringify(unknown)}`);
       }
     }
   });
-  if (maskLines.length > 0) {
+  lines.push('[ "$spotsnap_proc" = own ] && [ "$spotsnap_masks" = partial ] && spotsnap_proc=partial');
+  if (maskLines.some((line) => line !== undefined)) {
     lines.push('if [ "$spotsnap_proc" = own ]; then');
-    for (const line of maskLines) lines.push(`  { ${line}; } 2>/dev/null || spotsnap_proc=partial`);
+    for (const line of maskLines) if (line !== undefined) lines.push(`  { ${line}; } 2>/dev/null || spotsnap_proc=partial`);
     lines.push('fi');
   }
   lines.push(`echo "proc $spotsnap_proc" >&${statusFd}`);

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { jobEnv } from '../support/job-env.ts';
 import {
   agentLog,
+  CHECKPOINTED_FOR_NEXT_ATTEMPT,
   collect,
   runToCompletion,
   runUntilCheckpoint,
@@ -212,6 +213,31 @@ describe('signals and a silent S3 around the task', () => {
     expect(log).not.toContain('starting the task from scratch');
     // The restored task got it, and ended by it as it would have without spotsnap.
     expect(result.exitCode).toBe(143);
+  });
+
+  it('checkpoints again, once the task runs, for a notice that came during the restore', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
+    const jobId = `notice-restore-${randomUUID()}`;
+    imds.scheduleNotice(2500);
+    await runUntilCheckpoint(command, envFor(jobId, 1));
+    imds.clearNotice();
+    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
+    const container = await taskContainer(command, envFor(jobId, 2)).start();
+    let result: AttemptOutput;
+    try {
+      await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
+      imds.scheduleNotice(0);
+      await waitForLog(container, CHECKPOINTED_FOR_NEXT_ATTEMPT, 120_000);
+      await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
+      result = await collect(container);
+    } finally {
+      imds.clearNotice();
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    const log = messages(result.stderr);
+    expect(log.indexOf('task restored from snapshot')).toBeGreaterThan(-1);
+    expect(log.indexOf('spot interruption notice: checkpointing')).toBeGreaterThan(log.indexOf('task restored from snapshot'));
+    expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
   });
 
   it('runs the task when S3 accepts connections and never answers', async () => {
