@@ -54,8 +54,8 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
   for (const id of choice.snapshotIds) {
     const started = ctx.clock.now();
     try {
-      const { task, manifest, downloadMs, criuRestoreMs } = await restoreSnapshot(ctx, id);
-      return { kind: 'restored', task, manifest, restoreMs: ctx.clock.now() - started, downloadMs, criuRestoreMs };
+      const { task, manifest, downloadMs, criuRestoreMs, runningAt } = await restoreSnapshot(ctx, id);
+      return { kind: 'restored', task, manifest, restoreMs: runningAt - started, downloadMs, criuRestoreMs };
     } catch (error) {
       const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
       ctx.log.warn({ snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');
@@ -68,7 +68,7 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
 async function restoreSnapshot(
   ctx: RestoreContext,
   snapshotId: string,
-): Promise<{ task: TaskProcess; manifest: Manifest; downloadMs: number; criuRestoreMs: number }> {
+): Promise<{ task: TaskProcess; manifest: Manifest; downloadMs: number; criuRestoreMs: number; runningAt: number }> {
   const { config, store, log } = ctx;
   const manifest = await store.readManifest(snapshotId);
   const why = incompatibility(manifest, config, ctx.command);
@@ -128,14 +128,16 @@ async function restoreSnapshot(
       manifest.task.pipes,
       { clock: ctx.clock, output: ctx.output },
     );
+    // The tree runs from here (its output held back while it proves it does): what a restore's time counts up to.
+    const runningAt = ctx.clock.now();
+    const criuRestoreMs = runningAt - criuStarted;
     await confirmRunning(task, ctx.clock, slog);
     // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
     task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
-    const criuRestoreMs = ctx.clock.now() - criuStarted;
     await rm(stagingDir, { recursive: true, force: true }).catch((error: unknown) =>
       slog.warn({ err: String(error) }, 'could not remove the restore staging directory'),
     );
-    return { task, manifest, downloadMs, criuRestoreMs };
+    return { task, manifest, downloadMs, criuRestoreMs, runningAt };
   } catch (error) {
     // Never two copies of the task: a tree that was restored and then given up is gone before anything else runs.
     if (task) await task.killAndWait();
