@@ -16,7 +16,7 @@ import {
   type AttemptOutput,
 } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
-import { Wait } from 'testcontainers';
+import type { StartedTestContainer } from 'testcontainers';
 
 const { bucket, imds, proxy } = useStandIns({ bucket: 'e2e-first-rule', proxy: true });
 
@@ -91,17 +91,7 @@ describe('a restore that cannot be used is never a failed job', () => {
     // holds a file from the image open (which the "another size" case replaces in the second).
     const firstCommand = ['sh', '-c', `exec 7<${HELD_FILE}; exec "$@"`, 'sh', ...fallbackTask];
     imds.scheduleNotice(2500);
-    const first = await (async () => {
-      const container = await taskContainer(firstCommand, envFor(jobId, 1), { '/scratch': 'rw,size=4m' }, undefined, IMAGE)
-        .withWaitStrategy(Wait.forLogMessage(/"msg":"spotsnap report: attempt 1 checkpointed/))
-        .start();
-      try {
-        await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
-        return await collect(container);
-      } finally {
-        await container.stop({ remove: true, timeout: 0 });
-      }
-    })();
+    const first = await runUntilCheckpoint(firstCommand, envFor(jobId, 1), undefined, 120_000, IMAGE, { '/scratch': 'rw,size=4m' });
     imds.clearNotice();
     expect(messages(first.stderr)).toContain('checkpoint committed');
 
@@ -188,19 +178,32 @@ describe('frozen trees always run on', () => {
   });
 });
 
+/**
+ * Checkpoints a long task in attempt 1, then starts attempt 2 with slow pack reads and returns its container once
+ * the restore is downloading (and so still busy for a few seconds).
+ */
+async function secondAttemptRestoringSlowly(name: string): Promise<StartedTestContainer> {
+  const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
+  const jobId = `${name}-${randomUUID()}`;
+  imds.scheduleNotice(2500);
+  await runUntilCheckpoint(command, envFor(jobId, 1));
+  imds.clearNotice();
+  proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
+  const container = await taskContainer(command, envFor(jobId, 2)).start();
+  try {
+    await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
+  } catch (error) {
+    await container.stop({ remove: true, timeout: 0 });
+    throw error;
+  }
+  return container;
+}
+
 describe('signals and a silent S3 around the task', () => {
   it('passes a SIGTERM that came during the restore on to the task once it runs', async () => {
-    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
-    const jobId = `sigterm-restore-${randomUUID()}`;
-    imds.scheduleNotice(2500);
-    await runUntilCheckpoint(command, envFor(jobId, 1));
-    imds.clearNotice();
-    // Slow pack reads keep the restore busy while the container is asked to stop.
-    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
-    const container = await taskContainer(command, envFor(jobId, 2)).start();
+    const container = await secondAttemptRestoringSlowly('sigterm-restore');
     let result: AttemptOutput;
     try {
-      await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
       await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
       await waitForExit(container, 120_000);
       result = await collect(container);
@@ -216,16 +219,9 @@ describe('signals and a silent S3 around the task', () => {
   });
 
   it('checkpoints again, once the task runs, for a notice that came during the restore', async () => {
-    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
-    const jobId = `notice-restore-${randomUUID()}`;
-    imds.scheduleNotice(2500);
-    await runUntilCheckpoint(command, envFor(jobId, 1));
-    imds.clearNotice();
-    proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
-    const container = await taskContainer(command, envFor(jobId, 2)).start();
+    const container = await secondAttemptRestoringSlowly('notice-restore');
     let result: AttemptOutput;
     try {
-      await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
       imds.scheduleNotice(0);
       await waitForLog(container, CHECKPOINTED_FOR_NEXT_ATTEMPT, 120_000);
       await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });

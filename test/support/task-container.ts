@@ -77,8 +77,8 @@ export async function runToCompletion(
 export const CHECKPOINTED_FOR_NEXT_ATTEMPT = /"msg":"spotsnap report: attempt \d+ checkpointed for the next attempt/;
 
 /**
- * Runs one attempt until the agent has checkpointed for the next attempt (or logs `until`), then kills the
- * container with SIGKILL, as the reclaim of the instance would, and returns what it printed.
+ * Runs one attempt (with tmpfs mounts, path to mount options, if given) until the agent has checkpointed for the
+ * next attempt (or logs `until`), then kills the container with SIGKILL, as the reclaim of the instance would, and returns what it printed.
  */
 export async function runUntilCheckpoint(
   command: readonly string[],
@@ -86,8 +86,9 @@ export async function runUntilCheckpoint(
   until: RegExp = CHECKPOINTED_FOR_NEXT_ATTEMPT,
   timeoutMs = 120_000,
   image: string = TASK_IMAGE,
+  tmpfs?: Record<string, string>,
 ): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env, undefined, undefined, image)
+  const container = await taskContainer(command, env, tmpfs, undefined, image)
     .withWaitStrategy(Wait.forLogMessage(until))
     .withStartupTimeout(timeoutMs)
     .start();
