@@ -1,5 +1,7 @@
 // Runs the `criu` CLI (version, checks, dump, foreground restore) with CRIU's own error lines attached to failures.
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { dumpArgs, restoreArgs, type CriuDumpOptions, type CriuRestoreOptions } from './criu-options.ts';
@@ -58,6 +60,9 @@ async function readLogExcerpt(imagesDir: string, logFile: string, stderr: string
   return errorExcerpt(`${log}\n${stderr}`.trim());
 }
 
+/** The descriptor of `criu dump`'s page-server socket (`--ps-socket`). */
+const PAGE_SERVER_FD = 3;
+
 /** The criu binary and the version it reports. */
 export class CriuCli {
   readonly binary: string;
@@ -95,6 +100,48 @@ export class CriuCli {
       const excerpt = await readLogExcerpt(options.imagesDir, options.logFile, String(result.stderr));
       throw new CriuError(`criu dump of PID ${options.pid} failed (exit ${result.exitCode})`, result.exitCode, excerpt);
     }
+  }
+
+  /**
+   * Runs `criu dump --page-server` with its page-server socket on descriptor 3, one end of a socket pair whose
+   * other end `serve` is given: CRIU's other images go to `imagesDir`, its pages only to `serve`. Resolves with
+   * what `serve` resolved to once both are done; rejects with CRIU's failure if the dump failed (whatever the
+   * server saw then), else with the server's.
+   */
+  async dumpToPageServer<T>(options: CriuDumpOptions, serve: (socket: Duplex) => Promise<T>): Promise<T> {
+    const args = dumpArgs({ ...options, pageServerFd: PAGE_SERVER_FD });
+    const child = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const socket = child.stdio[PAGE_SERVER_FD] as Duplex;
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      if (stderr.length < 64 << 10) stderr += text;
+    });
+    const exited = new Promise<number | undefined>((resolve) => {
+      child.once('error', (error) => {
+        stderr += `${error.message}\n`;
+        resolve(undefined);
+      });
+      // 'exit', not 'close': the socket may be left unread once CLOSE is answered.
+      child.once('exit', (code) => resolve(code ?? undefined));
+    });
+    const served = serve(socket).then(
+      (value) => ({ value }),
+      (error: unknown) => {
+        // CRIU may be blocked writing pages: a closed socket makes its dump fail instead of waiting for ever.
+        socket.destroy();
+        return { error: error ?? new Error('the page server failed') };
+      },
+    );
+    const exitCode = await exited;
+    // CRIU is gone: whatever the server still waits for will not come.
+    socket.destroy();
+    const outcome = await served;
+    if (exitCode !== 0) {
+      const excerpt = await readLogExcerpt(options.imagesDir, options.logFile, stderr);
+      throw new CriuError(`criu dump of PID ${options.pid} failed (exit ${exitCode})`, exitCode, excerpt);
+    }
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value;
   }
 
   /**

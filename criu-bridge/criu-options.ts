@@ -46,6 +46,11 @@ export interface CriuDumpOptions extends CriuCommonOptions {
    * by its handle, as on overlayfs (`--irmap-scan-path`; CRIU only scans then, so it costs nothing otherwise).
    */
   irmapScanPaths?: readonly string[];
+  /**
+   * The pages go to a page server on this inherited descriptor (`--page-server --ps-socket FD`) rather than to
+   * pages-*.img files in the images directory.
+   */
+  pageServerFd?: number;
 }
 
 /** A resource CRIU must take from one of its own file descriptors at restore (`--inherit-fd fd[N]:KEY`). */
@@ -121,6 +126,7 @@ export function dumpArgs(o: CriuDumpOptions): string[] {
     ...(o.afterDump === 'stop' ? ['--leave-stopped'] : o.afterDump === 'run' ? ['--leave-running'] : []),
     ...(o.ghostLimitBytes !== undefined ? ['--ghost-limit', String(o.ghostLimitBytes)] : []),
     ...(o.irmapScanPaths ?? []).flatMap((p) => ['--irmap-scan-path', p]),
+    ...(o.pageServerFd !== undefined ? ['--page-server', '--ps-socket', String(o.pageServerFd)] : []),
     ...o.extraArgs,
   ];
 }

@@ -3,8 +3,12 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { CriuVersion } from '../../criu-bridge/criu-cli.ts';
-import type { CriuDumpOptions } from '../../criu-bridge/criu-options.ts';
+import type { CriuCli, CriuVersion } from '../../criu-bridge/criu-cli.ts';
+import { receivePages } from './page-receiver.ts';
+import { PageChunkSink } from './page-chunks.ts';
+import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
+import { usableCores, workerCount } from '../transfer/worker-count.ts';
+import { PackSpill } from '../transfer/pack-spill.ts';
 import type { AttemptRecord } from '../run/attempt-report.ts';
 import { autoPacksInFlight, ChunkUploader, type KnownChunks } from '../transfer/chunk-uploader.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -24,10 +28,8 @@ import { AGENT_VERSION } from '../shared/version.ts';
 import { bundleRoot, chunkArchive, dirSources, outsideRoots, spool, type Archive } from './checkpoint-archives.ts';
 import { parseManifest } from '../store/manifest-parser.ts';
 
-/** What a checkpoint needs of CRIU (criu-bridge/criu-cli.ts's CriuCli): a dump. */
-export interface CriuDumper {
-  dump(options: CriuDumpOptions): Promise<void>;
-}
+/** What a checkpoint needs of CRIU (criu-bridge/criu-cli.ts's CriuCli): a dump whose pages go to the agent's page server. */
+export type CriuDumper = Pick<CriuCli, 'dumpToPageServer'>;
 
 /** What a checkpoint needs of the job's store (agent/store/snapshot-store.ts): packs, the CRIU log, the commit. */
 export type CheckpointStore = Pick<SnapshotStore, 'putPack' | 'putObject' | 'commit'>;
@@ -82,7 +84,14 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   await mkdir(imagesDir, { recursive: true });
 
   const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(task.residentBytes()) : config.packsInFlight;
-  const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight);
+  const cores = usableCores();
+  const workers = sharedChunkWorkers(workerCount(config.workers, cores));
+  const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight, { workers });
+  // A background checkpoint's packs may wait on disk while its task is frozen, so that the freeze lasts about
+  // as long as CRIU's dump, not as long as the upload. A final one's task stays frozen anyway: nothing spills.
+  const spill = kind === 'background' && config.spillLimitBytes > 0 ? new PackSpill(path.join(spoolDir, 'packs'), config.spillLimitBytes) : undefined;
+  uploader.spillTo(spill);
+  const pages = new PageChunkSink(uploader);
   const progress = new TransferProgress({
     clock,
     log: slog,
@@ -95,34 +104,37 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   let committed = false;
   try {
     if (kind === 'final') task.pauseOutput();
-    slog.info({ pid: task.rootPid, packsInFlight }, 'freezing and dumping the task with CRIU, streaming its images');
-    const dump = criu.dump({
-      pid: task.rootPid,
-      imagesDir,
-      logFile: SnapshotObject.criuLog,
-      logLevel: 4,
-      tcpMode: config.tcpMode,
-      fileLocks: true,
-      ghostLimitBytes: GHOST_LIMIT_BYTES,
-      externalFileMounts: containerFileMounts(),
-      // Where CRIU looks for a file watched with inotify or fanotify that it cannot reopen by its handle
-      // (overlayfs, the usual container root, cannot): the task's own directories.
-      irmapScanPaths: [...config.paths, ...scratchDirs],
-      extraArgs: config.criuExtraArgs,
-      // The tree stays frozen until its files are read too; then a final checkpoint keeps it frozen for the
-      // caller, a background one lets it go on at once.
-      afterDump: 'stop',
-    });
+    slog.info({ pid: task.rootPid, packsInFlight, workers: workers.size, cores }, 'freezing and dumping the task with CRIU, streaming its pages and images');
+    const dump = criu.dumpToPageServer(
+      {
+        pid: task.rootPid,
+        imagesDir,
+        logFile: SnapshotObject.criuLog,
+        logLevel: 4,
+        tcpMode: config.tcpMode,
+        fileLocks: true,
+        ghostLimitBytes: GHOST_LIMIT_BYTES,
+        externalFileMounts: containerFileMounts(),
+        // Where CRIU looks for a file watched with inotify or fanotify that it cannot reopen by its handle
+        // (overlayfs, the usual container root, cannot): the task's own directories.
+        irmapScanPaths: [...config.paths, ...scratchDirs],
+        extraArgs: config.criuExtraArgs,
+        // The tree stays frozen until its files are read too; then a final checkpoint keeps it frozen for the
+        // caller, a background one lets it go on at once.
+        afterDump: 'stop',
+      },
+      (socket) => receivePages(socket, socket, pages),
+    );
     const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]), clock }, dump);
     // Judged below; an upload failure does not stop CRIU half-way (the tree is seized): the dump ends first.
     following.catch(() => undefined);
-    const dumpError = await dump.then(
-      () => undefined,
-      (error: unknown) => error ?? new Error('criu dump failed'),
+    const dumped_ = await dump.then(
+      (received) => ({ received }),
+      (error: unknown) => ({ error: error ?? new Error('criu dump failed') }),
     );
-    if (dumpError !== undefined) {
+    if ('error' in dumped_) {
       await following.catch(() => undefined);
-      throw dumpError;
+      throw dumped_.error;
     }
     treeStopped = true;
     const dumped = clock.now();
@@ -143,12 +155,13 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     if (kind === 'background') {
       // Copied aside, so that the task runs on while they and the rest of its images travel.
       spooled = { files: await spool(archive.files(), spoolDir, 'files.tar'), outside: await spool(archive.outside(), spoolDir, 'outside.tar') };
+      uploader.spillTo(undefined);
       task.continueTree();
       treeStopped = false;
       frozenMs = clock.now() - started;
       slog.info({ frozenMs }, 'the task runs on; its checkpoint goes on uploading');
     }
-    const images = await following;
+    const images = [...(await following), ...(await pages.imageFiles(dumped_.received, uploader))].sort((a, b) => a.name.localeCompare(b.name));
     const imageBytes = images.reduce((s, f) => s + f.bytes, 0);
     progress.estimate(uploader.transfer.uploadedBytes - uploader.sentBytes);
     const files = await chunkArchive(spooled?.files ?? archive.files(), uploader, slog);
@@ -200,6 +213,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       totalBytes: transfer.totalBytes,
     });
     if (ctx.record) ctx.record.latest = manifest;
+    const cpu = cpuFigures(cpuAtStart);
     // What the frozen task left in its pipes is printed now: the snapshot does not hold it.
     if (kind === 'final') task.drainOutput();
     slog.info(
@@ -215,8 +229,14 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         totalMs: manifest.timings.totalMs,
         frozenMs,
         msBeforeDeadline: notice ? notice.deadline - clock.now() : undefined,
+        storedBytes: transfer.storedBytes,
         agentMemory: memoryFigures(),
-        agentCpu: cpuFigures(cpuAtStart),
+        agentCpu: cpu,
+        // CPU of the agent (every thread) per GiB of the task's images and files: what the checkpoint costs the instance.
+        cpuSecondsPerGiB: Number(((cpu.userMs + cpu.systemMs) / 1000 / Math.max(transfer.totalBytes / 1024 ** 3, 1 / 1024)).toFixed(2)),
+        workers: workers.size,
+        cores,
+        spill: spill ? { packs: spill.spilledPacks, mostBytes: spill.mostBytes } : undefined,
       },
       'checkpoint committed',
     );

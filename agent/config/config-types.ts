@@ -53,6 +53,10 @@ export interface AgentConfig {
   pollIntervalMs: number;
   /** Pack uploads in flight during a checkpoint (each holds an 8 MiB transfer buffer), or 'auto' by the task's size. */
   packsInFlight: number | 'auto';
+  /** Chunk worker threads (SPOTSNAP_WORKERS). */
+  workers: number | 'auto';
+  /** Bytes of a background checkpoint's chunks that may wait in the work dir (SPOTSNAP_SPILL_LIMIT). */
+  spillLimitBytes: number;
   logLevel: LogLevel;
   tcpMode: TcpMode;
   strict: boolean;

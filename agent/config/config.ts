@@ -35,6 +35,8 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
   const paths = readPaths(env, cwd, bad);
   const pollIntervalMs = read(ENV_VARS.pollIntervalMs);
   const packsInFlight = read(ENV_VARS.packsInFlight);
+  const workers = read(ENV_VARS.workers);
+  const spillLimitBytes = read(ENV_VARS.spillLimit);
   const tcpMode = read(ENV_VARS.tcpMode);
   const afterCheckpoint = read(ENV_VARS.afterCheckpoint);
   const onRestoreFailure = read(ENV_VARS.onRestoreFailure);
@@ -67,6 +69,8 @@ export function readConfig(env: NodeJS.ProcessEnv, cwd: string): ConfigResult {
       paths,
       pollIntervalMs: pollIntervalMs!,
       packsInFlight: packsInFlight!,
+      workers: workers!,
+      spillLimitBytes: spillLimitBytes!,
       logLevel: logLevel!,
       tcpMode: tcpMode!,
       strict: strict!,

@@ -63,6 +63,36 @@ export const packsInFlight: ValueParser<number | 'auto'> = (raw) => {
   return v === 'auto' ? 'auto' : digitsFrom(1, 64)(v);
 };
 
+/** `auto`, in any case, or digits from 1 to 256. */
+export const workers: ValueParser<number | 'auto'> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  return v === 'auto' ? 'auto' : digitsFrom(1, 256)(v);
+};
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** A size in bytes: digits with an optional unit (KiB, MiB, GiB, TiB, binary whatever their spelling). */
+export const byteSize: ValueParser<number> = (raw) => {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  return match && unit !== undefined ? Number(match[1]) * unit : undefined;
+};
+
 /** A price in USD: digits with an optional decimal part. */
 export const price: ValueParser<number> = (raw) => {
   const v = raw.trim();

@@ -146,6 +146,20 @@ export const ENV_VARS = {
     description:
       "Pack uploads in flight during a checkpoint, 1 to 64, each holding an 8 MiB buffer of the agent's memory. `auto`: one per GiB of the task's resident memory, from 2 to 16 (logged with each checkpoint).",
   }),
+  workers: withDefault('auto', {
+    name: 'SPOTSNAP_WORKERS',
+    parse: parse.workers,
+    expected: 'auto or a whole number from 1 to 256',
+    description:
+      "Threads that hash, compress and decompress a snapshot's chunks. `auto`: one per core the container may use (its CPU affinity and cgroup CPU quota, not the host's count); a number caps that. Each costs about 10 MiB of the agent's memory.",
+  }),
+  spillLimit: withDefault('4GiB', {
+    name: 'SPOTSNAP_SPILL_LIMIT',
+    parse: parse.byteSize,
+    expected: 'a size like 0, 512MiB or 4GiB',
+    description:
+      "How much of a background checkpoint's compressed chunks may wait in `SPOTSNAP_WORK_DIR` when S3 is slower than CRIU's dump, so that the task is not kept frozen while they travel; `0` keeps the task frozen until everything is sent. A final checkpoint never writes its memory to disk.",
+  }),
   instancePricePerHour: withoutDefault('(none)', {
     name: 'SPOTSNAP_INSTANCE_PRICE_PER_HOUR',
     parse: parse.price,

@@ -4,7 +4,8 @@ import { writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { ChunkRef, ImageFile } from '../store/manifest.ts';
+import { storedLength, type ChunkRef, type ImageFile } from '../store/manifest.ts';
+import { sharedChunkWorkers, type ChunkWorkers } from '../transfer/chunk-workers.ts';
 import type { BodySink } from '../transfer/direct-range-get.ts';
 import { verifyChunkDigest, type SnapshotStore } from '../store/snapshot-store.ts';
 import { PACK_BYTES } from '../transfer/buffer-pool.ts';
@@ -45,7 +46,8 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
   const ranges: PackRange[] = [];
   for (const entry of sorted) {
     const last = ranges.at(-1);
-    const { pack, offset, bytes } = entry.ref;
+    const { pack, offset } = entry.ref;
+    const bytes = storedLength(entry.ref);
     if (last && last.pack === pack && last.offset + last.bytes === offset && last.bytes + bytes <= maxBytes) {
       last.bytes += bytes;
       last.chunks.push(entry);
@@ -57,29 +59,37 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
 }
 
 /**
- * Receives one range as it comes off the socket: each piece is hashed into the chunk it belongs to and written
- * at every place that chunk goes, and each chunk is checked against its SHA-256 as its last byte arrives. A
- * retried range starts again from its first chunk (the writes land at the same places).
+ * Receives one range as it comes off the socket. A raw chunk's pieces are hashed as they come and written at
+ * every place the chunk goes, and the chunk is checked against its SHA-256 as its last byte arrives. A
+ * compressed chunk is gathered, then decompressed and checked on a worker thread while the range reads on,
+ * and written once it passed (`settled` waits for those). A retried range starts again from its first chunk
+ * (the writes land at the same places).
  */
 class RangeWriter implements BodySink {
   private readonly range: PackRange;
   private readonly fds: readonly number[];
+  private readonly workers: ChunkWorkers;
   /** Bytes of the range received so far, and the chunk they end in. */
   private received = 0;
   private chunk = 0;
   private hash = createHash('sha256');
+  /** The compressed chunk being gathered. */
+  private gathered: Buffer | undefined;
+  private readonly decoding: Array<Promise<void>> = [];
   /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
   writtenBytes = 0;
 
-  constructor(range: PackRange, fds: readonly number[]) {
+  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers) {
     this.range = range;
     this.fds = fds;
+    this.workers = workers;
   }
 
   restart(): void {
     this.received = 0;
     this.chunk = 0;
     this.hash = createHash('sha256');
+    this.gathered = undefined;
     this.writtenBytes = 0;
   }
 
@@ -87,20 +97,48 @@ class RangeWriter implements BodySink {
     let at = 0;
     while (at < piece.length) {
       const { ref, destinations } = this.range.chunks[this.chunk]!;
+      const stored = storedLength(ref);
       const within = this.received - (ref.offset - this.range.offset);
-      const part = piece.subarray(at, at + Math.min(piece.length - at, ref.bytes - within));
-      this.hash.update(part);
-      // Synchronous: the socket's read buffer is reused as soon as this returns. Writes go to the page cache.
-      for (const to of destinations) writeAllSync(this.fds[to.image]!, part, to.offset + within);
+      const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
+      if (ref.encoding === 'zstd') {
+        this.gathered ??= Buffer.allocUnsafeSlow(stored);
+        part.copy(this.gathered, within);
+      } else {
+        this.hash.update(part);
+        // Synchronous: the socket's read buffer is reused as soon as this returns. Writes go to the page cache.
+        for (const to of destinations) writeAllSync(this.fds[to.image]!, part, to.offset + within);
+      }
       at += part.length;
       this.received += part.length;
-      if (within + part.length === ref.bytes) {
-        verifyChunkDigest(ref, this.hash.digest('hex'), ref.bytes, `pack ${this.range.pack}`);
-        this.writtenBytes += ref.bytes * destinations.length;
-        this.hash = createHash('sha256');
+      if (within + part.length === stored) {
+        if (ref.encoding === 'zstd') {
+          this.decodeAndWrite(ref, destinations, this.gathered!);
+          this.gathered = undefined;
+        } else {
+          verifyChunkDigest(ref, this.hash.digest('hex'), ref.bytes, `pack ${this.range.pack}`);
+          this.writtenBytes += ref.bytes * destinations.length;
+          this.hash = createHash('sha256');
+        }
         this.chunk++;
       }
     }
+  }
+
+  /** Waits for the compressed chunks of the range to be decompressed, checked and written; rejects with the first that failed. */
+  async settled(): Promise<void> {
+    const results = await Promise.allSettled(this.decoding);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private decodeAndWrite(ref: ChunkRef, destinations: readonly Destination[], stored: Buffer): void {
+    const where = `pack ${this.range.pack} bytes ${ref.offset}+${storedLength(ref)}`;
+    const done = this.workers.decode(stored, 'zstd', ref.bytes, ref.sha256, where).then((raw) => {
+      for (const to of destinations) writeAllSync(this.fds[to.image]!, raw, to.offset);
+      this.writtenBytes += ref.bytes * destinations.length;
+    });
+    done.catch(() => undefined); // judged in settled()
+    this.decoding.push(done);
   }
 }
 
@@ -120,6 +158,7 @@ export async function downloadImages(
   dir: string,
   concurrency = 4,
   onBytes: (bytes: number) => void = () => undefined,
+  workers: ChunkWorkers = sharedChunkWorkers(),
 ): Promise<number> {
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
   const fds = handles.map((h) => h.fd);
@@ -130,9 +169,10 @@ export async function downloadImages(
   const worker = async (): Promise<void> => {
     while (next < ranges.length && !failed) {
       const range = ranges[next++]!;
-      const writer = new RangeWriter(range, fds);
+      const writer = new RangeWriter(range, fds, workers);
       try {
         await store.readPackRange(range.pack, range.offset, range.bytes, writer);
+        await writer.settled();
       } catch (error) {
         failed = true;
         throw error;

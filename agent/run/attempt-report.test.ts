@@ -17,7 +17,7 @@ const restored: AttemptRecord = {
   checkpoints: [{ snapshotId: 't', kind: 'final', totalMs: 2000, uploadedBytes: 50e6, uploadedChunks: 30, uploadedPacks: 30, totalBytes: 1e9 }],
   latest: sampleManifest({
     task: { ...sampleManifest().task, interruptions: 1 },
-    transfer: { uploadedBytes: 50e6, uploadedChunks: 30, uploadedPacks: 30, totalBytes: 1e9, totalChunks: 600 },
+    transfer: { uploadedBytes: 50e6, uploadedChunks: 30, uploadedPacks: 30, totalBytes: 1e9, totalChunks: 600, storedBytes: 50e6 },
   }),
 };
 

@@ -16,10 +16,10 @@ describe('parseManifest', () => {
   });
 
   it('refuses a newer schema version with what to do, and an older one', () => {
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 5)))).toThrow(
-      /schema version 5 is not supported \(this agent reads version 4\); it was written by a newer spotsnap: upgrade the agent/,
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 6)))).toThrow(
+      /schema version 6 is not supported \(this agent reads version 5\); it was written by a newer spotsnap: upgrade the agent/,
     );
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 3)))).toThrow(/schema version 3 is not supported .*too old/);
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 4)))).toThrow(/schema version 4 is not supported .*too old/);
   });
 
   it.each<[string, (m: Record<string, unknown>) => void, RegExp]>([

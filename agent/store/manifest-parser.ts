@@ -1,6 +1,6 @@
 // Parses a snapshot manifest's JSON text, and refuses anything it cannot fully read, naming the field.
 import type { SnapshotObjectName } from './s3-layout.ts';
-import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, MAX_CHUNK_BYTES, type ChunkedStream, type Manifest } from './manifest.ts';
+import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, MAX_CHUNK_BYTES, type ChunkedStream, type ChunkRef, type Manifest } from './manifest.ts';
 
 /** A manifest that cannot be used, with the reason. */
 export class ManifestError extends Error {
@@ -111,6 +111,7 @@ export function parseManifest(text: string): Manifest {
       uploadedPacks: count(transfer.uploadedPacks, 'transfer.uploadedPacks'),
       totalBytes: count(transfer.totalBytes, 'transfer.totalBytes'),
       totalChunks: count(transfer.totalChunks, 'transfer.totalChunks'),
+      storedBytes: count(transfer.storedBytes, 'transfer.storedBytes'),
     },
     timings: {
       dumpMs: count(timings.dumpMs, 'timings.dumpMs'),
@@ -127,12 +128,21 @@ function chunked(value: Record<string, unknown>, where: string): ChunkedStream {
     const chunk = record(c, `${where}.chunks[${i}]`);
     const bytes = count(chunk.bytes, `${where}.chunks[${i}].bytes`);
     if (bytes > MAX_CHUNK_BYTES) throw new ManifestError(`${where}.chunks[${i}].bytes ${bytes} is above the ${MAX_CHUNK_BYTES} bytes a chunk may have`);
-    return {
+    const ref: ChunkRef = {
       sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`),
       bytes,
       pack: pattern(chunk.pack, PACK_ID, `${where}.chunks[${i}].pack`),
       offset: count(chunk.offset, `${where}.chunks[${i}].offset`),
     };
+    if (chunk.encoding !== undefined || chunk.storedBytes !== undefined) {
+      oneOf(chunk.encoding, ['zstd'] as const, `${where}.chunks[${i}].encoding`);
+      const storedBytes = count(chunk.storedBytes, `${where}.chunks[${i}].storedBytes`);
+      if (storedBytes > MAX_CHUNK_BYTES)
+        throw new ManifestError(`${where}.chunks[${i}].storedBytes ${storedBytes} is above the ${MAX_CHUNK_BYTES} bytes a chunk may have`);
+      ref.encoding = 'zstd';
+      ref.storedBytes = storedBytes;
+    }
+    return ref;
   });
   const bytes = count(value.bytes, `${where}.bytes`);
   const sum = chunks.reduce((s, c) => s + c.bytes, 0);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { TaskPipeKeys } from '../../criu-bridge/criu-options.ts';
 import type { SnapshotObjectName } from './s3-layout.ts';
 
-export const MANIFEST_SCHEMA_VERSION = 4;
+export const MANIFEST_SCHEMA_VERSION = 5;
 export const MANIFEST_KIND = 'spotsnap-snapshot';
 
 /** One object of a snapshot, with what it must hash to. */
@@ -20,12 +20,23 @@ export interface ReferencedFile {
   mtimeMs: number;
 }
 
-/** A content-addressed chunk, and where it is stored: `bytes` bytes at `offset` in the job's pack `pack`. */
+/**
+ * A content-addressed chunk, and where it is stored: at `offset` in the job's pack `pack`, as `bytes` raw bytes,
+ * or, with `encoding: 'zstd'`, as a zstd frame of `storedBytes` bytes. `sha256` is the hash of the raw bytes
+ * whatever the encoding, so the same content is the same chunk.
+ */
 export interface ChunkRef {
   sha256: string;
   bytes: number;
   pack: string;
   offset: number;
+  encoding?: 'zstd';
+  storedBytes?: number;
+}
+
+/** The bytes a chunk takes in its pack. */
+export function storedLength(ref: ChunkRef): number {
+  return ref.storedBytes ?? ref.bytes;
 }
 
 /** A stream stored as the concatenation of chunks. */
@@ -82,7 +93,7 @@ export interface Manifest {
   /** Whole objects of the snapshot (the CRIU log). */
   objects: ManifestObject[];
   /** What this checkpoint sent: bytes of chunks S3 did not have yet (in how many packs), and how many bytes it referenced in all. */
-  transfer: { uploadedBytes: number; uploadedChunks: number; uploadedPacks: number; totalBytes: number; totalChunks: number };
+  transfer: { uploadedBytes: number; uploadedChunks: number; uploadedPacks: number; totalBytes: number; totalChunks: number; storedBytes: number };
   /** How long the dump, the upload after it and the whole checkpoint took; how long the task was frozen. */
   timings: { dumpMs: number; uploadMs: number; totalMs: number; frozenMs: number };
 }

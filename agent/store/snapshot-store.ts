@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Encryption, S3Location } from '../config/config.ts';
 import { getRangeDirect, type BodySink } from '../transfer/direct-range-get.ts';
 import { S3_LIMITS, type S3Limits } from '../shared/limits.ts';
-import type { ChunkRef, Manifest, ManifestObject } from './manifest.ts';
+import { storedLength, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
 import { parseManifest } from './manifest-parser.ts';
 import {
   jobEndedKey,
@@ -18,6 +18,7 @@ import {
   type SnapshotObjectName,
 } from './s3-layout.ts';
 import { deleteKeys, listAll } from './s3-objects.ts';
+import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
 
 /** Stored bytes that are not what the manifest says. */
 export class ChecksumMismatchError extends Error {
@@ -141,21 +142,38 @@ export class SnapshotStore {
     await getRangeDirect(this.client, this.location.bucket, packKey(this.location, this.jobId, packId), offset, bytes, sink);
   }
 
-  /** Reads one chunk into `into`, checked against its SHA-256 before it is returned. */
+  /**
+   * Reads one chunk's stored bytes into `into` (at least its stored length), then its raw bytes are checked
+   * against its SHA-256 (after decompression on a worker thread, when it is compressed) before they are returned.
+   */
   async readChunkInto(ref: ChunkRef, into: Buffer): Promise<Buffer> {
+    const stored = storedLength(ref);
     let filled = 0;
-    await this.readPackRange(ref.pack, ref.offset, ref.bytes, {
+    await this.readPackRange(ref.pack, ref.offset, stored, {
       restart: () => (filled = 0),
       write: (piece) => (filled += piece.copy(into, filled)),
     });
+    const where = packKey(this.location, this.jobId, ref.pack);
+    if (ref.encoding === 'zstd') {
+      try {
+        return await sharedChunkWorkers().decode(into.subarray(0, stored), 'zstd', ref.bytes, ref.sha256, `${where} bytes ${ref.offset}+${stored}`);
+      } catch (error) {
+        throw new ChecksumMismatchError(
+          `${where} bytes ${ref.offset}+${stored}`,
+          `the manifest's SHA-256 ${ref.sha256}`,
+          error instanceof Error ? error.message : String(error),
+          ref.bytes,
+        );
+      }
+    }
     const data = into.subarray(0, ref.bytes);
-    verifyChunk(ref, data, packKey(this.location, this.jobId, ref.pack));
+    verifyChunk(ref, data, where);
     return data;
   }
 
   /** Reads one chunk into a buffer of its own, checked against its SHA-256. */
   async getChunk(ref: ChunkRef): Promise<Buffer> {
-    return this.readChunkInto(ref, Buffer.allocUnsafe(ref.bytes));
+    return this.readChunkInto(ref, Buffer.allocUnsafe(storedLength(ref)));
   }
 
   /** Deletes every pack of the job (after it finished: its snapshots are of no more use). */

@@ -1,22 +1,26 @@
-// Uploads the content-addressed chunks S3 does not have yet, several to a pack object, a bounded number of packs in flight.
-import { createHash } from 'node:crypto';
+// Encodes chunks on the worker threads, and uploads those S3 does not have yet, several to a pack object, a bounded number of packs in flight.
 import { crc32 } from 'node:zlib';
 import type { ChunkRef } from '../store/manifest.ts';
 import { newPackId } from '../store/s3-layout.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
 import { PACK_BYTES, transferBuffers } from './buffer-pool.ts';
+import type { EncodeResult } from './chunk-workers.ts';
+import { sharedChunkWorkers, type ChunkWorkers } from './chunk-workers.ts';
+import type { PackSpill } from './pack-spill.ts';
 
 /** What the uploader needs of the job's store: a place to put packs. */
 export type PackStore = Pick<SnapshotStore, 'putPack'>;
 
 export interface ChunkTransfer {
-  /** Chunks referenced, and their bytes. */
+  /** Chunks referenced, and their raw bytes. */
   totalChunks: number;
   totalBytes: number;
-  /** Chunks actually sent, their bytes, and the packs that carried them. */
+  /** Chunks actually sent, their raw bytes, and the packs that carried them. */
   uploadedChunks: number;
   uploadedBytes: number;
   uploadedPacks: number;
+  /** Bytes of the packs sent: the chunks as stored, compressed where that paid. */
+  storedBytes: number;
 }
 
 /**
@@ -27,6 +31,13 @@ export interface ChunkTransfer {
  */
 export function autoPacksInFlight(taskResidentBytes: number): number {
   return Math.min(16, Math.max(2, Math.floor(taskResidentBytes / 1024 ** 3)));
+}
+
+/** A copy in an ArrayBuffer of its own (Buffer.from may share one with other small buffers), so that it can be transferred. */
+function ownedCopy(data: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
 }
 
 /** Where each chunk of the job's committed snapshots is, by SHA-256. */
@@ -40,76 +51,118 @@ interface OpenPack {
   refs: ChunkRef[];
 }
 
+export interface UploaderOptions {
+  /** The threads that hash and compress (default: the process's shared pool, one per usable core). */
+  workers?: ChunkWorkers;
+  /** zstd where it pays (default true). */
+  compress?: boolean;
+  /** Chunks being encoded at once (default: two per worker): each holds its buffer. */
+  encodingAhead?: number;
+}
+
 /**
- * Takes chunks in order, hashes each, and appends those not in `known` to the open pack; a full pack is
- * uploaded while the next one fills. A pack holds up to 8 MiB: a sixth of the requests of one object per chunk
- * (1.5 MiB on average), which is what an S3 endpoint charges and limits by. At most `concurrency` packs are in
- * flight, so memory stays near (concurrency + 1) x 8 MiB, in the agent's reused transfer buffers; `add` waits
- * for a free slot.
+ * Takes chunks in order; each is hashed (and compressed, unless S3 has it) on a worker thread while the next
+ * ones come, and those S3 does not have are appended to the open pack; a full pack is uploaded while the next
+ * fills. A pack holds up to 8 MiB: a sixth of the requests of one object per chunk, which is what an S3
+ * endpoint charges and limits by. At most `concurrency` packs are in flight, so memory stays near
+ * (concurrency + 1) x 8 MiB plus the chunks being encoded; `add` waits for room.
  * Only chunks of committed snapshots count as known (the checkpoint adds its own after its commit): packs of a
  * checkpoint that failed are never referenced later, so `spotsnap prune` may delete them at any time.
+ * With a spill (a background checkpoint's, while the task is frozen), a full pack that finds no slot is written
+ * to the work dir instead of waiting, and sent from there as slots free.
  */
 export class ChunkUploader {
   private readonly store: PackStore;
   private readonly known: KnownChunks;
   private readonly concurrency: number;
+  private readonly workers: ChunkWorkers;
+  private readonly compress: boolean;
+  private readonly encodingAhead: number;
   /** Chunks this checkpoint packed (open, in flight or stored), by SHA-256. */
   private readonly packed = new Map<string, ChunkRef>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly encoding = new Set<Promise<unknown>>();
+  /** Packing is one at a time, in the order encodings complete. */
+  private packing: Promise<void> = Promise.resolve();
   private open: OpenPack | undefined;
   private readonly abort = new AbortController();
   private failure: unknown;
-  readonly transfer: ChunkTransfer = { totalChunks: 0, totalBytes: 0, uploadedChunks: 0, uploadedBytes: 0, uploadedPacks: 0 };
+  private spill: PackSpill | undefined;
+  readonly transfer: ChunkTransfer = { totalChunks: 0, totalBytes: 0, uploadedChunks: 0, uploadedBytes: 0, uploadedPacks: 0, storedBytes: 0 };
   /** Bytes of uploads completed so far, for progress. */
   sentBytes = 0;
 
-  constructor(store: PackStore, known: KnownChunks, concurrency: number) {
+  constructor(store: PackStore, known: KnownChunks, concurrency: number, options: UploaderOptions = {}) {
     this.store = store;
     this.known = known;
     this.concurrency = concurrency;
+    this.workers = options.workers ?? sharedChunkWorkers();
+    this.compress = options.compress ?? true;
+    this.encodingAhead = options.encodingAhead ?? 2 * this.workers.size;
+    this.workers.setKnown(known.keys());
+  }
+
+  /**
+   * Queues a chunk whose buffer the uploader may take (`raw` owns its ArrayBuffer and nothing else uses it
+   * until `recycle` hands it back). Resolves once there is room for it, with the promise of its reference
+   * (in an object: a promise cannot resolve to a promise).
+   */
+  async addOwned(raw: Buffer, recycle: (buffer: Buffer) => void = () => undefined): Promise<{ ref: Promise<ChunkRef> }> {
+    while (this.encoding.size >= this.encodingAhead) {
+      await Promise.race(this.encoding);
+      this.throwIfFailed();
+    }
+    this.throwIfFailed();
+    const ref = this.workers.encode(raw, this.compress, true).then((result) => {
+      recycle(result.raw);
+      return this.enqueuePacking(result);
+    });
+    const tracked = ref.then(
+      () => undefined,
+      (error: unknown) => this.fail(error),
+    );
+    this.encoding.add(tracked);
+    void tracked.finally(() => this.encoding.delete(tracked));
+    ref.catch(() => undefined); // the failure is the uploader's, reported by drain
+    return { ref };
   }
 
   /**
    * Hashes the chunk and packs it if S3 does not have it; rejects once any upload has failed. The chunk's bytes
-   * are copied before this settles: the caller may reuse its buffer then.
+   * are copied before this returns its promise: the caller may reuse its buffer then.
    */
   async add(data: Buffer): Promise<ChunkRef> {
-    this.throwIfFailed();
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    this.transfer.totalChunks++;
-    this.transfer.totalBytes += data.length;
-    const stored = this.known.get(sha256) ?? this.packed.get(sha256);
-    if (stored && stored.bytes === data.length) return { ...stored };
-    this.transfer.uploadedChunks++;
-    this.transfer.uploadedBytes += data.length;
-    if (data.length > PACK_BYTES) {
-      // Larger than a pack (never from spotsnap's own chunker): it travels alone.
-      await this.seal();
-      const ref = { sha256, bytes: data.length, pack: newPackId(), offset: 0 };
-      this.packed.set(sha256, ref);
-      await this.send({ id: ref.pack, buffer: Buffer.from(data), bytes: data.length, crc32: crc32(data), refs: [ref] }, false);
-      return { ...ref };
-    }
-    if (this.open && this.open.bytes + data.length > PACK_BYTES) await this.seal();
-    this.open ??= { id: newPackId(), buffer: transferBuffers.take(), bytes: 0, crc32: 0, refs: [] };
-    const pack = this.open;
-    const ref = { sha256, bytes: data.length, pack: pack.id, offset: pack.bytes };
-    data.copy(pack.buffer, pack.bytes);
-    pack.bytes += data.length;
-    pack.crc32 = crc32(data, pack.crc32);
-    pack.refs.push(ref);
-    this.packed.set(sha256, ref);
-    return { ...ref };
+    return await (await this.addOwned(ownedCopy(data))).ref;
   }
 
-  /** A chunk consumer (see ContentChunker) that adds each chunk and appends its reference to `refs`. */
+  /**
+   * A chunk consumer (see ContentChunker) that queues each chunk (copied) and sets its reference in `refs`, at
+   * the chunk's place, once it is encoded; `drain` waits for them all.
+   */
   addingTo(refs: ChunkRef[]): (chunk: Buffer) => Promise<void> {
-    return async (chunk) => void refs.push(await this.add(chunk));
+    return async (chunk) => {
+      const copy = ownedCopy(chunk);
+      const index = refs.length;
+      refs.push(undefined as unknown as ChunkRef);
+      const { ref } = await this.addOwned(copy);
+      void ref.then((r) => (refs[index] = r)).catch(() => undefined);
+    };
   }
 
-  /** Sends the open pack and waits for every upload; rejects with the first failure. */
+  /** From now on, packs that find no slot wait in `spill` (a background checkpoint while its task is frozen); `undefined` stops that. */
+  spillTo(spill: PackSpill | undefined): void {
+    if (!spill && this.spill) this.draining = this.spill;
+    this.spill = spill;
+  }
+
+  /** Waits for every chunk to be encoded and packed, sends the open pack and waits for every upload; rejects with the first failure. */
   async drain(): Promise<ChunkTransfer> {
+    while (this.encoding.size > 0) await Promise.all(this.encoding);
+    this.throwIfFailed();
+    await this.packing;
+    this.throwIfFailed();
     await this.seal();
+    await this.sendSpilled();
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     this.throwIfFailed();
     return this.transfer;
@@ -117,11 +170,51 @@ export class ChunkUploader {
 
   /** Stops everything in flight (after a failure elsewhere) and waits for it to settle. */
   async cancel(reason: unknown): Promise<void> {
-    if (this.failure === undefined) this.failure = reason;
-    this.abort.abort(reason);
+    this.fail(reason);
+    while (this.encoding.size > 0) await Promise.allSettled(this.encoding);
+    await this.packing.catch(() => undefined);
     if (this.open) transferBuffers.release(this.open.buffer);
     this.open = undefined;
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+  }
+
+  private enqueuePacking(result: EncodeResult): Promise<ChunkRef> {
+    const packed = this.packing.then(() => this.packOne(result));
+    this.packing = packed.then(
+      () => undefined,
+      (error: unknown) => this.fail(error),
+    );
+    return packed;
+  }
+
+  private async packOne(result: EncodeResult): Promise<ChunkRef> {
+    this.throwIfFailed();
+    const { sha256, bytes, stored } = result;
+    this.transfer.totalChunks++;
+    this.transfer.totalBytes += bytes;
+    const existing = this.known.get(sha256) ?? this.packed.get(sha256);
+    if (existing && existing.bytes === bytes) return { ...existing };
+    this.transfer.uploadedChunks++;
+    this.transfer.uploadedBytes += bytes;
+    const encoding = result.encoding === 'zstd' ? { encoding: 'zstd' as const, storedBytes: stored.length } : {};
+    if (stored.length > PACK_BYTES) {
+      // Larger than a pack (never from spotsnap's own chunkers): it travels alone.
+      await this.seal();
+      const ref: ChunkRef = { sha256, bytes, pack: newPackId(), offset: 0, ...encoding };
+      this.packed.set(sha256, ref);
+      await this.send({ id: ref.pack, buffer: stored, bytes: stored.length, crc32: crc32(stored), refs: [ref] }, false);
+      return { ...ref };
+    }
+    if (this.open && this.open.bytes + stored.length > PACK_BYTES) await this.seal();
+    this.open ??= { id: newPackId(), buffer: transferBuffers.take(), bytes: 0, crc32: 0, refs: [] };
+    const pack = this.open;
+    const ref: ChunkRef = { sha256, bytes, pack: pack.id, offset: pack.bytes, ...encoding };
+    stored.copy(pack.buffer, pack.bytes);
+    pack.bytes += stored.length;
+    pack.crc32 = crc32(stored, pack.crc32);
+    pack.refs.push(ref);
+    this.packed.set(sha256, ref);
+    return { ...ref };
   }
 
   /** Uploads the open pack, if it holds anything, once a slot is free. */
@@ -134,30 +227,92 @@ export class ChunkUploader {
   }
 
   private async send(pack: OpenPack, reuseBuffer: boolean): Promise<void> {
+    if (this.inFlight.size >= this.concurrency && this.spill?.hasRoomFor(pack.bytes)) {
+      await this.spill.put(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32);
+      if (reuseBuffer) transferBuffers.release(pack.buffer);
+      this.transfer.uploadedPacks++;
+      this.transfer.storedBytes += pack.bytes;
+      this.pumpSpilled();
+      return;
+    }
+    await this.slot();
+    this.transfer.uploadedPacks++;
+    this.transfer.storedBytes += pack.bytes;
+    this.upload(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32, () => {
+      if (reuseBuffer) transferBuffers.release(pack.buffer);
+    });
+  }
+
+  /** Waits until fewer than `concurrency` packs are in flight. */
+  private async slot(): Promise<void> {
     while (this.inFlight.size >= this.concurrency) {
       await Promise.race(this.inFlight);
       this.throwIfFailed();
     }
     this.throwIfFailed();
-    this.transfer.uploadedPacks++;
+  }
+
+  private upload(id: string, data: Buffer, checksum: number, done: () => void): void {
     const upload = this.store
-      .putPack(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32, this.abort.signal)
+      .putPack(id, data, checksum, this.abort.signal)
       .then(
         () => {
-          this.sentBytes += pack.bytes;
+          this.sentBytes += data.length;
         },
-        (error: unknown) => {
-          if (this.failure === undefined) {
-            this.failure = error;
-            this.abort.abort(error);
-          }
-        },
+        (error: unknown) => this.fail(error),
       )
       .finally(() => {
-        if (reuseBuffer) transferBuffers.release(pack.buffer);
+        done();
         this.inFlight.delete(upload);
+        this.pumpSpilled();
       });
     this.inFlight.add(upload);
+  }
+
+  /** Starts uploads of spilled packs while slots are free. */
+  private pumpSpilled(): void {
+    const spill = this.spill ?? this.draining;
+    if (!spill || this.failure !== undefined) return;
+    while (this.inFlight.size < this.concurrency && spill.waiting > 0) {
+      const next = spill.takeNext();
+      if (!next) break;
+      const reading = next.read().then(
+        (data) => {
+          this.inFlight.delete(reading);
+          this.upload(next.id, data, next.crc32, () => next.release());
+        },
+        (error: unknown) => {
+          this.inFlight.delete(reading);
+          this.fail(error);
+        },
+      );
+      this.inFlight.add(reading);
+    }
+  }
+
+  /** The spill being emptied once the checkpoint stopped spilling. */
+  private draining: PackSpill | undefined;
+
+  /** Sends every spilled pack, a slot at a time. */
+  private async sendSpilled(): Promise<void> {
+    const spill = this.spill ?? this.draining;
+    if (!spill) return;
+    this.draining = spill;
+    this.spill = undefined;
+    while (spill.waiting > 0 || this.inFlight.size > 0) {
+      this.pumpSpilled();
+      if (this.inFlight.size === 0) break;
+      await Promise.race(this.inFlight);
+      this.throwIfFailed();
+    }
+    this.throwIfFailed();
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure === undefined) {
+      this.failure = error ?? new Error('a chunk upload failed');
+      this.abort.abort(this.failure);
+    }
   }
 
   private throwIfFailed(): void {

@@ -4,7 +4,7 @@ import type { Manifest } from '../../agent/store/manifest.ts';
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
   return {
     kind: 'spotsnap-snapshot',
-    schemaVersion: 4,
+    schemaVersion: 5,
     jobId: 'job-1',
     attempt: 1,
     snapshotId: 'a0001-20261121T090000000Z',
@@ -28,7 +28,7 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
         bytes: 300,
         chunks: [
           { sha256: 'b'.repeat(64), bytes: 200, pack: '1'.repeat(32), offset: 0 },
-          { sha256: 'c'.repeat(64), bytes: 100, pack: '1'.repeat(32), offset: 200 },
+          { sha256: 'c'.repeat(64), bytes: 100, pack: '1'.repeat(32), offset: 200, encoding: 'zstd', storedBytes: 40 },
         ],
       },
       { name: 'core-1.img', bytes: 10, chunks: [{ sha256: 'd'.repeat(64), bytes: 10, pack: '1'.repeat(32), offset: 300 }] },
@@ -42,7 +42,7 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
     batch: { jobId: 'job-1', arrayIndex: null },
     credentialsRelay: null,
     objects: [{ name: 'criuLog', bytes: 5, sha256: 'f'.repeat(64) }],
-    transfer: { uploadedBytes: 1034, uploadedChunks: 3, uploadedPacks: 2, totalBytes: 1334, totalChunks: 4 },
+    transfer: { uploadedBytes: 1034, uploadedChunks: 3, uploadedPacks: 2, totalBytes: 1334, totalChunks: 4, storedBytes: 1034 },
     timings: { dumpMs: 200, uploadMs: 800, totalMs: 1000, frozenMs: 250 },
     ...overrides,
   };

@@ -1,0 +1,66 @@
+// The body of one chunk worker thread: hashes, compresses and decompresses the chunks the main thread hands it.
+import { parentPort } from 'node:worker_threads';
+import { decodeChunk, encodeKnownHash, sha256Hex, type ChunkEncoding } from './chunk-encoding.ts';
+
+/** What the pool sends a worker. Buffers travel as transferred ArrayBuffers, never copied. */
+export type WorkerRequest =
+  | { kind: 'known'; hashes: string[] }
+  | { kind: 'encode'; job: number; raw: Uint8Array; compress: boolean }
+  | { kind: 'decode'; job: number; stored: Uint8Array; encoding: ChunkEncoding; bytes: number; sha256: string; what: string };
+
+export type WorkerReply =
+  | { job: number; kind: 'encoded'; sha256: string; bytes: number; known: boolean; encoding: ChunkEncoding; raw: Uint8Array; stored?: Uint8Array }
+  | { job: number; kind: 'decoded'; raw: Uint8Array; stored: Uint8Array }
+  | { job: number; kind: 'failed'; message: string };
+
+/** A view that owns its whole ArrayBuffer, so that it can be transferred (copies the bytes of any other). */
+export function transferable(view: Uint8Array): Uint8Array {
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view;
+  const own = new Uint8Array(new ArrayBuffer(view.byteLength));
+  own.set(view);
+  return own;
+}
+
+function asBuffer(view: Uint8Array): Buffer {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+let known = new Set<string>();
+
+function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } | undefined {
+  if (request.kind === 'known') {
+    known = new Set(request.hashes);
+    return undefined;
+  }
+  try {
+    if (request.kind === 'encode') {
+      const raw = asBuffer(request.raw);
+      const sha256 = sha256Hex(raw);
+      if (known.has(sha256)) {
+        return {
+          reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: true, encoding: 'raw', raw: request.raw },
+          transfer: [request.raw.buffer as ArrayBuffer],
+        };
+      }
+      const encoded = encodeKnownHash(raw, sha256, request.compress);
+      const stored = encoded.encoding === 'raw' ? undefined : transferable(encoded.stored);
+      const transfer = [request.raw.buffer as ArrayBuffer, ...(stored ? [stored.buffer as ArrayBuffer] : [])];
+      return {
+        reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: false, encoding: encoded.encoding, raw: request.raw, stored },
+        transfer,
+      };
+    }
+    const raw = transferable(decodeChunk(asBuffer(request.stored), request.encoding, request.bytes, request.what));
+    const sha256 = sha256Hex(asBuffer(raw));
+    if (sha256 !== request.sha256) throw new Error(`${request.what}: its bytes hash to ${sha256}, not ${request.sha256}: the stored chunk is damaged`);
+    const transfer = raw === request.stored ? [raw.buffer as ArrayBuffer] : [raw.buffer as ArrayBuffer, request.stored.buffer as ArrayBuffer];
+    return { reply: { job: request.job, kind: 'decoded', raw, stored: request.stored }, transfer };
+  } catch (error) {
+    return { reply: { job: request.job, kind: 'failed', message: error instanceof Error ? error.message : String(error) }, transfer: [] };
+  }
+}
+
+parentPort?.on('message', (request: WorkerRequest) => {
+  const answer = handle(request);
+  if (answer) parentPort!.postMessage(answer.reply, answer.transfer);
+});

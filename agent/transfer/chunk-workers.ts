@@ -1,0 +1,145 @@
+// A pool of worker threads that hash, compress and decompress chunks, so that every core the task may use works on a checkpoint.
+//
+// The main thread only moves buffers: a chunk's bytes are transferred to a worker and back, never copied
+// between threads. Each job goes to the worker with the fewest jobs; the caller bounds how many are
+// outstanding (each holds its chunk). Workers keep the process alive only while they hold a job.
+import { Worker } from 'node:worker_threads';
+import type { ChunkEncoding, EncodedChunk } from './chunk-encoding.ts';
+import { transferable, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
+import { usableCores } from './worker-count.ts';
+
+/** The worker's module: beside this one as TypeScript in the source tree, as a bundled .mjs in the task image. */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  return new URL(here.endsWith('.ts') ? './chunk-worker.ts' : './chunk-worker.mjs', here);
+}
+
+export interface EncodeResult extends EncodedChunk {
+  /** The chunk's hash is in the known set: nothing was compressed and `stored` is `raw`. */
+  known: boolean;
+  /** The raw bytes, handed back (the same memory the caller passed in). */
+  raw: Buffer;
+}
+
+interface Pending {
+  resolve: (reply: WorkerReply) => void;
+  reject: (error: Error) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  jobs: Map<number, Pending>;
+}
+
+function asBuffer(view: Uint8Array): Buffer {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+export class ChunkWorkers {
+  readonly size: number;
+  private readonly workers: PoolWorker[] = [];
+  private nextJob = 1;
+  private known: string[] = [];
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`a chunk worker pool needs a whole number of workers >= 1, not ${size}`);
+    this.size = size;
+  }
+
+  /** Chunks S3 already has: a worker hashes them and hands them back without compressing them. */
+  setKnown(hashes: Iterable<string>): void {
+    this.known = [...hashes];
+    for (const w of this.workers) w.worker.postMessage({ kind: 'known', hashes: this.known } satisfies WorkerRequest);
+  }
+
+  /**
+   * Hashes `raw` and, unless its hash is known, compresses it when that pays. With `owned`, `raw`'s
+   * ArrayBuffer (which nothing else may share) is transferred to the worker: the caller must not touch it until
+   * the result hands it back as `raw`.
+   */
+  async encode(raw: Buffer, compress: boolean, owned = false): Promise<EncodeResult> {
+    // An owned buffer's whole ArrayBuffer travels (and comes back); any other is copied first.
+    const view = owned ? raw : transferable(raw);
+    const reply = await this.run((job) => ({ kind: 'encode', job, raw: view, compress }), [view.buffer as ArrayBuffer]);
+    if (reply.kind !== 'encoded') throw new Error(`chunk worker answered ${reply.kind} to an encode`);
+    const back = asBuffer(reply.raw);
+    return {
+      sha256: reply.sha256,
+      bytes: reply.bytes,
+      known: reply.known,
+      encoding: reply.encoding,
+      raw: back,
+      stored: reply.stored ? asBuffer(reply.stored) : back,
+    };
+  }
+
+  /** The raw bytes of a stored chunk, checked against its SHA-256; rejects, naming `what`, when they are not its bytes. */
+  async decode(stored: Buffer, encoding: ChunkEncoding, bytes: number, sha256: string, what: string): Promise<Buffer> {
+    const view = transferable(stored);
+    const reply = await this.run((job) => ({ kind: 'decode', job, stored: view, encoding, bytes, sha256, what }), [view.buffer as ArrayBuffer]);
+    if (reply.kind !== 'decoded') throw new Error(`chunk worker answered ${reply.kind} to a decode`);
+    return asBuffer(reply.raw);
+  }
+
+  /** Stops every worker; jobs still out are rejected. */
+  async close(): Promise<void> {
+    const stopping = this.workers.splice(0).map((w) => w.worker.terminate());
+    await Promise.all(stopping);
+  }
+
+  private run(request: (job: number) => WorkerRequest, transfer: ArrayBuffer[]): Promise<WorkerReply> {
+    const target = this.leastBusy();
+    const job = this.nextJob++;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      target.jobs.set(job, { resolve, reject });
+      if (target.jobs.size === 1) target.worker.ref();
+      target.worker.postMessage(request(job), transfer);
+    }).then((reply) => {
+      if (reply.kind === 'failed') throw new Error(reply.message);
+      return reply;
+    });
+  }
+
+  private leastBusy(): PoolWorker {
+    if (this.workers.length < this.size) {
+      const idle = this.workers.find((w) => w.jobs.size === 0);
+      if (idle) return idle;
+      return this.spawn();
+    }
+    return this.workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(workerUrl());
+    const entry: PoolWorker = { worker, jobs: new Map() };
+    worker.unref();
+    if (this.known.length > 0) worker.postMessage({ kind: 'known', hashes: this.known } satisfies WorkerRequest);
+    worker.on('message', (reply: WorkerReply) => {
+      const pending = entry.jobs.get(reply.job);
+      if (!pending) return;
+      entry.jobs.delete(reply.job);
+      if (entry.jobs.size === 0) worker.unref();
+      pending.resolve(reply);
+    });
+    const fail = (error: Error): void => {
+      const index = this.workers.indexOf(entry);
+      if (index >= 0) this.workers.splice(index, 1);
+      for (const p of entry.jobs.values()) p.reject(new Error(`a chunk worker stopped: ${error.message}`));
+      entry.jobs.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`it exited with code ${code}`)));
+    this.workers.push(entry);
+    return entry;
+  }
+}
+
+let shared: ChunkWorkers | undefined;
+
+/** The process's pool, of `size` workers (default: one per usable core); a different size replaces it. */
+export function sharedChunkWorkers(size?: number): ChunkWorkers {
+  const wanted = size ?? shared?.size ?? usableCores();
+  if (shared && shared.size !== wanted) void shared.close();
+  if (!shared || shared.size !== wanted) shared = new ChunkWorkers(wanted);
+  return shared;
+}

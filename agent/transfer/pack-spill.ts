@@ -1,0 +1,91 @@
+// Where a background checkpoint's sealed packs wait on disk while S3 is slower than CRIU's dump, so that the task is not kept frozen for the upload.
+import { mkdir, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { transferBuffers } from './buffer-pool.ts';
+
+/** A spilled pack, read back when a slot to S3 is free. */
+export interface SpilledPack {
+  id: string;
+  crc32: number;
+  /** Its bytes, in a transfer buffer; `release` gives the buffer back and deletes the file. */
+  read(): Promise<Buffer>;
+  release(): void;
+}
+
+/**
+ * Packs as files in one directory, up to `limitBytes` at once. They are the chunks as stored (compressed where
+ * that paid), so the spill is as small as the upload. `mostBytes` is the most held at once, for the log.
+ */
+export class PackSpill {
+  readonly dir: string;
+  readonly limitBytes: number;
+  private readonly queue: Array<{ id: string; crc32: number; bytes: number; file: string }> = [];
+  private heldBytes = 0;
+  mostBytes = 0;
+  spilledPacks = 0;
+
+  constructor(dir: string, limitBytes: number) {
+    this.dir = dir;
+    this.limitBytes = limitBytes;
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  hasRoomFor(bytes: number): boolean {
+    return this.heldBytes + bytes <= this.limitBytes;
+  }
+
+  async put(id: string, data: Buffer, crc32: number): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const file = path.join(this.dir, `${id}.pack`);
+    const handle = await open(file, 'wx', 0o600);
+    try {
+      for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done)).bytesWritten;
+    } finally {
+      await handle.close();
+    }
+    this.heldBytes += data.length;
+    this.mostBytes = Math.max(this.mostBytes, this.heldBytes);
+    this.spilledPacks++;
+    this.queue.push({ id, crc32, bytes: data.length, file });
+  }
+
+  /** The oldest waiting pack, if any. */
+  takeNext(): SpilledPack | undefined {
+    const next = this.queue.shift();
+    if (!next) return undefined;
+    let buffer: Buffer | undefined;
+    return {
+      id: next.id,
+      crc32: next.crc32,
+      read: async () => {
+        buffer = transferBuffers.take();
+        const handle = await open(next.file, 'r');
+        try {
+          for (let done = 0; done < next.bytes; ) {
+            const { bytesRead } = await handle.read(buffer, done, next.bytes - done, done);
+            if (bytesRead === 0) throw new Error(`spilled pack ${next.file} ended at ${done} of its ${next.bytes} bytes`);
+            done += bytesRead;
+          }
+        } finally {
+          await handle.close();
+        }
+        return buffer.subarray(0, next.bytes);
+      },
+      release: () => {
+        if (buffer) transferBuffers.release(buffer);
+        buffer = undefined;
+        this.heldBytes -= next.bytes;
+        void rm(next.file, { force: true });
+      },
+    };
+  }
+
+  /** Deletes whatever is left (after a failure). */
+  async discard(): Promise<void> {
+    this.queue.length = 0;
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

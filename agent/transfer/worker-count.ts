@@ -1,0 +1,42 @@
+// How many chunk workers the agent runs: the cores the container may use (its cgroup CPU quota and CPU affinity), capped by a setting.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+/**
+ * The cores a cgroup's CPU quota allows, rounded up; undefined without a quota. Reads cgroup v2's `cpu.max`
+ * ("QUOTA PERIOD" or "max PERIOD") or cgroup v1's cfs_quota_us and cfs_period_us.
+ */
+export function quotaCores(read: (file: string) => string | undefined): number | undefined {
+  const v2 = read('/sys/fs/cgroup/cpu.max')?.trim().split(/\s+/);
+  let quota: number | undefined;
+  let period: number | undefined;
+  if (v2 && v2.length === 2) {
+    quota = v2[0] === 'max' ? undefined : Number(v2[0]);
+    period = Number(v2[1]);
+  } else {
+    const q = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')?.trim());
+    const p = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_period_us')?.trim());
+    if (q > 0) [quota, period] = [q, p];
+  }
+  if (quota === undefined || !Number.isFinite(quota) || !period || !Number.isFinite(period) || quota <= 0 || period <= 0) return undefined;
+  return Math.max(1, Math.ceil(quota / period));
+}
+
+function readIfThere(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cores this process may use: its CPU affinity, lowered to its cgroup's quota. */
+export function usableCores(read: (file: string) => string | undefined = readIfThere, affinity = os.availableParallelism()): number {
+  const quota = quotaCores(read);
+  return Math.max(1, quota === undefined ? affinity : Math.min(affinity, quota));
+}
+
+/** Workers for a setting: 'auto' is one per usable core; a number caps that. */
+export function workerCount(setting: number | 'auto', cores = usableCores()): number {
+  return setting === 'auto' ? cores : Math.max(1, Math.min(setting, cores));
+}
