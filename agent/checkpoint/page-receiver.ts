@@ -143,7 +143,7 @@ export async function receivePages(socket: Readable, reply: Writable, sink: Page
       if (open && open.window !== index) await flush();
       open ??= { window: index, buffer: sink.take(), length: 0 };
       const bytes = Number(pages) * PAGE_BYTES;
-      await reader.into(open.buffer, open.length, bytes, `inside the pages of ${describe(image)} at 0x${at.toString(16)}`);
+      await reader.into(open.buffer, open.length, bytes, `inside ${describe(image)} at 0x${at.toString(16)}`);
       open.length += bytes;
       image.pagesBytes += bytes;
       at += pages * BigInt(PAGE_BYTES);
