@@ -1,19 +1,14 @@
+// The S3 prefix the snapshot verbs work on, and the ages prune takes.
 import { describe, expect, it } from 'vitest';
-import { locationOf, parseAge, parseArgs, UsageError } from './command-args.ts';
+import { locationOf, parseAge, UsageError } from './command-args.ts';
 
 describe('snapshot command arguments', () => {
-  it('splits flags, switches and positional arguments', () => {
-    const args = parseArgs(['job-1', '--json', '--s3', 's3://b/p', '--older-than=2d', 'snap'], ['json']);
-    expect(args.positional).toEqual(['job-1', 'snap']);
-    expect(Object.fromEntries(args.flags)).toEqual({ json: true, s3: 's3://b/p', 'older-than': '2d' });
-    expect(() => parseArgs(['--s3'], [])).toThrow(new UsageError('--s3 needs a value'));
-  });
-
   it('takes the prefix from --s3, else SPOTSNAP_S3_URI, and names a bad one', () => {
-    expect(locationOf(parseArgs(['--s3', 's3://bucket/x'], []), {})).toEqual({ bucket: 'bucket', prefix: 'x' });
-    expect(locationOf(parseArgs([], []), { SPOTSNAP_S3_URI: 's3://other' })).toEqual({ bucket: 'other', prefix: '' });
-    expect(() => locationOf(parseArgs([], []), {})).toThrow(/pass --s3 s3:\/\/BUCKET\/PREFIX or set SPOTSNAP_S3_URI/);
-    expect(() => locationOf(parseArgs(['--s3', 'http://x'], []), {})).toThrow('--s3 "http://x" is not s3://BUCKET/PREFIX');
+    expect(locationOf('s3://bucket/x', {})).toEqual({ bucket: 'bucket', prefix: 'x' });
+    expect(locationOf(undefined, { SPOTSNAP_S3_URI: 's3://other' })).toEqual({ bucket: 'other', prefix: '' });
+    expect(() => locationOf(undefined, {})).toThrow(new UsageError('no S3 prefix: pass --s3 s3://BUCKET/PREFIX or set SPOTSNAP_S3_URI'));
+    expect(() => locationOf('http://x', {})).toThrow('--s3 "http://x" is not s3://BUCKET/PREFIX');
+    expect(() => locationOf(undefined, { SPOTSNAP_S3_URI: 'bucket' })).toThrow('SPOTSNAP_S3_URI "bucket" is not s3://BUCKET/PREFIX');
   });
 
   it('reads ages in minutes, hours and days', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { harmlessCheckError, missingCapabilities, tcpCheck } from './doctor-command.ts';
+import { doctorReport, harmlessCheckError, missingCapabilities, tcpCheck } from './doctor-command.ts';
 
 describe('missingCapabilities', () => {
   it('finds none in a full set and names what a default container lacks', () => {
@@ -36,5 +36,27 @@ describe('tcpCheck', () => {
       fix: expect.stringMatching(/SPOTSNAP_TCP_MODE=close/),
     });
     expect(tcpCheck(criu42, '6.18.0', 'established', '/usr/sbin/iptables-restore').detail).toMatch(/at \/usr\/sbin\/iptables-restore$/);
+  });
+});
+
+describe('doctorReport (spotsnap doctor --json)', () => {
+  it('has every check with its fix (null when none) and the worst status as the verdict', () => {
+    const ok = { name: 'CRIU', status: 'ok' as const, detail: 'criu 4.2.1' };
+    const warn = { name: 'dirty memory tracking', status: 'warn' as const, detail: 'not on this kernel' };
+    const fail = { name: 'seccomp', status: 'fail' as const, detail: 'seccomp mode 2', fix: 'run with --security-opt seccomp=unconfined' };
+    expect(doctorReport([ok, fail, warn])).toEqual({
+      verdict: 'fail',
+      canCheckpoint: false,
+      summary: '1 check(s) failed: a checkpoint cannot work here yet',
+      checks: [
+        { name: 'CRIU', status: 'ok', detail: 'criu 4.2.1', fix: null },
+        { name: 'seccomp', status: 'fail', detail: 'seccomp mode 2', fix: 'run with --security-opt seccomp=unconfined' },
+        { name: 'dirty memory tracking', status: 'warn', detail: 'not on this kernel', fix: null },
+      ],
+    });
+    expect(doctorReport([ok, warn])).toMatchObject({ verdict: 'warn', canCheckpoint: true, summary: 'a checkpoint can work here' });
+    expect(doctorReport([ok])).toMatchObject({ verdict: 'ok', canCheckpoint: true });
+    // One JSON document, as printed.
+    expect(JSON.parse(JSON.stringify(doctorReport([ok, warn]), null, 2))).toEqual(doctorReport([ok, warn]));
   });
 });

@@ -237,13 +237,41 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   return results;
 }
 
-export async function doctorCommand(env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
-  const results = await runDoctorChecks(env, client);
-  const width = Math.max(...results.map((r) => r.name.length));
-  for (const r of results) {
-    out(`${r.status === 'ok' ? 'ok  ' : r.status === 'warn' ? 'warn' : 'FAIL'}  ${r.name.padEnd(width)}  ${r.detail}${r.fix ? ` -> ${r.fix}` : ''}`);
-  }
+export interface DoctorOptions {
+  /** One JSON document (doctorReport) instead of the table. */
+  json: boolean;
+}
+
+/** What `spotsnap doctor --json` prints: every check, and the verdict (the worst status). */
+export interface DoctorReport {
+  verdict: CheckStatus;
+  /** Whether no check failed: warnings name what a checkpoint will lack, but do not stop it. */
+  canCheckpoint: boolean;
+  summary: string;
+  checks: Array<{ name: string; status: CheckStatus; detail: string; fix: string | null }>;
+}
+
+export function doctorReport(results: readonly CheckResult[]): DoctorReport {
   const failed = results.filter((r) => r.status === 'fail').length;
-  out(failed === 0 ? 'a checkpoint can work here' : `${failed} check(s) failed: a checkpoint cannot work here yet`);
-  return failed === 0 ? 0 : 1;
+  return {
+    verdict: failed > 0 ? 'fail' : results.some((r) => r.status === 'warn') ? 'warn' : 'ok',
+    canCheckpoint: failed === 0,
+    summary: failed === 0 ? 'a checkpoint can work here' : `${failed} check(s) failed: a checkpoint cannot work here yet`,
+    checks: results.map((r) => ({ name: r.name, status: r.status, detail: r.detail, fix: r.fix ?? null })),
+  };
+}
+
+/** Exit 0 when a checkpoint can work here (warnings or not), 1 when a check failed. */
+export async function doctorCommand(options: DoctorOptions, env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const report = doctorReport(await runDoctorChecks(env, client));
+  if (options.json) {
+    out(JSON.stringify(report, null, 2));
+  } else {
+    const width = Math.max(...report.checks.map((r) => r.name.length));
+    for (const r of report.checks) {
+      out(`${r.status === 'ok' ? 'ok  ' : r.status === 'warn' ? 'warn' : 'FAIL'}  ${r.name.padEnd(width)}  ${r.detail}${r.fix ? ` -> ${r.fix}` : ''}`);
+    }
+    out(report.summary);
+  }
+  return report.canCheckpoint ? 0 : 1;
 }

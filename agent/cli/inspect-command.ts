@@ -1,19 +1,27 @@
 // `spotsnap inspect JOB [SNAPSHOT] [--json]`: one manifest in readable form (the newest committed one by default).
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describeJob } from '../store/snapshot-catalog.ts';
-import { locationOf, parseArgs, UsageError } from './command-args.ts';
+import { locationOf } from './command-args.ts';
 import { formatBytes } from './ls-command.ts';
 
-export async function inspectCommand(argv: readonly string[], env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, ['json']);
-  const [jobId, snapshotId] = args.positional;
-  if (!jobId) throw new UsageError('spotsnap inspect needs a job id: spotsnap inspect JOB [SNAPSHOT] [--json]');
-  const location = locationOf(args, env);
+export interface InspectOptions {
+  jobId: string;
+  /** The job's newest committed snapshot when undefined. */
+  snapshotId?: string | undefined;
+  /** The prefix; SPOTSNAP_S3_URI when undefined. */
+  s3?: string | undefined;
+  json: boolean;
+}
+
+/** Prints the manifest; a job or snapshot that is not there is an operational failure (exit 1), not a usage error. */
+export async function inspectCommand(options: InspectOptions, env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const { jobId, snapshotId } = options;
+  const location = locationOf(options.s3, env);
   const job = await describeJob(client, location, jobId);
   const snapshot = snapshotId ? job.snapshots.find((s) => s.snapshotId === snapshotId) : job.snapshots.find((s) => s.manifest);
   if (!snapshot) {
     const known = job.snapshots.map((s) => s.snapshotId).join(', ') || 'none';
-    throw new UsageError(
+    throw new Error(
       `no ${snapshotId ? `snapshot ${JSON.stringify(snapshotId)}` : 'committed snapshot'} for job ${JSON.stringify(jobId)} (snapshots: ${known})`,
     );
   }
@@ -22,7 +30,7 @@ export async function inspectCommand(argv: readonly string[], env: NodeJS.Proces
     out(`${snapshot.snapshotId}: ${snapshot.unreadable ? `manifest unreadable: ${snapshot.unreadable}` : 'incomplete (no manifest): never restored'}`);
     return snapshot.unreadable ? 1 : 0;
   }
-  if (args.flags.has('json')) {
+  if (options.json) {
     out(JSON.stringify(m, null, 2));
     return 0;
   }

@@ -2,7 +2,15 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { attemptOfSnapshotId } from '../store/s3-layout.ts';
 import { describeJob, listJobIds, type SnapshotEntry } from '../store/snapshot-catalog.ts';
-import { locationOf, parseArgs } from './command-args.ts';
+import { locationOf } from './command-args.ts';
+
+export interface LsOptions {
+  /** The prefix; SPOTSNAP_S3_URI when undefined. */
+  s3?: string | undefined;
+  /** Only this job's snapshots. */
+  job?: string | undefined;
+  json: boolean;
+}
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -28,11 +36,9 @@ export function snapshotRow(s: SnapshotEntry): Record<string, string | number> {
   };
 }
 
-export async function lsCommand(argv: readonly string[], env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, ['json']);
-  const location = locationOf(args, env);
-  const job = args.flags.get('job');
-  const jobIds = typeof job === 'string' ? [job] : await listJobIds(client, location);
+export async function lsCommand(options: LsOptions, env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const location = locationOf(options.s3, env);
+  const jobIds = options.job !== undefined ? [options.job] : await listJobIds(client, location);
   const rows: Array<Record<string, string | number>> = [];
   for (const jobId of jobIds) {
     const entry = await describeJob(client, location, jobId);
@@ -40,7 +46,7 @@ export async function lsCommand(argv: readonly string[], env: NodeJS.ProcessEnv,
     if (entry.finished)
       rows.push({ job: jobId, snapshot: '-', attempt: '-', kind: '-', time: entry.finished.lastModified.toISOString(), size: 0, state: 'finished' });
   }
-  if (args.flags.has('json')) {
+  if (options.json) {
     out(JSON.stringify(rows, null, 2));
     return 0;
   }

@@ -94,7 +94,7 @@ describe('spotsnap prune with committed manifests it cannot read', () => {
 
   it('deletes nothing of them, reports them and exits 1', async () => {
     const lines: string[] = [];
-    const code = await pruneCommand(['--s3', s3, '--older-than', '0m'], {}, client, (l) => lines.push(l));
+    const code = await pruneCommand({ s3, olderThan: '0m', dryRun: false }, {}, client, (l) => lines.push(l));
     expect(code).toBe(1);
     for (const jobId of UNREADABLE_JOBS) {
       expect(lines).toContainEqual(

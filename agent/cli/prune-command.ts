@@ -6,7 +6,7 @@ import { systemClock } from '../shared/clock.ts';
 import { deleteKeys, type StoredObject } from '../store/s3-objects.ts';
 import { describeJob, listJobIds } from '../store/snapshot-catalog.ts';
 import { TransferProgress } from '../transfer/transfer-progress.ts';
-import { locationOf, parseAge, parseArgs } from './command-args.ts';
+import { locationOf, parseAge } from './command-args.ts';
 import { formatBytes } from './ls-command.ts';
 
 /** A job prune leaves whole, because a committed manifest of it could not be read. */
@@ -63,12 +63,19 @@ export async function planPrune(client: S3Client, location: S3Location, olderTha
   return plan;
 }
 
-export async function pruneCommand(argv: readonly string[], env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, ['dry-run']);
-  const location = locationOf(args, env);
-  const olderThanMs = parseAge(args.flags.get('older-than'), '7d');
+export interface PruneOptions {
+  /** The prefix; SPOTSNAP_S3_URI when undefined. */
+  s3?: string | undefined;
+  /** An age like 30m, 12h or 7d (the default). */
+  olderThan?: string | undefined;
+  dryRun: boolean;
+}
+
+export async function pruneCommand(options: PruneOptions, env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const location = locationOf(options.s3, env);
+  const olderThanMs = parseAge(options.olderThan, '7d');
   const plan = await planPrune(client, location, olderThanMs, Date.now());
-  const dryRun = args.flags.has('dry-run');
+  const { dryRun } = options;
   for (const job of plan.skippedJobs) {
     out(`skipping job ${job.jobId}: nothing of it is deleted, because a committed manifest could not be read (${job.reasons.join('; ')})`);
   }

@@ -60,7 +60,7 @@ describe('spotsnap report', () => {
       );
     }
     const lines: string[] = [];
-    expect(await reportCommand([`s3://${bucket}/${prefix}`], {}, client, (l) => lines.push(l))).toBe(0);
+    expect(await reportCommand({ s3: `s3://${bucket}/${prefix}`, json: false }, {}, client, (l) => lines.push(l))).toBe(0);
     expect(lines[0]).toMatch(/^JOB\s+ATTEMPTS\s+INTERRUPTIONS/);
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
       ['job-a', '2', '2'],

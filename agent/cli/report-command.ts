@@ -1,11 +1,19 @@
-// `spotsnap report [--s3 s3://BUCKET/PREFIX] [--json] [--svg FILE]`: what spotsnap saved over a pipeline run.
+// `spotsnap report [s3://BUCKET/PREFIX] [--json] [--svg FILE]`: what spotsnap saved over a pipeline run.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { writeFile } from 'node:fs/promises';
 import type { AttemptReport } from '../run/attempt-report.ts';
 import { listAll } from '../store/s3-objects.ts';
 import { jobReportsPrefix } from '../store/s3-layout.ts';
 import { listJobIds } from '../store/snapshot-catalog.ts';
-import { locationOf, parseArgs } from './command-args.ts';
+import { locationOf } from './command-args.ts';
+
+export interface ReportOptions {
+  /** The prefix; SPOTSNAP_S3_URI when undefined. */
+  s3?: string | undefined;
+  json: boolean;
+  /** Where to write the chart, if anywhere. */
+  svg?: string | undefined;
+}
 
 export interface JobSummary {
   jobId: string;
@@ -81,18 +89,16 @@ async function readReports(client: S3Client, bucket: string, prefix: string): Pr
   );
 }
 
-export async function reportCommand(argv: readonly string[], env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
-  const args = parseArgs(argv, ['json']);
-  if (args.positional[0] && !args.flags.has('s3')) args.flags.set('s3', args.positional[0]);
-  const location = locationOf(args, env);
+export async function reportCommand(options: ReportOptions, env: NodeJS.ProcessEnv, client: S3Client, out: (line: string) => void): Promise<number> {
+  const location = locationOf(options.s3, env);
   const jobs: JobSummary[] = [];
   for (const jobId of await listJobIds(client, location)) {
     const reports = await readReports(client, location.bucket, jobReportsPrefix(location, jobId));
     if (reports.length > 0) jobs.push(summarizeJob(jobId, reports));
   }
-  const svg = args.flags.get('svg');
-  if (typeof svg === 'string') await writeFile(svg, renderReportChart(jobs));
-  if (args.flags.has('json')) {
+  const { svg } = options;
+  if (svg !== undefined) await writeFile(svg, renderReportChart(jobs));
+  if (options.json) {
     out(JSON.stringify(jobs, null, 2));
     return 0;
   }
@@ -134,6 +140,6 @@ export async function reportCommand(argv: readonly string[], env: NodeJS.Process
         .join('  ')
         .trimEnd(),
     );
-  if (typeof svg === 'string') out(`chart written to ${svg}`);
+  if (svg !== undefined) out(`chart written to ${svg}`);
   return 0;
 }

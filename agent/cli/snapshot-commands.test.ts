@@ -14,9 +14,12 @@ const prefix = `p-${randomUUID().slice(0, 8)}`;
 const location = { bucket, prefix };
 const s3 = `s3://${bucket}/${prefix}`;
 
-async function run(command: typeof lsCommand, argv: string[]): Promise<{ code: number; lines: string[] }> {
+async function run<O>(
+  command: (options: O, env: NodeJS.ProcessEnv, c: typeof client, out: (line: string) => void) => Promise<number>,
+  options: O,
+): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
-  const code = await command(argv, {}, client, (l) => lines.push(l));
+  const code = await command(options, {}, client, (l) => lines.push(l));
   return { code, lines };
 }
 
@@ -36,7 +39,7 @@ beforeAll(async () => {
 
 describe('spotsnap ls / inspect / prune against the S3 emulator', () => {
   it('lists snapshots with their state', async () => {
-    const { code, lines } = await run(lsCommand, ['--s3', s3, '--json']);
+    const { code, lines } = await run(lsCommand, { s3, json: true });
     expect(code).toBe(0);
     const rows = JSON.parse(lines.join('\n')) as Array<Record<string, unknown>>;
     expect(rows.map((r) => [r.job, r.snapshot, r.state])).toEqual([
@@ -45,18 +48,18 @@ describe('spotsnap ls / inspect / prune against the S3 emulator', () => {
       ['job-running', 'a0002-20261121T091000000Z', 'incomplete'],
       ['job-running', 'a0001-20261121T090000000Z', 'committed'],
     ]);
-    const table = await run(lsCommand, ['--s3', s3, '--job', 'job-running']);
+    const table = await run(lsCommand, { s3, job: 'job-running', json: false });
     expect(table.lines[0]).toMatch(/^JOB\s+SNAPSHOT\s+ATTEMPT\s+KIND\s+TIME\s+SIZE\s+STATE$/);
     expect(table.lines).toHaveLength(3);
   });
 
   it('shows a manifest readably, or as JSON', async () => {
-    const text = await run(inspectCommand, ['job-running', '--s3', s3]);
+    const text = await run(inspectCommand, { jobId: 'job-running', s3, json: false });
     expect(text.lines.join('\n')).toMatch(/snapshot\s+a0001-20261121T090000000Z \(final\)/);
     expect(text.lines.join('\n')).toMatch(/memory images\s+310 B in 2 files, 3 chunks/);
-    const json = await run(inspectCommand, ['job-running', 'a0001-20261121T090000000Z', '--s3', s3, '--json']);
+    const json = await run(inspectCommand, { jobId: 'job-running', snapshotId: 'a0001-20261121T090000000Z', s3, json: true });
     expect(JSON.parse(json.lines.join('\n')).jobId).toBe('job-running');
-    await expect(run(inspectCommand, ['job-none', '--s3', s3])).rejects.toThrow(/no committed snapshot for job "job-none"/);
+    await expect(run(inspectCommand, { jobId: 'job-none', s3, json: false })).rejects.toThrow(/no committed snapshot for job "job-none"/);
   });
 
   it('plans to remove finished jobs and leftovers only, and keeps what is recent', async () => {
@@ -72,9 +75,9 @@ describe('spotsnap ls / inspect / prune against the S3 emulator', () => {
   });
 
   it('changes nothing with --dry-run', async () => {
-    const { lines } = await run(pruneCommand, ['--s3', s3, '--older-than', '0m', '--dry-run']);
+    const { lines } = await run(pruneCommand, { s3, olderThan: '0m', dryRun: true });
     expect(lines.at(-1)).toMatch(/^would free .* in \d+ objects \(1 finished jobs, 2 leftovers\)$/);
-    const after = await run(lsCommand, ['--s3', s3, '--json']);
+    const after = await run(lsCommand, { s3, json: true });
     expect(JSON.parse(after.lines.join('\n'))).toHaveLength(4);
   });
 });

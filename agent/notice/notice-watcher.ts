@@ -1,5 +1,6 @@
 // Polls the metadata service until a spot interruption notice appears; errors are logged and polling goes on.
 import type { Logger } from 'pino';
+import { LogEvent } from '../shared/log-events.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { SpotNotice } from './spot-notice.ts';
 
@@ -28,14 +29,14 @@ export async function watchForNotice({ source, intervalMs, clock, signal, log, i
     signal.throwIfAborted();
     try {
       const notice = await source.spotNotice();
-      if (failures > 0) log.info({ failures }, 'metadata service answers again');
+      if (failures > 0) log.info({ event: LogEvent.metadataRecovered, failures }, 'metadata service answers again');
       failures = 0;
       lastError = undefined;
       if (notice && !ignore?.(notice)) return notice;
     } catch (error) {
       failures++;
       const message = error instanceof Error ? error.message : String(error);
-      if (message !== lastError) log.warn({ failures, err: message }, 'polling the spot notice failed; will retry');
+      if (message !== lastError) log.warn({ event: LogEvent.metadataPollFailed, failures, err: message }, 'polling the spot notice failed; will retry');
       lastError = message;
     }
     await clock.sleep(intervalMs, signal);

@@ -1,5 +1,6 @@
 // After a committed checkpoint: waits for the reclaim, and says when the instance has evidently stayed instead.
 import type { Logger } from 'pino';
+import { LogEvent } from '../shared/log-events.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { NoticeSource } from './notice-watcher.ts';
 import type { SpotNotice } from './spot-notice.ts';
@@ -33,7 +34,10 @@ export async function waitForReclaimOrStay(o: ReclaimWatchOptions): Promise<Stay
       absent = current ? 0 : absent + 1;
       if (absent >= 2) return 'notice-withdrawn';
     } catch (error) {
-      o.log.debug({ err: error instanceof Error ? error.message : String(error) }, 'metadata poll failed while waiting for the reclaim');
+      o.log.debug(
+        { event: LogEvent.reclaimPollFailed, err: error instanceof Error ? error.message : String(error) },
+        'metadata poll failed while waiting for the reclaim',
+      );
     }
     await o.clock.sleep(o.intervalMs, o.signal);
   }

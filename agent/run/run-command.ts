@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../shared/clock.ts';
 import { readConfig, type AgentConfig } from '../config/config.ts';
 import { ExitCode } from '../shared/exit-codes.ts';
 import { ImdsClient } from '../notice/imds-client.ts';
+import { LogEvent } from '../shared/log-events.ts';
 import { createLogger } from '../shared/logger.ts';
 import { buildReport, summaryLine, type AttemptRecord } from './attempt-report.ts';
 import { chunkRefs } from '../store/manifest.ts';
@@ -32,11 +33,11 @@ export async function runCommand(command: readonly string[], env: NodeJS.Process
   const log = createLogger(result.kind === 'enabled' ? result.config.logLevel : result.logLevel);
   const mode = await decideMode(result, log);
   if (mode.kind === 'refuse') {
-    log.error(mode.why);
+    log.error({ event: LogEvent.taskNotStarted }, mode.why);
     return mode.exitCode;
   }
   if (mode.kind === 'transparent') {
-    log.debug(mode.why);
+    log.debug({ event: LogEvent.attemptTransparent }, mode.why);
     return runTransparently(command, log);
   }
   const credentials = new TaskCredentials(env, log);
@@ -60,17 +61,22 @@ async function runWithSnapshots(
   const criu = new CriuCli(config.criuPath);
   const store = new SnapshotStore(createS3Client(env), config.s3, config.jobId, config.encryption);
   const jlog = log.child({ jobId: config.jobId, attempt: config.attempt });
-  jlog.info({ criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths }, 'spotsnap enabled');
+  jlog.info(
+    { event: LogEvent.attemptStarted, criu: criuVersion.text, s3: `s3://${config.s3.bucket}/${config.s3.prefix}`, paths: config.paths },
+    'spotsnap enabled',
+  );
   // A signal during the restore (docker stop) is kept for the task, which gets it as soon as it runs.
   const earlySignals: NodeJS.Signals[] = [];
   const removeEarlySignalHandlers = onForwardedSignals((signal) => {
-    jlog.warn({ signal }, 'signal received before the task runs: it is passed on once the task runs');
+    jlog.warn({ event: LogEvent.signalDeferred, signal }, 'signal received before the task runs: it is passed on once the task runs');
     earlySignals.push(signal);
   });
   let outcome: RestoreOutcome;
+  let lookupFailed = false;
   try {
     outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog, beforeCriu: (manifest) => credentials.serveFor(manifest) });
   } catch (error) {
+    lookupFailed = true;
     outcome = { kind: 'none', reasons: [`could not look up snapshots: ${error instanceof Error ? error.message : String(error)}`], hadSnapshots: false };
   }
 
@@ -92,6 +98,7 @@ async function runWithSnapshots(
     };
     jlog.info(
       {
+        event: LogEvent.restoreDone,
         snapshotId: outcome.manifest.snapshotId,
         fromAttempt: outcome.manifest.attempt,
         restoreMs: outcome.restoreMs,
@@ -107,10 +114,12 @@ async function runWithSnapshots(
   } else {
     if (outcome.hadSnapshots && config.onRestoreFailure === 'fail') {
       removeEarlySignalHandlers();
-      jlog.error({ reasons: outcome.reasons }, 'no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
+      jlog.error({ event: LogEvent.restoreFailed, reasons: outcome.reasons }, 'no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
       return ExitCode.restoreFailed;
     }
-    jlog.info({ reasons: outcome.reasons }, 'starting the task from scratch');
+    // Snapshots there were (or they could not be looked up), but none runs here: a fall-back, not a first start.
+    const fellBack = outcome.hadSnapshots || lookupFailed;
+    jlog.info({ event: fellBack ? LogEvent.restoreFellBack : LogEvent.taskFreshStart, reasons: outcome.reasons }, 'starting the task from scratch');
     try {
       const relay = await credentials.forFreshStart();
       const taskEnv = relay ? relay.taskEnv(taskEnvironment(env)) : taskEnvironment(env);
@@ -119,10 +128,10 @@ async function runWithSnapshots(
         cwd,
         env: taskEnv,
         onProcOutcome: (proc) => {
-          if (proc === 'own') jlog.debug('the task has a /proc of its own PID namespace');
+          if (proc === 'own') jlog.debug({ event: LogEvent.taskProcOwn }, 'the task has a /proc of its own PID namespace');
           else
             jlog.warn(
-              { proc },
+              { event: LogEvent.taskProcShared, proc },
               "the task could not get a /proc of its own PID namespace: /proc shows the container's processes (psutil, ps -p $$ and the like will see other PIDs)",
             );
         },
@@ -132,10 +141,10 @@ async function runWithSnapshots(
       const why = error instanceof Error ? error.message : String(error);
       removeEarlySignalHandlers();
       if (config.strict) {
-        jlog.error(`${why}; SPOTSNAP_STRICT=true, so the task is not started`);
+        jlog.error({ event: LogEvent.taskNotStarted }, `${why}; SPOTSNAP_STRICT=true, so the task is not started`);
         return ExitCode.configInvalid;
       }
-      jlog.error(`${why}; the task runs without snapshots`);
+      jlog.error({ event: LogEvent.taskLaunchFailed }, `${why}; the task runs without snapshots`);
       return runTransparently(command, jlog);
     }
   }
@@ -147,9 +156,9 @@ async function runWithSnapshots(
     // Stored first, then logged: once the summary line is out, the report is in S3 too. A silent S3 must not
     // keep the task's exit code from being passed on: the report has a time limit.
     await withDeadline(store.putReport(config.attempt, built), ATTEMPT_END_BUDGET_MS, 'storing the attempt report').catch((error: unknown) =>
-      jlog.warn({ err: String(error) }, 'could not store the attempt report'),
+      jlog.warn({ event: LogEvent.reportStoreFailed, err: String(error) }, 'could not store the attempt report'),
     );
-    jlog.info({ report: built }, summaryLine(built));
+    jlog.info({ event: LogEvent.attemptReported, report: built }, summaryLine(built));
   };
   const onFinalCheckpoint = () => report('checkpointed', ExitCode.checkpointedForRetry, { runMs: record.latest!.task.runMs, cpuMs: record.latest!.task.cpuMs });
   const supervised = task;
@@ -168,20 +177,23 @@ async function runWithSnapshots(
     earlySignals,
   );
   if (result.kind !== 'task-exited') return result.exitCode;
-  jlog.info({ exitCode: result.exit.code }, result.exit.reason);
+  jlog.info({ event: LogEvent.taskExited, exitCode: result.exit.code }, result.exit.reason);
   // A silent S3 must not keep the task's exit code from being passed on: all of this shares one time limit.
   const recordTheEnd = async (): Promise<void> => {
     // Whatever its code, the task ended: a retry must not resume it from a snapshot taken before that.
     await store
       .markEnded({ attempt: config.attempt, exitCode: result.exit.code, endedAt: new Date(clock.now()).toISOString() })
       .catch((error: unknown) =>
-        jlog.warn({ err: String(error) }, 'could not record that the task ended (a retry may resume a snapshot taken before the end)'),
+        jlog.warn(
+          { event: LogEvent.attemptEndRecordFailed, err: String(error) },
+          'could not record that the task ended (a retry may resume a snapshot taken before the end)',
+        ),
       );
     await report('exited', result.exit.code, task.usage());
     if (result.exit.code === 0) await deleteImagesOfFinishedJob(store, jlog, config.attempt, clock);
   };
   await withDeadline(recordTheEnd(), ATTEMPT_END_BUDGET_MS, 'recording the end of the attempt in S3').catch((error: unknown) =>
-    jlog.warn({ err: String(error) }, "gave up recording the end of the attempt; the task's exit code is passed on"),
+    jlog.warn({ event: LogEvent.attemptEndTimedOut, err: String(error) }, "gave up recording the end of the attempt; the task's exit code is passed on"),
   );
   return result.exit.code;
 }
@@ -191,8 +203,11 @@ async function deleteImagesOfFinishedJob(store: AttemptStore, log: Logger, attem
   try {
     await store.markFinished({ attempt, exitCode: 0, finishedAt: new Date(clock.now()).toISOString() });
     const packs = await store.deleteAllPacks();
-    if (packs > 0) log.info({ packs }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
+    if (packs > 0) log.info({ event: LogEvent.snapshotsDeleted, packs }, 'task succeeded: deleted its snapshot data (manifests and logs kept)');
   } catch (error) {
-    log.warn({ err: error instanceof Error ? error.message : String(error) }, "could not delete the finished job's snapshot images");
+    log.warn(
+      { event: LogEvent.snapshotsDeleteFailed, err: error instanceof Error ? error.message : String(error) },
+      "could not delete the finished job's snapshot images",
+    );
   }
 }

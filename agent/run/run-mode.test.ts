@@ -7,9 +7,12 @@ import { decideMode, type CriuVersionProbe } from './run-mode.ts';
 
 const ENABLED = { SPOTSNAP_ENABLED: 'true', SPOTSNAP_S3_URI: 's3://bucket/prefix', SPOTSNAP_PATHS: '/work', SPOTSNAP_JOB_ID: 'job-1' };
 
-function capturingLog(): { log: pino.Logger; lines: Array<{ level: number; msg: string }> } {
-  const lines: Array<{ level: number; msg: string }> = [];
-  return { lines, log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) }) };
+function capturingLog(): { log: pino.Logger; lines: Array<{ level: number; event?: string; msg: string }> } {
+  const lines: Array<{ level: number; event?: string; msg: string }> = [];
+  return {
+    lines,
+    log: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; event?: string; msg: string }) }),
+  };
 }
 
 const criu =
@@ -55,6 +58,7 @@ describe('decideMode', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]!.level).toBe(ERROR);
     expect(lines[0]!.msg).toMatch(/^invalid configuration; the task runs without snapshots:\n.*SPOTSNAP_POLL_INTERVAL_MS/s);
+    expect(lines[0]!.event).toBe('config.invalid');
   });
 
   it('takes snapshots with CRIU 4.0 or newer', async () => {
@@ -77,7 +81,7 @@ describe('decideMode', () => {
       const { log, lines } = capturingLog();
       const mode = await decideMode(readConfig(ENABLED, '/work'), log, probe);
       expect(mode).toEqual({ kind: 'transparent', why });
-      expect(lines.map((l) => [l.level, l.msg])).toEqual([[ERROR, `${why}; the task runs without snapshots`]]);
+      expect(lines.map((l) => [l.level, l.event, l.msg])).toEqual([[ERROR, 'criu.unusable', `${why}; the task runs without snapshots`]]);
     });
   }
 });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
 import { describeProblems, type AgentConfig, type ConfigResult } from '../config/config.ts';
 import { ExitCode } from '../shared/exit-codes.ts';
+import { LogEvent } from '../shared/log-events.ts';
 import { MIN_CRIU_VERSION } from '../config/criu-requirement.ts';
 
 /** How the agent will run the task. */
@@ -28,7 +29,7 @@ export async function decideMode(result: ConfigResult, log: Logger, probe: CriuV
     const problems = describeProblems(result.problems);
     if (result.strict)
       return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `invalid configuration; SPOTSNAP_STRICT=true, so the task is not started:\n${problems}` };
-    log.error({ problems: result.problems }, `invalid configuration; the task runs without snapshots:\n${problems}`);
+    log.error({ event: LogEvent.configInvalid, problems: result.problems }, `invalid configuration; the task runs without snapshots:\n${problems}`);
     return { kind: 'transparent', why: 'invalid configuration' };
   }
   const { config } = result;
@@ -40,7 +41,7 @@ export async function decideMode(result: ConfigResult, log: Logger, probe: CriuV
   } catch (error) {
     const why = `CRIU is not usable: ${error instanceof Error ? error.message : String(error)}`;
     if (config.strict) return { kind: 'refuse', exitCode: ExitCode.configInvalid, why: `${why}; SPOTSNAP_STRICT=true, so the task is not started` };
-    log.error(`${why}; the task runs without snapshots`);
+    log.error({ event: LogEvent.criuUnusable }, `${why}; the task runs without snapshots`);
     return { kind: 'transparent', why };
   }
 }

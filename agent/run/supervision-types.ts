@@ -1,6 +1,7 @@
 // The supervisor's vocabulary: its phases and state, the events its sources report and the actions it decides on.
 import type { CheckpointInterval } from '../config/config.ts';
 import type { CheckpointKind } from '../checkpoint/checkpoint.ts';
+import type { LogEventName } from '../shared/log-events.ts';
 import type { StayReason } from '../notice/reclaim-watcher.ts';
 import type { SpotNotice } from '../notice/spot-notice.ts';
 import type { TaskExit } from '../task/task-tree.ts';
@@ -69,7 +70,8 @@ export type SupervisionEvent =
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type SupervisionAction =
-  | { kind: 'log'; level: LogLevel; msg: string; fields?: Record<string, unknown> }
+  /** A log line; `event` names it (agent/shared/log-events.ts). */
+  | { kind: 'log'; level: LogLevel; event: LogEventName; msg: string; fields?: Record<string, unknown> }
   | { kind: 'forward-signal'; signal: NodeJS.Signals }
   /** Start the one CRIU operation: it ends with a 'checkpoint-settled' event. */
   | { kind: 'checkpoint'; checkpoint: CheckpointKind; notice: SpotNotice | null }

@@ -42,6 +42,7 @@ describe('decide: a notice', () => {
     expect(last[0]).toEqual({
       kind: 'log',
       level: 'warn',
+      event: 'notice.received',
       msg: 'spot interruption notice: checkpointing',
       fields: { action: 'terminate', time: NOTICE.time, msBeforeDeadline: 100_000 },
     });

@@ -1,5 +1,6 @@
 // The supervisor's decisions as one pure function: (state, event) -> (state, actions), with no clock, process or I/O.
 import { ExitCode } from '../shared/exit-codes.ts';
+import { LogEvent, type LogEventName } from '../shared/log-events.ts';
 import type { StayReason } from '../notice/reclaim-watcher.ts';
 import type { SpotNotice } from '../notice/spot-notice.ts';
 import type { TaskExit } from '../task/task-tree.ts';
@@ -14,7 +15,13 @@ import {
   type SupervisionState,
 } from './supervision-types.ts';
 
-const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): SupervisionAction => ({ kind: 'log', level, msg, ...(fields ? { fields } : {}) });
+const log = (level: LogLevel, event: LogEventName, msg: string, fields?: Record<string, unknown>): SupervisionAction => ({
+  kind: 'log',
+  level,
+  event,
+  msg,
+  ...(fields ? { fields } : {}),
+});
 const finish = (result: SupervisionResult): SupervisionAction => ({ kind: 'finish', result });
 const CHECKPOINTED: SupervisionResult = { kind: 'checkpointed', exitCode: ExitCode.checkpointedForRetry };
 
@@ -54,13 +61,14 @@ function onSignal(state: SupervisionState, signal: NodeJS.Signals): Decision {
   switch (state.phase) {
     case 'running':
     case 'background-checkpoint':
-      return { state, actions: [log('info', 'passing the signal on to the task', { signal }), { kind: 'forward-signal', signal }] };
+      return { state, actions: [log('info', LogEvent.signalForwarded, 'passing the signal on to the task', { signal }), { kind: 'forward-signal', signal }] };
     case 'final-checkpoint':
       return {
         state: { ...state, signalsDuringCheckpoint: [...state.signalsDuringCheckpoint, signal] },
         actions: [
           log(
             'warn',
+            LogEvent.signalDuringCheckpoint,
             'signal received during a checkpoint: the checkpoint goes on, then the agent exits (or the task gets the signal if the checkpoint fails)',
             { signal },
           ),
@@ -70,7 +78,7 @@ function onSignal(state: SupervisionState, signal: NodeJS.Signals): Decision {
       // The checkpoint is committed and the next attempt resumes from it: the frozen tree goes, the agent exits.
       return done(
         state,
-        log('info', 'signal received after the checkpoint was committed: exiting for the retry', { signal }),
+        log('info', LogEvent.signalAfterCommit, 'signal received after the checkpoint was committed: exiting for the retry', { signal }),
         { kind: 'kill-tree' },
         finish(CHECKPOINTED),
       );
@@ -91,7 +99,7 @@ function onTaskExited(state: SupervisionState, exit: TaskExit): Decision {
       // Frozen after a commit, the tree was killed from outside: the committed snapshot is the task's state.
       return done(
         state,
-        log('warn', 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }),
+        log('warn', LogEvent.taskKilledFrozen, 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }),
         finish(CHECKPOINTED),
       );
   }
@@ -104,7 +112,12 @@ function onNotice(state: SupervisionState, notice: SpotNotice, now: number): Dec
   if (state.phase === 'background-checkpoint') {
     return {
       state: { ...handled, pendingNotice: notice },
-      actions: [log('warn', 'spot interruption notice during a background checkpoint: finishing it first', { action: notice.action, time: notice.time })],
+      actions: [
+        log('warn', LogEvent.noticeDeferred, 'spot interruption notice during a background checkpoint: finishing it first', {
+          action: notice.action,
+          time: notice.time,
+        }),
+      ],
     };
   }
   if (state.phase === 'running') return startFinal(handled, notice, now);
@@ -115,7 +128,11 @@ function startFinal(state: SupervisionState, notice: SpotNotice, now: number): D
   return {
     state: { ...state, phase: 'final-checkpoint', pendingNotice: undefined, finalNotice: notice, signalsDuringCheckpoint: [], exitDuringCheckpoint: undefined },
     actions: [
-      log('warn', 'spot interruption notice: checkpointing', { action: notice.action, time: notice.time, msBeforeDeadline: notice.deadline - now }),
+      log('warn', LogEvent.noticeReceived, 'spot interruption notice: checkpointing', {
+        action: notice.action,
+        time: notice.time,
+        msBeforeDeadline: notice.deadline - now,
+      }),
       { kind: 'checkpoint', checkpoint: 'final', notice },
     ],
   };
@@ -128,7 +145,12 @@ function onBackgroundDue(state: SupervisionState, residentBytes: number | undefi
     if (state.warnedSize) return { state, actions: [again] };
     return {
       state: { ...state, warnedSize: true },
-      actions: [log('info', 'no background checkpoints for a task this large (set SPOTSNAP_CHECKPOINT_INTERVAL to force them)', { residentBytes }), again],
+      actions: [
+        log('info', LogEvent.checkpointBackgroundOff, 'no background checkpoints for a task this large (set SPOTSNAP_CHECKPOINT_INTERVAL to force them)', {
+          residentBytes,
+        }),
+        again,
+      ],
     };
   }
   // Asked once, when the first background checkpoint is due, not at every task's start.
@@ -139,6 +161,7 @@ function onBackgroundDue(state: SupervisionState, residentBytes: number | undefi
 function onDirtyTracking(state: SupervisionState, available: boolean): Decision {
   const said = log(
     'info',
+    LogEvent.checkpointDirtyTracking,
     available
       ? 'the kernel tracks dirty memory, but spotsnap does not use criu pre-dump yet: background checkpoints are full dumps, deduplicated by chunk'
       : 'no dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk',
@@ -158,7 +181,7 @@ function startBackground(state: SupervisionState): Decision {
 
 function onBackgroundSettled(state: SupervisionState, error: string | undefined, now: number): Decision {
   if (state.phase !== 'background-checkpoint') return { state, actions: [] };
-  const said = error === undefined ? [] : [log('warn', 'background checkpoint failed; the task runs on', { err: error })];
+  const said = error === undefined ? [] : [log('warn', LogEvent.checkpointBackgroundFailed, 'background checkpoint failed; the task runs on', { err: error })];
   const exit = state.exitDuringCheckpoint;
   if (exit) return done(state, ...said, finish({ kind: 'task-exited', exit }));
   const running: SupervisionState = { ...state, phase: 'running' };
@@ -174,17 +197,17 @@ function onFinalSettled(state: SupervisionState, error: string | undefined): Dec
   if (state.phase !== 'final-checkpoint') return { state, actions: [] };
   const exit = state.exitDuringCheckpoint;
   if (error !== undefined) {
-    const said = log('error', 'checkpoint failed', { err: error });
+    const said = log('error', LogEvent.checkpointFailed, 'checkpoint failed', { err: error });
     if (exit)
       return done(state, said, finish(exit.commandEnded ? { kind: 'task-exited', exit } : { kind: 'checkpoint-failed', exitCode: ExitCode.checkpointFailed }));
     // What the agent was asked meanwhile is the task's to answer now, as it would have been without spotsnap.
     const passedOn = state.signalsDuringCheckpoint.flatMap((signal): SupervisionAction[] => [
-      log('info', 'passing on the signal that came during the failed checkpoint', { signal }),
+      log('info', LogEvent.signalForwarded, 'passing on the signal that came during the failed checkpoint', { signal }),
       { kind: 'forward-signal', signal },
     ]);
     return {
       state: { ...state, phase: 'running', signalsDuringCheckpoint: [] },
-      actions: [said, log('warn', 'the task runs on without a checkpoint'), ...passedOn, { kind: 'watch-notices' }],
+      actions: [said, log('warn', LogEvent.taskContinued, 'the task runs on without a checkpoint'), ...passedOn, { kind: 'watch-notices' }],
     };
   }
   // Committed. A command that ended meanwhile has its own result, which is what it would have been without spotsnap.
@@ -198,7 +221,7 @@ function onFinalReported(state: SupervisionState): Decision {
   if (exit)
     return done(
       state,
-      log('warn', 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }),
+      log('warn', LogEvent.taskKilledFrozen, 'the frozen task was killed after its checkpoint was committed: exiting for the retry', { reason: exit.reason }),
       finish(CHECKPOINTED),
     );
   if (state.policy.afterCheckpoint === 'exit' || state.signalsDuringCheckpoint.length > 0) return done(state, { kind: 'kill-tree' }, finish(CHECKPOINTED));
@@ -207,7 +230,7 @@ function onFinalReported(state: SupervisionState): Decision {
   return {
     state,
     actions: [
-      log('info', 'task checkpointed and frozen; waiting for the instance to be reclaimed (the next attempt resumes it)'),
+      log('info', LogEvent.taskFrozen, 'task checkpointed and frozen; waiting for the instance to be reclaimed (the next attempt resumes it)'),
       { kind: 'watch-reclaim', notice },
     ],
   };
@@ -219,9 +242,9 @@ function onInstanceStayed(state: SupervisionState, reason: StayReason): Decision
   return {
     state: { ...state, phase: 'running', finalNotice: undefined, signalsDuringCheckpoint: [], exitDuringCheckpoint: undefined },
     actions: [
-      log('warn', 'the instance was not reclaimed: the task runs on from where it was frozen', { reason }),
+      log('warn', LogEvent.instanceStayed, 'the instance was not reclaimed: the task runs on from where it was frozen', { reason }),
       { kind: 'resume-tree' },
-      log('info', 'task resumed in place'),
+      log('info', LogEvent.taskResumedInPlace, 'task resumed in place'),
       { kind: 'watch-notices' },
     ],
   };

@@ -78,8 +78,7 @@ export function supervise(ctx: SupervisorContext, pendingSignals: readonly NodeJ
     const perform = (action: SupervisionAction): void => {
       switch (action.kind) {
         case 'log':
-          if (action.fields) log[action.level](action.fields, action.msg);
-          else log[action.level](action.msg);
+          log[action.level]({ event: action.event, ...action.fields }, action.msg);
           return;
         case 'forward-signal':
           task.forwardSignal(action.signal);

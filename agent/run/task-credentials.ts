@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { startCredentialsRelay, type CredentialsRelay } from '../task/credentials-relay.ts';
 import type { Manifest } from '../store/manifest.ts';
+import { LogEvent } from '../shared/log-events.ts';
 
 /** Holds at most one relay for the attempt; the agent closes it when the attempt ends. */
 export class TaskCredentials {
@@ -37,7 +38,7 @@ export class TaskCredentials {
     if (this.relay) return this.relay;
     this.relay = await startCredentialsRelay({ agentEnv: this.agentEnv, log: this.log }).catch((error: unknown) => {
       this.log.warn(
-        { err: error instanceof Error ? error.message : String(error) },
+        { event: LogEvent.credentialsRelayNotStarted, err: error instanceof Error ? error.message : String(error) },
         'credentials relay not started: the task reads its credentials as the container gives them',
       );
       return undefined;

@@ -9,7 +9,7 @@ export interface ExitCodeSpec {
 
 /** Every exit code `spotsnap run` produces besides the task's own code, by number. */
 export const RUN_EXIT_CODES = [
-  { code: 64, name: 'usage', description: 'Wrong command line (`spotsnap run` without a command).' },
+  { code: 64, name: 'usage', description: 'Wrong command line: no command, or an unknown option before it (the message names it).' },
   {
     code: 70,
     name: 'internalError',
@@ -37,17 +37,29 @@ export const RUN_EXIT_CODES = [
   },
 ] as const satisfies readonly ExitCodeSpec[];
 
-/** The exit codes of `spotsnap doctor`, `ls`, `inspect`, `prune` and `report`. */
+/** The exit codes of `spotsnap doctor`, `ls`, `inspect`, `prune`, `report`, `version` and `help`. */
 export const VERB_EXIT_CODES = [
-  { code: 0, name: 'ok', description: 'Success (for `doctor`: a checkpoint can work here).' },
+  { code: 0, name: 'ok', description: 'Success (for `doctor`: a checkpoint can work here, warnings or not).' },
   {
     code: 1,
     name: 'failed',
     description:
-      'A check or an S3 call failed (for `inspect`: the manifest could not be read; for `prune`: a job was left whole because a manifest of it could not be read).',
+      'An operational failure: a check failed (`doctor`), no such job or snapshot, or its manifest could not be read (`inspect`), a job was left whole because a manifest of it could not be read (`prune`), S3 refused or failed a call.',
   },
-  { code: 64, name: 'usage', description: 'Wrong command line.' },
+  {
+    code: 64,
+    name: 'usage',
+    description:
+      "Wrong command line: an unknown option, an option without its value, a missing or extra argument; the message names it, with the verb's usage.",
+  },
 ] as const satisfies readonly ExitCodeSpec[];
+
+type VerbExitCodeRow = (typeof VERB_EXIT_CODES)[number];
+
+/** The codes of VERB_EXIT_CODES by name: `VerbExitCode.failed` is 1. */
+export const VerbExitCode = Object.fromEntries(VERB_EXIT_CODES.map((row) => [row.name, row.code])) as {
+  readonly [Row in VerbExitCodeRow as Row['name']]: Row['code'];
+};
 
 type RunExitCodeRow = (typeof RUN_EXIT_CODES)[number];
 

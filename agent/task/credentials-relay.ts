@@ -8,6 +8,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { LogEvent } from '../shared/log-events.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { RELAY_HEADERS_TIMEOUT_MS, RELAY_REQUEST_TIMEOUT_MS } from '../shared/limits.ts';
 import {
@@ -74,7 +75,7 @@ class Relay implements CredentialsRelay {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         // Never reached by design; kept so a bug answers 500 instead of ending the agent.
-        this.log.error({ err: error }, 'credentials relay: unexpected error');
+        this.log.error({ event: LogEvent.credentialsRelayError, err: error }, 'credentials relay: unexpected error');
         if (!res.headersSent) this.reply(res, 500, { code: 'InternalError', message: 'the credentials relay failed; see the agent log' });
         else res.destroy();
       });
@@ -106,7 +107,7 @@ class Relay implements CredentialsRelay {
         resolve();
       });
     });
-    this.server.on('error', (error) => this.log.warn({ err: error }, 'credentials relay: server error'));
+    this.server.on('error', (error) => this.log.warn({ event: LogEvent.credentialsRelayServerError, err: error }, 'credentials relay: server error'));
     // The relay never keeps the agent alive by itself.
     this.server.unref();
     this.listeningPort = (this.server.address() as AddressInfo).port;
@@ -148,7 +149,10 @@ class Relay implements CredentialsRelay {
     } catch (error) {
       const status = error instanceof UpstreamError ? error.status : 502;
       const message = error instanceof Error ? error.message : String(error);
-      this.log.warn({ upstream: this.credentials.kind, status, error: message }, 'credentials relay: the agent could not get its container credentials');
+      this.log.warn(
+        { event: LogEvent.credentialsUpstreamFailed, upstream: this.credentials.kind, status, error: message },
+        'credentials relay: the agent could not get its container credentials',
+      );
       return this.reply(res, status, { code: status === 504 ? 'UpstreamTimeout' : 'UpstreamUnavailable', message });
     }
   }
@@ -165,7 +169,10 @@ export async function startCredentialsRelay(options: CredentialsRelayOptions): P
     upstream = upstreamOf(options.agentEnv, options.ecsEndpoint ?? ECS_CREDENTIALS_ENDPOINT);
   } catch (error) {
     // The task gets the environment as it is, and fares as it would without spotsnap.
-    options.log.warn({ error: (error as Error).message }, 'credentials relay not started: the container credentials settings are unusable');
+    options.log.warn(
+      { event: LogEvent.credentialsRelayNotStarted, error: (error as Error).message },
+      'credentials relay not started: the container credentials settings are unusable',
+    );
     return undefined;
   }
   if (upstream === undefined) return undefined;
@@ -175,7 +182,7 @@ export async function startCredentialsRelay(options: CredentialsRelayOptions): P
   const relay = new Relay(credentials, token, options.log);
   await relay.listen(options.listen?.port ?? 0);
   options.log.info(
-    { port: relay.port, upstream: upstream.kind, reused: options.listen !== undefined },
+    { event: LogEvent.credentialsRelayListening, port: relay.port, upstream: upstream.kind, reused: options.listen !== undefined },
     'credentials relay listening on 127.0.0.1 for the task',
   );
   return relay;

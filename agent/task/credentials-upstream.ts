@@ -1,6 +1,7 @@
 // The agent's own container credentials: where the environment says they come from, fetched with retries and cached.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { LogEvent } from '../shared/log-events.ts';
 import type { Clock } from '../shared/clock.ts';
 import { REFRESH_MARGIN_MS, STALE_SERVE_MIN_VALIDITY_MS, UPSTREAM_ATTEMPTS, UPSTREAM_RETRY_DELAY_MS, UPSTREAM_TIMEOUT_MS } from '../shared/limits.ts';
 
@@ -104,7 +105,7 @@ export class UpstreamCredentials {
     } catch (error) {
       if (cached?.expiresAt !== undefined && this.clock.now() < cached.expiresAt - STALE_SERVE_MIN_VALIDITY_MS) {
         this.log.warn(
-          { error: error instanceof Error ? error.message : String(error) },
+          { event: LogEvent.credentialsStaleServed, error: error instanceof Error ? error.message : String(error) },
           'credentials relay: refresh failed; serving the cached credentials, still valid',
         );
         return cached;
@@ -121,7 +122,11 @@ export class UpstreamCredentials {
         const fetched = await this.fetchOnce();
         if (this.cached?.accessKeyId !== fetched.accessKeyId) {
           this.log.info(
-            { upstream: this.upstream.kind, expiresAt: fetched.expiresAt === undefined ? null : new Date(fetched.expiresAt).toISOString() },
+            {
+              event: LogEvent.credentialsFetched,
+              upstream: this.upstream.kind,
+              expiresAt: fetched.expiresAt === undefined ? null : new Date(fetched.expiresAt).toISOString(),
+            },
             'credentials relay: got container credentials',
           );
         }

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { createBucket, startS3Emulator } from '../support/s3-emulator.ts';
-import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { LogEvent } from '../../agent/shared/log-events.ts';
+import { agentEvent, agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
@@ -61,14 +62,15 @@ try {
 
   say('Attempt 2 in a brand-new container (no shared volume): restore from S3 and run to the end');
   const second = await runToCompletion(command, env(2));
-  const restored = agentLog(second.stderr).some((l) => l.msg === 'task restored from snapshot');
+  const restoredLine = agentEvent(second.stderr, LogEvent.restoreDone);
+  const restored = restoredLine !== undefined;
   const identical = first.stdout + second.stdout === reference.stdout;
 
   const bytes = Number(field(first.stderr, 'checkpoint committed', 'imageBytes')) + Number(field(first.stderr, 'checkpoint committed', 'fileBytes'));
   const uploaded = Number(field(first.stderr, 'checkpoint committed', 'uploadedBytes'));
   const dumpMs = Number(field(first.stderr, 'checkpoint committed', 'dumpMs'));
   const totalMs = Number(field(first.stderr, 'checkpoint committed', 'totalMs'));
-  const restoreMs = Number(field(second.stderr, 'task restored from snapshot', 'restoreMs'));
+  const restoreMs = Number(restoredLine?.restoreMs);
 
   say('Summary');
   const rows: Array<[string, string]> = [

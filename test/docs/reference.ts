@@ -1,7 +1,8 @@
-// Renders docs/reference.md from the tables in code: the environment variables, the exit codes and the S3 layout.
+// Renders docs/reference.md from the tables in code: the environment variables, the exit codes, the log events and the S3 layout.
 import { describeProblems } from '../../agent/config/config.ts';
 import { ENV_VARS, SDK_ENV_VARS } from '../../agent/config/env-vars.ts';
 import { ExitCode, RUN_EXIT_CODES, VERB_EXIT_CODES, type ExitCodeSpec } from '../../agent/shared/exit-codes.ts';
+import { LOG_EVENTS } from '../../agent/shared/log-events.ts';
 import { S3_LAYOUT, S3_LAYOUT_PLACEHOLDERS } from '../../agent/store/s3-layout.ts';
 
 /** Where the reference is written, from the repository root. */
@@ -37,8 +38,21 @@ function exitCodes(): string {
     '## Exit codes',
     "`spotsnap run` exits with the task's own exit code (128+N when the task was killed by signal N). Its own codes\n" + '(`agent/shared/exit-codes.ts`):',
     table(['code', 'meaning'], rows(RUN_EXIT_CODES)),
-    '`spotsnap doctor`, `ls`, `inspect`, `prune` and `report`:',
+    '`spotsnap doctor`, `ls`, `inspect`, `prune`, `report`, `version` and `help` (`spotsnap VERB --help` lists the codes of each):',
     table(['code', 'meaning'], rows(VERB_EXIT_CODES)),
+  ].join('\n\n');
+}
+
+function logEvents(): string {
+  return [
+    '## Log events',
+    "The agent logs JSON lines on stderr (the task's own output is left as it is). Each line has `level` by name (`debug`, `info`, `warn`,\n" +
+      '`error`), `time` in ISO 8601, `component: "spotsnap"`, `jobId` and `attempt` once spotsnap is on, `event`, and `msg`, which is written\n' +
+      'for people and may change: key on `event` (`agent/shared/log-events.ts`).',
+    table(
+      ['event', 'level', 'when', 'fields'],
+      LOG_EVENTS.map((e) => [code(e.name), e.level, e.description, e.fields === '' ? '' : e.fields.split(', ').map(code).join(', ')]),
+    ),
   ].join('\n\n');
 }
 
@@ -61,11 +75,12 @@ function s3Layout(): string {
 /** The whole of docs/reference.md. */
 export function renderReference(): string {
   return `${[
-    '<!-- Generated from the tables in agent/config/env-vars.ts, agent/shared/exit-codes.ts and agent/store/s3-layout.ts by `npm run docs:reference`: edit those, not this file. -->',
+    '<!-- Generated from the tables in agent/config/env-vars.ts, agent/shared/exit-codes.ts, agent/shared/log-events.ts and agent/store/s3-layout.ts by `npm run docs:reference`: edit those, not this file. -->',
     '# Reference',
-    "spotsnap's contract, generated from the code: the settings it reads, the exit codes it gives, and the keys it writes in S3.",
+    "spotsnap's contract, generated from the code: the settings it reads, the exit codes it gives, the events it logs, and the keys it writes in S3.",
     configuration(),
     exitCodes(),
+    logEvents(),
     s3Layout(),
   ].join('\n\n')}\n`;
 }

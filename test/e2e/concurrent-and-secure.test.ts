@@ -2,8 +2,9 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvent, agentEvents, agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-shared', proxy: true });
@@ -22,7 +23,7 @@ describe('many jobs at once', () => {
     const second = await Promise.all(commands.map((c, i) => runToCompletion(c, env(i, 2))));
 
     for (const i of commands.keys()) {
-      const restored = agentLog(second[i]!.stderr).find((l) => l.msg === 'task restored from snapshot');
+      const restored = agentEvent(second[i]!.stderr, LogEvent.restoreDone);
       expect(restored?.jobId).toBe(jobIds[i]);
       expect(second[i]!.exitCode).toBe(0);
       expect(first[i]!.stdout + second[i]!.stdout).toBe(uninterrupted[i]!.stdout);
@@ -88,7 +89,7 @@ describe('encryption and secrets', () => {
     const first = await runUntilCheckpoint(command, env(1));
     imds.clearNotice();
     const second = await runToCompletion(command, env(2));
-    expect(agentLog(second.stderr).map((l) => l.msg)).toContain('task restored from snapshot');
+    expect(agentEvents(second.stderr)).toContain(LogEvent.restoreDone);
 
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
     const manifestKey = (listed.Contents ?? []).map((o) => o.Key!).find((k) => k.endsWith('manifest.json'))!;

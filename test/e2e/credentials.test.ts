@@ -3,10 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CredentialsStandIn, testIdentity } from '../../localstack/credentials-stand-in.ts';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 import {
-  agentLog,
+  agentEvents,
   CHECKPOINTED_FOR_NEXT_ATTEMPT,
   collect,
   runToCompletion,
@@ -76,8 +77,7 @@ describe('container credentials through the agent', () => {
     standIn.setIdentity(testIdentity('B'));
     standIn.requireToken('ecs-token-of-attempt-2');
     const second = await runToCompletion(command, env(jobId, 2));
-    const messages = agentLog(second.stderr).map((l) => l.msg);
-    expect(messages).toContain('task restored from snapshot');
+    expect(agentEvents(second.stderr)).toContain(LogEvent.restoreDone);
     // Restored, not restarted: the start lines were printed once, in attempt 1.
     expect(second.stdout).not.toMatch(/task started/);
     expect(second.stdout).toMatch(/^credentials at end: ASIASTANDINB$/m);

@@ -1,8 +1,9 @@
 // End to end: /opt/spotsnap copied into images of other kinds checkpoints and restores a task in each.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvents, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-drop-in' });
@@ -28,7 +29,7 @@ describe('the self-contained bundle in other images', () => {
     imds.clearNotice();
     const second = await runToCompletion(command, env(2), 120_000, undefined, image);
 
-    expect(agentLog(second.stderr).map((l) => l.msg)).toContain('task restored from snapshot');
+    expect(agentEvents(second.stderr)).toContain(LogEvent.restoreDone);
     expect(second.exitCode).toBe(0);
     expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
   });

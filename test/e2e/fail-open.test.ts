@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { Wait } from 'testcontainers';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
+import { agentEvent, agentEvents, agentLog, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-fail-open' });
@@ -64,7 +65,7 @@ describe('spotsnap enabled, no notice', () => {
     const result = await runToCompletion(['sh', '-c', 'echo fresh run'], env({}, 2));
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe('fresh run\n');
-    const start = agentLog(result.stderr).find((l) => l.msg === 'starting the task from scratch');
+    const start = agentEvent(result.stderr, LogEvent.taskFreshStart);
     expect(start?.reasons).toEqual([expect.stringMatching(/^no committed snapshot for job open-/)]);
   });
 });
@@ -77,10 +78,8 @@ describe('a checkpoint that cannot reach S3', () => {
     imds.scheduleNotice(0);
     try {
       const result = await runToCompletion(command, env({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${closedPort}` }));
-      const messages = agentLog(result.stderr).map((l) => l.msg);
-      expect(messages).toContain('checkpoint failed before its commit; no snapshot was written');
-      expect(messages).toContain('checkpoint failed');
-      expect(messages).toContain('the task runs on without a checkpoint');
+      expect(agentLog(result.stderr).map((l) => l.msg)).toContain('checkpoint failed before its commit; no snapshot was written');
+      expect(agentEvents(result.stderr)).toEqual(expect.arrayContaining([LogEvent.checkpointFailed, LogEvent.taskContinued]));
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toBe(uninterrupted.stdout);
     } finally {
@@ -96,7 +95,8 @@ describe('bad configuration', () => {
     const result = await runToCompletion(exits42, env(bad));
     expect(result.exitCode).toBe(42);
     expect(result.stdout).toBe('to-stdout\n');
-    const report = agentLog(result.stderr).find((l) => l.msg.startsWith('invalid configuration; the task runs without snapshots'));
+    const report = agentEvent(result.stderr, LogEvent.configInvalid);
+    expect(report?.msg).toMatch(/^invalid configuration; the task runs without snapshots/);
     expect(report?.msg).toContain('SPOTSNAP_S3_URI="http://not-an-s3-uri": expected s3://BUCKET/PREFIX');
     expect(report?.msg).toContain('SPOTSNAP_POLL_INTERVAL_MS="soon": expected a whole number of milliseconds');
     expect(report?.msg).toContain('SPOTSNAP_TCP_MODE="sometimes": expected established or close');

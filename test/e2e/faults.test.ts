@@ -4,8 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chunkRefs } from '../../agent/store/manifest.ts';
 import { parseManifest } from '../../agent/store/manifest-parser.ts';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
 import {
+  agentEvent,
+  agentEvents,
   agentLog,
   collect,
   runToCompletion,
@@ -66,7 +69,7 @@ describe('S3 faults during the upload', () => {
     expect(gets.filter((o) => o === 500)).toHaveLength(1);
     expect(gets.filter((o) => o === 503)).toHaveLength(1);
     expect(gets.filter((o) => o === 'cut-response')).toHaveLength(2);
-    expect(messages(second.stderr)).toContain('task restored from snapshot');
+    expect(agentEvents(second.stderr)).toContain(LogEvent.restoreDone);
     expect(first.stdout + second.stdout).toBe(uninterrupted);
   });
 
@@ -75,7 +78,7 @@ describe('S3 faults during the upload', () => {
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: Infinity });
     imds.scheduleNotice(2000);
     const result = await runToCompletion(memoryTask, envFor(jobId, 1));
-    expect(messages(result.stderr), result.stderr).toEqual(expect.arrayContaining(['checkpoint failed', 'the task runs on without a checkpoint']));
+    expect(agentEvents(result.stderr), result.stderr).toEqual(expect.arrayContaining([LogEvent.checkpointFailed, LogEvent.taskContinued]));
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(uninterrupted);
     expect((await keysOf(jobId)).filter((k) => k.endsWith('manifest.json'))).toEqual([]);
@@ -96,7 +99,7 @@ describe('torn and tampered snapshots', () => {
     expect(messages(second.stderr)).not.toContain('checkpoint committed');
 
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
-    const restored = agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot');
+    const restored = agentEvent(third.stderr, LogEvent.restoreDone);
     expect(restored?.fromAttempt).toBe(1);
     expect(first.stdout + third.stdout).toBe(uninterrupted);
   });
@@ -126,7 +129,7 @@ describe('torn and tampered snapshots', () => {
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
     const refusal = agentLog(third.stderr).find((l) => l.msg === 'snapshot could not be restored; trying the one before');
     expect(String(refusal?.err)).toMatch(/SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}/);
-    expect(agentLog(third.stderr).find((l) => l.msg === 'task restored from snapshot')?.fromAttempt).toBe(1);
+    expect(agentEvent(third.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
     expect(first.stdout + third.stdout).toBe(uninterrupted);
   });
 });
@@ -146,10 +149,10 @@ describe('no usable snapshot', () => {
     const failing = await runToCompletion(memoryTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }));
     expect(failing.exitCode).toBe(176);
     expect(failing.stdout).toBe('');
-    expect(messages(failing.stderr)).toContain('no snapshot could be restored; SPOTSNAP_ON_RESTORE_FAILURE=fail');
+    expect(agentEvents(failing.stderr)).toContain(LogEvent.restoreFailed);
 
     const fresh = await runToCompletion(memoryTask, envFor(jobId, 3));
-    expect(messages(fresh.stderr)).toContain('starting the task from scratch');
+    expect(agentEvents(fresh.stderr)).toContain(LogEvent.restoreFellBack);
     expect(fresh.exitCode).toBe(0);
     expect(fresh.stdout).toBe(uninterrupted);
   });
@@ -160,9 +163,9 @@ describe('local faults', () => {
     const jobId = `disk-${randomUUID()}`;
     imds.scheduleNotice(2000);
     const result = await runToCompletionWithTmpfs(memoryTask, envFor(jobId, 1), { '/var/lib/spotsnap': 'rw,size=8m' });
-    const failure = agentLog(result.stderr).find((l) => l.msg === 'checkpoint failed');
+    const failure = agentEvent(result.stderr, LogEvent.checkpointFailed);
     expect(String(failure?.err)).toMatch(/criu dump of PID \d+ failed/);
-    expect(messages(result.stderr)).toContain('the task runs on without a checkpoint');
+    expect(agentEvents(result.stderr)).toContain(LogEvent.taskContinued);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(uninterrupted);
   });
@@ -216,9 +219,9 @@ describe('the metadata service misbehaving', () => {
     }
     const log = messages(result.stderr);
     expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
-    expect(log).toContain('polling the spot notice failed; will retry');
-    expect(agentLog(result.stderr).find((l) => l.msg === 'spot interruption notice: checkpointing')?.action).toBe('stop');
-    expect(log).toContain('task resumed in place');
+    expect(agentEvents(result.stderr)).toContain(LogEvent.metadataPollFailed);
+    expect(agentEvent(result.stderr, LogEvent.noticeReceived)?.action).toBe('stop');
+    expect(agentEvents(result.stderr)).toContain(LogEvent.taskResumedInPlace);
     expect(imds.requests.filter((r) => r.endsWith(' 401')).length).toBeGreaterThan(0);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(uninterrupted);

@@ -3,10 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
 import {
+  agentEvent,
+  agentEvents,
   agentLog,
   CHECKPOINTED_FOR_NEXT_ATTEMPT,
+  eventLine,
+  FRESH_START_EVENTS,
   collect,
   runToCompletion,
   runUntilCheckpoint,
@@ -100,7 +105,7 @@ describe('a restore that cannot be used is never a failed job', () => {
     const log = agentLog(second.stderr);
     const refused = log.find((l) => l.msg === 'snapshot could not be restored; trying the one before');
     expect(String(refused?.err)).toMatch(reason);
-    expect(log.map((l) => l.msg)).toContain('starting the task from scratch');
+    expect(log.map((l) => l.event)).toContain(LogEvent.restoreFellBack);
     // Never exit 70, never a failed job: the task ran from scratch, found none of the first attempt's files, and
     // printed exactly what an uninterrupted run prints.
     expect(second.exitCode).toBe(0);
@@ -130,11 +135,11 @@ describe('a task that ended is never resumed from before its end', () => {
     imds.clearNotice();
     // Attempt 2 resumes the task, which then fails (exit 3) on its own.
     const second = await runPrepared(fallbackTask, envFor(jobId, 2), { files: [{ content: 'fail\n', target: FAIL_MARK }] });
-    expect(messages(second.stderr)).toContain('task restored from snapshot');
+    expect(agentEvents(second.stderr)).toContain(LogEvent.restoreDone);
     expect(second.exitCode).toBe(3);
     // Attempt 3, the retry for that failure, does not resume attempt 1's snapshot again: it starts over.
     const third = await runToCompletion(fallbackTask, envFor(jobId, 3), 120_000, undefined, IMAGE);
-    const started = agentLog(third.stderr).find((l) => l.msg === 'starting the task from scratch');
+    const started = agentEvent(third.stderr, LogEvent.taskFreshStart);
     expect(String(started?.reasons)).toMatch(/the task ended in attempt 2/);
     expect(third.exitCode).toBe(0);
     expect(third.stdout).toBe(uninterrupted.stdout);
@@ -210,10 +215,10 @@ describe('signals and a silent S3 around the task', () => {
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }
-    const log = messages(result.stderr);
-    expect(log).toContain('signal received before the task runs: it is passed on once the task runs');
-    expect(log).toContain('task restored from snapshot');
-    expect(log).not.toContain('starting the task from scratch');
+    const events = agentEvents(result.stderr);
+    expect(events).toContain(LogEvent.signalDeferred);
+    expect(events).toContain(LogEvent.restoreDone);
+    for (const fresh of FRESH_START_EVENTS) expect(events).not.toContain(fresh);
     // The restored task got it, and ended by it as it would have without spotsnap.
     expect(result.exitCode).toBe(143);
   });
@@ -230,10 +235,10 @@ describe('signals and a silent S3 around the task', () => {
       imds.clearNotice();
       await container.stop({ remove: true, timeout: 0 });
     }
-    const log = messages(result.stderr);
-    expect(log.indexOf('task restored from snapshot')).toBeGreaterThan(-1);
-    expect(log.indexOf('spot interruption notice: checkpointing')).toBeGreaterThan(log.indexOf('task restored from snapshot'));
-    expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    const events = agentEvents(result.stderr);
+    expect(events.indexOf(LogEvent.restoreDone)).toBeGreaterThan(-1);
+    expect(events.indexOf(LogEvent.noticeReceived)).toBeGreaterThan(events.indexOf(LogEvent.restoreDone));
+    expect(messages(result.stderr).filter((m) => m === 'checkpoint committed')).toHaveLength(1);
   });
 
   it('runs the task when S3 accepts connections and never answers', async () => {
@@ -244,9 +249,9 @@ describe('signals and a silent S3 around the task', () => {
       const result = await runToCompletion(['sh', '-c', 'echo task ran'], { ...envFor(`silent-${randomUUID()}`, 1), AWS_ENDPOINT_URL_S3: endpoint }, 240_000);
       expect(result.stdout).toBe('task ran\n');
       expect(result.exitCode).toBe(0);
-      const started = agentLog(result.stderr).find((l) => l.msg === 'starting the task from scratch');
+      const started = agentEvent(result.stderr, LogEvent.restoreFellBack);
       expect(String(started?.reasons)).toMatch(/looking up the job's snapshots did not finish within 60 s/);
-      expect(messages(result.stderr)).toContain("gave up recording the end of the attempt; the task's exit code is passed on");
+      expect(agentEvents(result.stderr)).toContain(LogEvent.attemptEndTimedOut);
     } finally {
       silent.close();
     }
@@ -262,15 +267,14 @@ describe('a notice acts once', () => {
     const container = await taskContainer(command, envFor(`stays-${randomUUID()}`, 1)).start();
     let result: AttemptOutput;
     try {
-      await waitForLog(container, /"msg":"task resumed in place"/, 60_000);
+      await waitForLog(container, eventLine(LogEvent.taskResumedInPlace), 60_000);
       await waitForExit(container, 120_000);
       result = await collect(container);
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }
-    const log = messages(result.stderr);
-    expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
-    expect(log.filter((m) => m === 'spot interruption notice: checkpointing')).toHaveLength(1);
+    expect(messages(result.stderr).filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    expect(agentEvents(result.stderr).filter((e) => e === LogEvent.noticeReceived)).toHaveLength(1);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(uninterrupted.stdout);
   });
@@ -284,16 +288,18 @@ describe('a notice acts once', () => {
     const container = await taskContainer(command, envFor(`sigterm-fails-${randomUUID()}`, 1)).start();
     let result: AttemptOutput;
     try {
-      await waitForLog(container, /"msg":"spot interruption notice: checkpointing"/, 60_000);
+      await waitForLog(container, eventLine(LogEvent.noticeReceived), 60_000);
       await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
       await waitForExit(container, 120_000);
       result = await collect(container);
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }
-    const log = messages(result.stderr);
-    expect(log).toContain('checkpoint failed');
-    expect(log).toContain('passing on the signal that came during the failed checkpoint');
+    // The signal that came during the checkpoint is passed on after it failed.
+    const events = agentEvents(result.stderr);
+    const failed = events.indexOf(LogEvent.checkpointFailed);
+    expect(failed).toBeGreaterThan(-1);
+    expect(events.indexOf(LogEvent.signalForwarded, failed)).toBeGreaterThan(failed);
     // Python's default for SIGTERM: killed by it, as it would have been without spotsnap.
     expect(result.exitCode).toBe(143);
     expect(result.stdout).not.toMatch(/^final /m);

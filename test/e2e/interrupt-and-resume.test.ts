@@ -2,8 +2,9 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvent, agentEvents, checkpointedForNextAttempt, FRESH_START_EVENTS, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, s3 } = useStandIns({ bucket: 'e2e-resume' });
@@ -42,9 +43,9 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     expect(first.stdout).not.toMatch(finished);
 
     const second = await runToCompletion(command, env(2));
-    const messages = agentLog(second.stderr).map((l) => l.msg);
-    expect(messages).toContain('task restored from snapshot');
-    expect(messages).not.toContain('starting the task from scratch');
+    const events = agentEvents(second.stderr);
+    expect(events).toContain(LogEvent.restoreDone);
+    for (const fresh of FRESH_START_EVENTS) expect(events).not.toContain(fresh);
     // It did not start over: the start line is printed once, in the first attempt.
     expect(second.stdout).not.toMatch(/task started/);
     expect(second.exitCode).toBe(0);
@@ -67,13 +68,13 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     for (const attempt of [1, 2, 3]) {
       imds.scheduleNotice(2000);
       // Until the attempt's report is stored (it follows the commit), so that `spotsnap report` sees every attempt.
-      interrupted.push(await runUntilCheckpoint(command, env(attempt), new RegExp(`"msg":"spotsnap report: attempt ${attempt} checkpointed`)));
+      interrupted.push(await runUntilCheckpoint(command, env(attempt), checkpointedForNextAttempt(attempt)));
     }
     imds.clearNotice();
     const last = await runToCompletion(command, env(4));
 
     for (const [i, run] of [...interrupted.slice(1), last].entries()) {
-      const restored = agentLog(run.stderr).find((l) => l.msg === 'task restored from snapshot');
+      const restored = agentEvent(run.stderr, LogEvent.restoreDone);
       expect(restored?.fromAttempt).toBe(i + 1);
       expect(run.stdout.length).toBeGreaterThan(0);
     }
@@ -81,7 +82,8 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     expect(interrupted.map((r) => r.stdout).join('') + last.stdout).toBe(uninterrupted.stdout);
 
     // Each attempt ended with one summary line and a report; the last says what the interruptions cost and kept.
-    const summary = agentLog(last.stderr).find((l) => l.msg.startsWith('spotsnap report: attempt 4 exited with 0; 3 interruption(s) survived'));
+    const summary = agentEvent(last.stderr, LogEvent.attemptReported);
+    expect(summary?.msg).toMatch(/^spotsnap report: attempt 4 exited with 0; 3 interruption\(s\) survived/);
     const report = summary?.report as { preserved: { runMs: number; cpuMs: number }; cost: { saved: number } | null; restore: { fromAttempt: number } };
     expect(report.restore.fromAttempt).toBe(3);
     expect(report.preserved.runMs).toBeGreaterThan(3000);

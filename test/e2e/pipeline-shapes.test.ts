@@ -1,8 +1,9 @@
 // End to end: task shapes that pipelines run every day, each interrupted by a spot notice and resumed in a fresh container.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvents, agentLog, FRESH_START_EVENTS, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-pipeline-shapes' });
@@ -91,7 +92,7 @@ const imageInput: Shape = {
 /** The agent's warnings and errors of one attempt, to say why an assertion failed. */
 function troubles(stderr: string): string {
   return agentLog(stderr)
-    .filter((l) => typeof l.level === 'number' && l.level >= 40)
+    .filter((l) => ['warn', 'error', 'fatal'].includes(l.level))
     .map((l) => JSON.stringify(l))
     .join('\n');
 }
@@ -112,9 +113,9 @@ async function interruptAndResume(shape: Shape) {
   expect(first.stdout, troubles(first.stderr)).not.toMatch(finished);
 
   const second = await runToCompletion(command, env(2), 120_000, undefined, image);
-  const messages = agentLog(second.stderr).map((l) => l.msg);
-  expect(messages, troubles(second.stderr)).toContain('task restored from snapshot');
-  expect(messages, troubles(second.stderr)).not.toContain('starting the task from scratch');
+  const events = agentEvents(second.stderr);
+  expect(events, troubles(second.stderr)).toContain(LogEvent.restoreDone);
+  for (const fresh of FRESH_START_EVENTS) expect(events, troubles(second.stderr)).not.toContain(fresh);
   // It did not start over: the start line is printed once, in the first attempt.
   expect(second.stdout).not.toMatch(/task started/);
   expect(second.exitCode, troubles(second.stderr)).toBe(0);

@@ -6,8 +6,21 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { Wait } from 'testcontainers';
 import { describe, expect, it } from 'vitest';
+import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentLog, CHECKPOINTED_FOR_NEXT_ATTEMPT, collect, taskContainer, waitForExit, waitForLog, type AttemptOutput } from '../support/task-container.ts';
+import {
+  agentEvent,
+  agentEvents,
+  agentLog,
+  CHECKPOINTED_FOR_NEXT_ATTEMPT,
+  collect,
+  eventLine,
+  FRESH_START_EVENTS,
+  taskContainer,
+  waitForExit,
+  waitForLog,
+  type AttemptOutput,
+} from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-zdtm' });
@@ -63,7 +76,7 @@ async function firstAttempt(batch: readonly ZdtmTest[], jobId: string, extra: Re
     .start();
   try {
     imds.scheduleNotice(0);
-    await waitForLog(container, new RegExp(`${CHECKPOINTED_FOR_NEXT_ATTEMPT.source}|"msg":"checkpoint failed"`), 90_000);
+    await waitForLog(container, new RegExp(`${CHECKPOINTED_FOR_NEXT_ATTEMPT.source}|${eventLine(LogEvent.checkpointFailed).source}`), 90_000);
     await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
     return await collect(container);
   } finally {
@@ -92,17 +105,17 @@ async function interruptAndResume(batch: readonly ZdtmTest[], extra: Record<stri
   // Every test started and set its state up; none was stopped or reported before the checkpoint.
   expect(first.stdout).not.toMatch(/did not start/);
   expect(results(first.stdout)).toEqual({});
-  const failed = agentLog(first.stderr).find((l) => l.msg === 'checkpoint failed');
+  const failed = agentEvent(first.stderr, LogEvent.checkpointFailed);
   expect(failed?.err, 'the checkpoint failed').toBeUndefined();
   expect(agentLog(first.stderr).map((l) => l.msg)).toContain('checkpoint committed');
 
   const second = await secondAttempt(batch, jobId, extra);
   const log = agentLog(second.stderr);
-  const messages = log.map((l) => l.msg);
+  const events = log.map((l) => l.event);
   const refused = log.find((l) => l.msg === 'snapshot could not be restored; trying the one before');
   expect(refused?.err, 'the restore failed').toBeUndefined();
-  expect(messages).toContain('task restored from snapshot');
-  expect(messages).not.toContain('starting the task from scratch');
+  expect(events).toContain(LogEvent.restoreDone);
+  for (const fresh of FRESH_START_EVENTS) expect(events).not.toContain(fresh);
   // Not started again: the batch's start line is only in the first attempt.
   expect(second.stdout).not.toMatch(/zdtm batch started/);
   expect({ results: results(second.stdout), output: second.stdout }).toEqual({
@@ -139,7 +152,7 @@ describe('a zdtm test whose state CRIU cannot checkpoint here falls back cleanly
     let result: AttemptOutput;
     try {
       imds.scheduleNotice(0);
-      await waitForLog(container, /"msg":"the task runs on without a checkpoint"|"msg":"checkpoint committed"/, 90_000);
+      await waitForLog(container, new RegExp(`${eventLine(LogEvent.taskContinued).source}|"msg":"checkpoint committed"`), 90_000);
       imds.clearNotice();
       // The instance stayed after all: the test is stopped where it ran, with the state it set up before the notice.
       await execa('docker', ['exec', container.getId(), 'sh', '-c', `mkdir -p ${path.dirname(STOP_FILE)} && echo stop > ${STOP_FILE}`]);
@@ -151,8 +164,8 @@ describe('a zdtm test whose state CRIU cannot checkpoint here falls back cleanly
     }
     const log = agentLog(result.stderr);
     expect(log.map((l) => l.msg)).not.toContain('checkpoint committed');
-    expect(log.map((l) => l.msg)).toContain('the task runs on without a checkpoint');
-    expect(String(log.find((l) => l.msg === 'checkpoint failed')?.err)).toMatch(/criu dump of PID \d+ failed/);
+    expect(agentEvents(result.stderr)).toContain(LogEvent.taskContinued);
+    expect(String(agentEvent(result.stderr, LogEvent.checkpointFailed)?.err)).toMatch(/criu dump of PID \d+ failed/);
     expect(result.stdout).toMatch(new RegExp(`^zdtm ${test.name}: PASS$`, 'm'));
     expect(result.exitCode).toBe(0);
   });

@@ -1,6 +1,7 @@
 // Runs the spotsnap task image as one attempt of a job: to completion, or until its checkpoint commits and the "instance" dies.
 import { execa } from 'execa';
 import { GenericContainer, StartupCheckStrategy, Wait, type StartedTestContainer, type StartupStatus } from 'testcontainers';
+import { LogEvent, type LogEventName } from '../../agent/shared/log-events.ts';
 
 export const TASK_IMAGE = 'spotsnap:dev';
 
@@ -19,13 +20,34 @@ export interface AttemptOutput {
   stderr: string;
 }
 
+/** One line of the agent's log: its `event` (agent/shared/log-events.ts) is what tests key on; `msg` is for people. */
+export type AgentLine = Record<string, unknown> & { level: string; event?: LogEventName; msg: string };
+
 /** The agent's JSON log lines in a container's stderr (other lines are the task's own). */
-export function agentLog(stderr: string): Array<Record<string, unknown> & { msg: string }> {
+export function agentLog(stderr: string): AgentLine[] {
   return stderr
     .split('\n')
     .filter((line) => line.startsWith('{') && line.includes('"component":"spotsnap"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown> & { msg: string });
+    .map((line) => JSON.parse(line) as AgentLine);
 }
+
+/** The events of the agent's lines, in order. */
+export function agentEvents(stderr: string): Array<LogEventName | undefined> {
+  return agentLog(stderr).map((l) => l.event);
+}
+
+/** The agent's first line of an event, if any. */
+export function agentEvent(stderr: string, event: LogEventName): AgentLine | undefined {
+  return agentLog(stderr).find((l) => l.event === event);
+}
+
+/** A raw log line of the event, for waits on a container's log. */
+export function eventLine(event: LogEventName): RegExp {
+  return new RegExp(`"event":"${event.replace(/\./g, '\\.')}"`);
+}
+
+/** The events of a start from scratch: after snapshots that could not be restored, or with none to restore. */
+export const FRESH_START_EVENTS: readonly LogEventName[] = [LogEvent.restoreFellBack, LogEvent.taskFreshStart];
 
 function taskContainer(
   command: readonly string[],
@@ -73,8 +95,13 @@ export async function runToCompletion(
   }
 }
 
-/** What the agent logs once a final checkpoint is committed and the attempt's report stored. */
-export const CHECKPOINTED_FOR_NEXT_ATTEMPT = /"msg":"spotsnap report: attempt \d+ checkpointed for the next attempt/;
+/** What the agent logs once a final checkpoint is committed and the attempt's report stored (the report's outcome is `checkpointed`). */
+export const CHECKPOINTED_FOR_NEXT_ATTEMPT = /"event":"attempt\.reported".*"outcome":"checkpointed"/;
+
+/** The same line for one attempt: the attempt is bound to every line after `attempt.started`, just before its event. */
+export function checkpointedForNextAttempt(attempt: number): RegExp {
+  return new RegExp(`"attempt":${attempt},"event":"attempt\\.reported".*"outcome":"checkpointed"`);
+}
 
 /**
  * Runs one attempt (with tmpfs mounts, path to mount options, if given) until the agent has checkpointed for the
@@ -108,7 +135,7 @@ export async function signalContainer(container: StartedTestContainer, signal: s
 /** Starts an attempt and returns once the container runs (its output is read later with `collect`). */
 export async function startAttempt(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>): Promise<StartedTestContainer> {
   return taskContainer(command, env, tmpfs)
-    .withWaitStrategy(Wait.forLogMessage(/spotsnap enabled|task started/))
+    .withWaitStrategy(Wait.forLogMessage(new RegExp(`${eventLine(LogEvent.attemptStarted).source}|task started`)))
     .start();
 }
 
