@@ -10,6 +10,7 @@ import { settleAll } from '../shared/settle-all.ts';
 import { isWithin } from '../task/outside-files.ts';
 import type { ChunkUploader } from '../transfer/chunk-uploader.ts';
 import { ContentChunker } from '../transfer/content-chunker.ts';
+import { LogEvent } from '../shared/log-events.ts';
 
 /** A tar archive being written: its bytes, and the report once it is complete. */
 export type Archive = ReturnType<typeof packDirectories>;
@@ -56,6 +57,9 @@ export async function chunkArchive(archive: Archive, uploader: ChunkUploader, lo
   }
   const report = await archive.done;
   if (report.skipped.length > 0)
-    log.warn({ skipped: report.skipped.length }, 'left out of the snapshot: files that are not regular files, directories or symlinks');
+    log.warn(
+      { event: LogEvent.checkpointFilesLeftOut, skipped: report.skipped.length },
+      'left out of the snapshot: files that are not regular files, directories or symlinks',
+    );
   return stream;
 }

@@ -27,6 +27,7 @@ import { TransferProgress, type ProgressTerminal } from '../transfer/transfer-pr
 import { AGENT_VERSION } from '../shared/version.ts';
 import { bundleRoot, chunkArchive, dirSources, outsideRoots, spool, type Archive } from './checkpoint-archives.ts';
 import { parseManifest } from '../store/manifest-parser.ts';
+import { LogEvent } from '../shared/log-events.ts';
 
 /** What a checkpoint needs of CRIU (criu-bridge/criu-cli.ts's CriuCli): a dump whose pages go to the agent's page server. */
 export type CriuDumper = Pick<CriuCli, 'dumpToPageServer'>;
@@ -104,7 +105,10 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   let committed = false;
   try {
     if (kind === 'final') task.pauseOutput();
-    slog.info({ pid: task.rootPid, packsInFlight, workers: workers.size, cores }, 'freezing and dumping the task with CRIU, streaming its pages and images');
+    slog.info(
+      { event: LogEvent.checkpointStarted, pid: task.rootPid, packsInFlight, workers: workers.size, cores },
+      'freezing and dumping the task with CRIU, streaming its pages and images',
+    );
     const dump = criu.dumpToPageServer(
       {
         pid: task.rootPid,
@@ -138,7 +142,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     }
     treeStopped = true;
     const dumped = clock.now();
-    slog.info({ dumpMs: dumped - started, sentBytes: uploader.sentBytes }, 'CRIU dump complete; uploading images and files');
+    slog.info({ event: LogEvent.checkpointDumped, dumpMs: dumped - started, sentBytes: uploader.sentBytes }, 'CRIU dump complete; uploading images and files');
 
     // The tree is frozen: its files now are the ones its memory expects.
     const outsidePlan = await planOutsideFiles({
@@ -159,7 +163,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       task.continueTree();
       treeStopped = false;
       frozenMs = clock.now() - started;
-      slog.info({ frozenMs }, 'the task runs on; its checkpoint goes on uploading');
+      slog.info({ event: LogEvent.checkpointThawed, frozenMs }, 'the task runs on; its checkpoint goes on uploading');
     }
     const images = [...(await following), ...(await pages.imageFiles(dumped_.received, uploader))].sort((a, b) => a.name.localeCompare(b.name));
     const imageBytes = images.reduce((s, f) => s + f.bytes, 0);
@@ -218,6 +222,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     if (kind === 'final') task.drainOutput();
     slog.info(
       {
+        event: LogEvent.checkpointCommitted,
         imageBytes,
         fileBytes: files.bytes,
         // Names stay out of the log; how much came from where does not.
@@ -243,7 +248,10 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     return { manifest };
   } catch (error) {
     await uploader.cancel(error);
-    slog.error({ err: error instanceof Error ? error.message : String(error) }, 'checkpoint failed before its commit; no snapshot was written');
+    slog.error(
+      { event: LogEvent.checkpointAborted, err: error instanceof Error ? error.message : String(error) },
+      'checkpoint failed before its commit; no snapshot was written',
+    );
     throw error;
   } finally {
     progress.stop();

@@ -151,9 +151,8 @@ describe('receivePages on synthetic streams', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let chunks = 0;
-    const sink: PageSink = { take: () => Buffer.alloc(WINDOW_BYTES), chunk: async () => void chunks++ && undefined };
     const blocking: PageSink = {
-      take: sink.take,
+      take: () => Buffer.alloc(WINDOW_BYTES),
       chunk: async () => {
         chunks++;
         await gate;

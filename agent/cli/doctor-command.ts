@@ -116,7 +116,11 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
       const version = await criu.version();
       return version.number >= MIN_CRIU_VERSION.number
         ? { status: 'ok', detail: `criu ${version.text}` }
-        : { status: 'fail', detail: `criu ${version.text} is too old`, fix: `install CRIU ${MIN_CRIU_VERSION.text} or newer (Debian 13 ships 4.1)` };
+        : {
+            status: 'fail',
+            detail: `criu ${version.text} is too old: its page-server protocol is not the one spotsnap receives dumps with (CRIU ${MIN_CRIU_VERSION.text} widened it)`,
+            fix: `use the CRIU the spotsnap image bundles, or install CRIU ${MIN_CRIU_VERSION.text} or newer (Debian forky has 4.2.1; Debian 13 ships 4.1)`,
+          };
     }),
   );
   results.push(

@@ -37,6 +37,8 @@ describe('readConfig', () => {
       paths: ['/work'],
       pollIntervalMs: 1000,
       packsInFlight: 'auto',
+      workers: 'auto',
+      spillLimitBytes: 4 * 1024 ** 3,
       logLevel: 'info',
       tcpMode: 'established',
       strict: false,

@@ -17,6 +17,7 @@ import { restoreTask, type CriuRestorer } from '../task/task-restore.ts';
 import { containerFileMounts } from '../task/mount-info.ts';
 import { TransferProgress, type ProgressTerminal } from '../transfer/transfer-progress.ts';
 import { chooseSnapshots, incompatibility } from './snapshot-choice.ts';
+import { LogEvent } from '../shared/log-events.ts';
 
 /** What a restore needs of the job's store (agent/store/snapshot-store.ts): its snapshots, their manifests and chunks. */
 export type RestoreStore = Pick<SnapshotStore, 'committedSnapshotIds' | 'lastEndedAttempt' | 'readManifest'> & ChunkSource;
@@ -58,7 +59,7 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
       return { kind: 'restored', task, manifest, restoreMs: runningAt - started, downloadMs, criuRestoreMs };
     } catch (error) {
       const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
-      ctx.log.warn({ snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');
+      ctx.log.warn({ event: LogEvent.restoreSnapshotFailed, snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');
       reasons.push(reason);
     }
   }
@@ -85,7 +86,10 @@ async function restoreSnapshot(
     // Files the task had open that came with the image must be here as they were, before anything is written.
     await checkReferencedFiles(manifest.outside.referenced);
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
-    slog.info({ imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes }, 'downloading and verifying the snapshot');
+    slog.info(
+      { event: LogEvent.restoreStarted, imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes },
+      'downloading and verifying the snapshot',
+    );
     const downloadStarted = ctx.clock.now();
     let downloaded = 0;
     const progress = new TransferProgress({
@@ -106,7 +110,7 @@ async function restoreSnapshot(
     ]).finally(() => progress.stop());
     const downloadMs = ctx.clock.now() - downloadStarted;
     slog.info(
-      { files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs },
+      { event: LogEvent.restoreDownloaded, files: extracted.entries, outsideFiles: extractedOutside.entries, downloadMs },
       'snapshot verified and files restored; restoring the process tree',
     );
     await ctx.beforeCriu?.(manifest);
@@ -135,7 +139,7 @@ async function restoreSnapshot(
     // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
     task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
     await rm(stagingDir, { recursive: true, force: true }).catch((error: unknown) =>
-      slog.warn({ err: String(error) }, 'could not remove the restore staging directory'),
+      slog.warn({ event: LogEvent.restoreCleanupFailed, err: String(error) }, 'could not remove the restore staging directory'),
     );
     return { task, manifest, downloadMs, criuRestoreMs, runningAt };
   } catch (error) {
@@ -166,6 +170,6 @@ async function confirmRunning(task: TaskProcess, clock: Clock, log: Logger): Pro
     task.discardOutput();
     throw new Error(`the restored task ended at once (${outcome.reason}): the snapshot does not run in this container`);
   }
-  if (outcome !== 'running') log.info({ exitCode: outcome.code }, 'the restored task finished right after its restore');
+  if (outcome !== 'running') log.info({ event: LogEvent.restoreTaskEnded, exitCode: outcome.code }, 'the restored task finished right after its restore');
   task.releaseOutput();
 }

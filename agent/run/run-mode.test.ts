@@ -61,14 +61,15 @@ describe('decideMode', () => {
     expect(lines[0]!.event).toBe('config.invalid');
   });
 
-  it('takes snapshots with CRIU 4.0 or newer', async () => {
-    const mode = await decideMode(readConfig(ENABLED, '/work'), capturingLog().log, criu({ text: '4.0.0', number: 40000 }));
-    expect(mode).toMatchObject({ kind: 'snapshots', criuVersion: { text: '4.0.0', number: 40000 } });
+  it('takes snapshots with CRIU 4.2 or newer (the page-server protocol it speaks)', async () => {
+    const mode = await decideMode(readConfig(ENABLED, '/work'), capturingLog().log, criu({ text: '4.2.0', number: 40200 }));
+    expect(mode).toMatchObject({ kind: 'snapshots', criuVersion: { text: '4.2.0', number: 40200 } });
   });
 
   for (const [what, probe, why] of [
     ['missing', noCriu, 'CRIU is not usable: "criu --version" failed: is CRIU 4.x installed?'],
-    ['too old', criu({ text: '3.17.1', number: 31701 }), 'CRIU is not usable: CRIU 3.17.1 is too old: spotsnap needs CRIU 4.0 or newer'],
+    ['too old', criu({ text: '3.17.1', number: 31701 }), 'CRIU is not usable: CRIU 3.17.1 is too old: spotsnap needs CRIU 4.2 or newer'],
+    ['of the older page-server protocol', criu({ text: '4.1.1', number: 40101 }), 'CRIU is not usable: CRIU 4.1.1 is too old: spotsnap needs CRIU 4.2 or newer'],
   ] as const) {
     it(`CRIU ${what}: refused with 178 under SPOTSNAP_STRICT=true`, async () => {
       const { log, lines } = capturingLog();

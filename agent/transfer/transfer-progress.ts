@@ -1,6 +1,7 @@
 // Shows a transfer's progress: a bar in a terminal, periodic structured log lines in a container log.
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.ts';
+import { LogEvent } from '../shared/log-events.ts';
 
 /** Where a progress bar may be drawn: a terminal. */
 export interface ProgressTerminal {
@@ -75,6 +76,7 @@ export class TransferProgress {
     }
     this.options.log.info(
       {
+        event: LogEvent.transferProgress,
         bytes: this.options.bytes(),
         totalBytes: this.options.total?.(),
         mibPerSecond: Number((this.rate() / MIB).toFixed(1)),
@@ -97,9 +99,12 @@ export class TransferProgress {
       msBeforeDeadline: this.options.deadline === undefined ? undefined : this.options.deadline - now,
     };
     if (this.options.deadline !== undefined && etaMs !== undefined && now + etaMs > this.options.deadline) {
-      this.options.log.warn(fields, `${this.options.label} may not finish before the deadline; it commits only if every byte arrives`);
+      this.options.log.warn(
+        { event: LogEvent.transferLate, ...fields },
+        `${this.options.label} may not finish before the deadline; it commits only if every byte arrives`,
+      );
     } else {
-      this.options.log.info(fields, `${this.options.label} estimate`);
+      this.options.log.info({ event: LogEvent.transferEstimate, ...fields }, `${this.options.label} estimate`);
     }
   }
 

@@ -1,0 +1,220 @@
+// The chunk worker pool: encodes and decodes on worker threads as encodeChunk does, moves buffers without copies, and refuses damaged chunks.
+import { Worker } from 'node:worker_threads';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { seededBytes } from '../../test/support/seeded-bytes.ts';
+import { encodeChunk, sha256Hex } from './chunk-encoding.ts';
+import { ChunkWorkers } from './chunk-workers.ts';
+
+const MiB = 1 << 20;
+const ACGT = Buffer.from('ACGT');
+
+/** `length` bytes of 60-letter lines of A, C, G and T picked by a seeded generator: about 2 bits a byte, which zstd squeezes. */
+function acgtLines(seed: string, length: number): Buffer {
+  const picks = seededBytes(seed, length);
+  const out = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) out[i] = i % 61 === 60 ? 0x0a : ACGT[picks[i]! & 3]!;
+  return out;
+}
+
+/** A copy in an ArrayBuffer of its own, which `encode(..., true)` may take. */
+function owned(data: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
+}
+
+/** Chunks of every kind: compressible, incompressible, tiny, empty, and views into a larger buffer. */
+function mixedChunks(): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < 6; i++) chunks.push(acgtLines(`workers-acgt-${i}`, (256 << 10) + i * 4099));
+  for (let i = 0; i < 6; i++) chunks.push(seededBytes(`workers-random-${i}`, (128 << 10) + i * 777));
+  chunks.push(Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(511, 7), Buffer.alloc(4096, 9));
+  const big = acgtLines('workers-shared', 512 << 10);
+  chunks.push(big.subarray(1000, 200_000), big.subarray(300_000));
+  return chunks;
+}
+
+const pool = new ChunkWorkers(2);
+afterAll(() => pool.close());
+
+describe('ChunkWorkers', () => {
+  it('refuses a size that is not a whole number of workers from 1', () => {
+    expect(() => new ChunkWorkers(0)).toThrow('a chunk worker pool needs a whole number of workers >= 1, not 0');
+    expect(() => new ChunkWorkers(1.5)).toThrow('not 1.5');
+    expect(() => new ChunkWorkers(Number.NaN)).toThrow('not NaN');
+  });
+
+  it('encodes many chunks at once as encodeChunk does, and decodes them back', async () => {
+    const chunks = mixedChunks();
+    const expected = chunks.map((c) => encodeChunk(Buffer.from(c), true));
+    const results = await Promise.all(chunks.map((c) => pool.encode(c, true)));
+    results.forEach((r, i) => {
+      const want = expected[i]!;
+      expect({ i, sha256: r.sha256, bytes: r.bytes, encoding: r.encoding, known: r.known }).toEqual({
+        i,
+        sha256: want.sha256,
+        bytes: want.bytes,
+        encoding: want.encoding,
+        known: false,
+      });
+      expect(r.stored.equals(want.stored)).toBe(true);
+      expect(r.raw.equals(chunks[i]!)).toBe(true);
+      if (r.encoding === 'raw') expect(r.stored === r.raw).toBe(true);
+    });
+    expect(results.filter((r) => r.encoding === 'zstd').length).toBeGreaterThanOrEqual(8);
+    expect(results.filter((r) => r.encoding === 'raw').length).toBeGreaterThanOrEqual(8);
+
+    const decoded = await Promise.all(results.map((r, i) => pool.decode(r.stored, r.encoding, r.bytes, r.sha256, `chunk ${i}`)));
+    decoded.forEach((d, i) => expect({ i, same: d.equals(chunks[i]!) }).toEqual({ i, same: true }));
+  });
+
+  it('encodes without compressing when told not to', async () => {
+    const raw = acgtLines('workers-no-compress', 256 << 10);
+    const result = await pool.encode(raw, false);
+    expect(result.encoding).toBe('raw');
+    expect(result.sha256).toBe(sha256Hex(raw));
+    expect(result.stored.equals(raw)).toBe(true);
+  });
+
+  it('takes an owned buffer and hands the same memory back: its whole ArrayBuffer, at the same place', async () => {
+    const memory = Buffer.allocUnsafeSlow(2 * MiB);
+    acgtLines('workers-owned', 2 * MiB).copy(memory);
+    const view = memory.subarray(4096, 4096 + MiB);
+    const want = encodeChunk(Buffer.from(view), true);
+    const pending = pool.encode(view, true, true);
+    // Transferred: the caller's views are detached until the result hands the memory back.
+    expect(memory.buffer.byteLength).toBe(0);
+    const result = await pending;
+    expect(result.raw.buffer.byteLength).toBe(2 * MiB);
+    expect(result.raw.byteOffset).toBe(4096);
+    expect(result.raw.length).toBe(MiB);
+    expect(result.encoding).toBe('zstd');
+    expect(result.sha256).toBe(want.sha256);
+    expect(result.stored.equals(want.stored)).toBe(true);
+    expect(Buffer.from(result.raw.buffer).equals(acgtLines('workers-owned', 2 * MiB))).toBe(true);
+  });
+
+  it('hands an owned incompressible buffer back as both raw and stored', async () => {
+    const raw = owned(seededBytes('workers-owned-random', MiB));
+    const result = await pool.encode(raw, true, true);
+    expect(result.encoding).toBe('raw');
+    expect(result.stored === result.raw).toBe(true);
+    expect(result.raw.buffer.byteLength).toBe(MiB);
+    expect(result.raw.equals(seededBytes('workers-owned-random', MiB))).toBe(true);
+  });
+
+  it('leaves a view into a larger buffer usable when it is not owned', async () => {
+    const memory = acgtLines('workers-not-owned-view', 2 * MiB);
+    const view = memory.subarray(100, 100 + MiB);
+    const result = await pool.encode(view, true);
+    expect(memory.length).toBe(2 * MiB);
+    expect(view.length).toBe(MiB);
+    expect(memory.equals(acgtLines('workers-not-owned-view', 2 * MiB))).toBe(true);
+    expect(result.raw.equals(view)).toBe(true);
+  });
+
+  it('leaves a buffer that owns its whole ArrayBuffer usable when it is not owned', async () => {
+    // seededBytes's result is one Buffer.concat allocation of its own, as most large caller buffers are.
+    const raw = seededBytes('workers-not-owned-whole', MiB);
+    expect(raw.byteOffset === 0 && raw.buffer.byteLength === MiB).toBe(true);
+    const result = await pool.encode(raw, true);
+    expect(result.sha256).toBe(sha256Hex(seededBytes('workers-not-owned-whole', MiB)));
+    expect(raw.length).toBe(MiB);
+    expect(raw.equals(seededBytes('workers-not-owned-whole', MiB))).toBe(true);
+  });
+
+  it("leaves the caller's stored bytes usable after a decode", async () => {
+    const raw = acgtLines('workers-decode-keeps', MiB);
+    const { stored, sha256, bytes } = encodeChunk(raw, true);
+    const mine = owned(stored);
+    const decoded = await pool.decode(mine, 'zstd', bytes, sha256, 'chunk kept');
+    expect(decoded.equals(raw)).toBe(true);
+    expect(mine.length).toBe(stored.length);
+    expect(mine.equals(stored)).toBe(true);
+  });
+
+  it('hands a known chunk back hashed, raw and uncompressed, and forgets it when told', async () => {
+    const raw = acgtLines('workers-known', 256 << 10);
+    const sha256 = sha256Hex(raw);
+    const other = acgtLines('workers-not-known', 256 << 10);
+    // Workers started before setKnown learn the hashes too.
+    await Promise.all([pool.encode(other, true), pool.encode(other, true)]);
+    pool.setKnown(['0'.repeat(64), sha256]);
+    const results = await Promise.all([pool.encode(raw, true), pool.encode(raw, true), pool.encode(other, true)]);
+    for (const r of results.slice(0, 2)) {
+      expect(r).toMatchObject({ sha256, bytes: raw.length, known: true, encoding: 'raw' });
+      expect(r.stored.equals(raw)).toBe(true);
+    }
+    expect(results[2]).toMatchObject({ known: false, encoding: 'zstd' });
+
+    pool.setKnown([]);
+    const again = await Promise.all([pool.encode(raw, true), pool.encode(raw, true)]);
+    for (const r of again) expect(r).toMatchObject({ sha256, known: false, encoding: 'zstd' });
+  });
+
+  it('tells workers it starts later the known hashes set before', async () => {
+    const fresh = new ChunkWorkers(2);
+    try {
+      const raw = acgtLines('workers-known-early', 256 << 10);
+      fresh.setKnown([sha256Hex(raw)]);
+      const results = await Promise.all([fresh.encode(raw, true), fresh.encode(raw, true), fresh.encode(raw, true)]);
+      for (const r of results) expect(r).toMatchObject({ known: true, encoding: 'raw' });
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('decodes raw chunks checked against their hash', async () => {
+    const raw = seededBytes('workers-decode-raw', 64 << 10);
+    const decoded = await pool.decode(raw, 'raw', raw.length, sha256Hex(raw), 'raw chunk');
+    expect(decoded.equals(seededBytes('workers-decode-raw', 64 << 10))).toBe(true);
+    await expect(pool.decode(raw, 'raw', raw.length + 1, sha256Hex(raw), 'short raw chunk')).rejects.toThrow(
+      `short raw chunk: ${raw.length} bytes stored raw, the manifest says ${raw.length + 1}`,
+    );
+  });
+
+  it('rejects a damaged zstd frame with a message naming the chunk', async () => {
+    const raw = acgtLines('workers-damaged', 256 << 10);
+    const { stored, sha256, bytes } = encodeChunk(raw, true);
+    const header = Buffer.from(stored);
+    header[0] = header[0]! ^ 0xff;
+    await expect(pool.decode(header, 'zstd', bytes, sha256, 'pack p9 bytes 0+42')).rejects.toThrow(
+      /^pack p9 bytes 0\+42: its zstd frame of \d+ bytes cannot be decompressed/,
+    );
+    // A flipped byte inside the frame may still decompress, to other bytes: the hash refuses them.
+    const inside = Buffer.from(stored);
+    inside[inside.length >> 1] = inside[inside.length >> 1]! ^ 0x55;
+    await expect(pool.decode(inside, 'zstd', bytes, sha256, 'pack p9 bytes 42+7')).rejects.toThrow(/^pack p9 bytes 42\+7: /);
+  });
+
+  it('rejects a chunk whose bytes are not those of its SHA-256', async () => {
+    const raw = acgtLines('workers-wrong-hash', 256 << 10);
+    const { stored, bytes } = encodeChunk(raw, true);
+    const wrong = 'a'.repeat(64);
+    await expect(pool.decode(stored, 'zstd', bytes, wrong, 'chunk w')).rejects.toThrow(
+      `chunk w: its bytes hash to ${sha256Hex(raw)}, not ${wrong}: the stored chunk is damaged`,
+    );
+    await expect(pool.decode(raw, 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(/^chunk v: its bytes hash to [0-9a-f]{64}, not a{64}/);
+  });
+
+  it('stops its workers on close, and the workers still answer the next jobs after a failure', async () => {
+    const own = new ChunkWorkers(2);
+    const terminate = vi.spyOn(Worker.prototype, 'terminate');
+    try {
+      const raw = acgtLines('workers-close', 64 << 10);
+      await expect(own.decode(raw, 'zstd', raw.length, sha256Hex(raw), 'not zstd')).rejects.toThrow(/^not zstd: /);
+      const results = await Promise.all([own.encode(raw, true), own.encode(raw, true), own.encode(raw, true)]);
+      expect(results.map((r) => r.sha256)).toEqual([sha256Hex(raw), sha256Hex(raw), sha256Hex(raw)]);
+      await own.close();
+      // Two workers were started (three jobs at once on a pool of two), and both were terminated and have exited.
+      expect(terminate).toHaveBeenCalledTimes(2);
+      const exits = await Promise.all(terminate.mock.results.map((r) => r.value as Promise<number>));
+      expect(exits).toHaveLength(2);
+      await own.close(); // twice is harmless
+      expect(terminate).toHaveBeenCalledTimes(2);
+    } finally {
+      terminate.mockRestore();
+      await own.close();
+    }
+  });
+});
