@@ -12,6 +12,7 @@ export const UNIT_TEST_FILES = [
   'localstack/**/*.test.ts',
   'test/support/**/*.test.ts',
   'test/docs/**/*.test.ts',
+  'test/bench/**/*.test.ts',
 ];
 
 /** The unit project, also one of the two projects of test/vitest.config.ts (`npm test`). */

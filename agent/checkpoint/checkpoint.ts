@@ -1,5 +1,5 @@
 // Takes one checkpoint: freeze and dump the tree while its images stream to S3 as chunks, add its files, commit.
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -63,6 +63,42 @@ export type CheckpointKind = 'final' | 'background';
 
 /** How far before the agent started a file's change may lie and still count as the task's own (clock granularity). */
 const CHANGED_SINCE_SLACK_MS = 1000;
+/**
+ * Says at once, before anything is dumped, when a final checkpoint is unlikely to finish before the notice's
+ * deadline at the rate the job's last checkpoint was measured at. It goes on all the same (unchanged memory is
+ * not sent again, and the instance may stay longer): a checkpoint that does not finish commits nothing, so no
+ * manifest ever names data that is not in S3.
+ */
+function warnIfLate(ctx: CheckpointContext, notice: SpotNotice | null, log: Logger): void {
+  const last = ctx.record?.latest;
+  if (!notice || !last || last.timings.totalMs <= 0) return;
+  const bytesPerMs = last.transfer.totalBytes / last.timings.totalMs;
+  const expectedMs = Math.round(ctx.task.residentBytes() / bytesPerMs);
+  const leftMs = notice.deadline - ctx.clock.now();
+  if (expectedMs > leftMs) {
+    log.warn(
+      { event: LogEvent.transferLate, expectedMs, msBeforeDeadline: leftMs, mibPerSecond: Number(((bytesPerMs * 1000) / 1048576).toFixed(1)) },
+      'this checkpoint may not finish before the deadline at the rate the last one took; it commits only if every byte arrives',
+    );
+  }
+}
+
+/** The bytes of the regular files under `dir` (0 if it is gone). */
+async function directoryBytes(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  const sizes = await Promise.all(
+    entries
+      .filter((e) => e.isFile())
+      .map((e) =>
+        stat(path.join(e.parentPath, e.name)).then(
+          (st) => st.size,
+          () => 0,
+        ),
+      ),
+  );
+  return sizes.reduce((sum, n) => sum + n, 0);
+}
+
 /** CRIU's default ghost-file limit is 1 MiB; an unlinked scratch file of any size travels in the images like memory. */
 const GHOST_LIMIT_BYTES = 1024 ** 4;
 
@@ -105,6 +141,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   let committed = false;
   try {
     if (kind === 'final') task.pauseOutput();
+    warnIfLate(ctx, notice, slog);
     slog.info(
       { event: LogEvent.checkpointStarted, pid: task.rootPid, packsInFlight, workers: workers.size, cores },
       'freezing and dumping the task with CRIU, streaming its pages and images',
@@ -142,6 +179,8 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     }
     treeStopped = true;
     const dumped = clock.now();
+    // CRIU's images other than pages, all written now: the most of them the work dir holds.
+    let workDirPeakBytes = await directoryBytes(imagesDir);
     slog.info({ event: LogEvent.checkpointDumped, dumpMs: dumped - started, sentBytes: uploader.sentBytes }, 'CRIU dump complete; uploading images and files');
 
     // The tree is frozen: its files now are the ones its memory expects.
@@ -159,6 +198,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     if (kind === 'background') {
       // Copied aside, so that the task runs on while they and the rest of its images travel.
       spooled = { files: await spool(archive.files(), spoolDir, 'files.tar'), outside: await spool(archive.outside(), spoolDir, 'outside.tar') };
+      workDirPeakBytes += await directoryBytes(spoolDir);
       uploader.spillTo(undefined);
       task.continueTree();
       treeStopped = false;
@@ -242,6 +282,9 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         workers: workers.size,
         cores,
         spill: spill ? { packs: spill.spilledPacks, mostBytes: spill.mostBytes } : undefined,
+        // What the checkpoint wrote to SPOTSNAP_WORK_DIR at most: CRIU's small images, a background one's spooled
+        // archives and spilled packs. Pages never land there.
+        workDirPeakBytes: workDirPeakBytes + (spill?.mostBytes ?? 0),
       },
       'checkpoint committed',
     );

@@ -69,7 +69,11 @@ describe('decideMode', () => {
   for (const [what, probe, why] of [
     ['missing', noCriu, 'CRIU is not usable: "criu --version" failed: is CRIU 4.x installed?'],
     ['too old', criu({ text: '3.17.1', number: 31701 }), 'CRIU is not usable: CRIU 3.17.1 is too old: spotsnap needs CRIU 4.2 or newer'],
-    ['of the older page-server protocol', criu({ text: '4.1.1', number: 40101 }), 'CRIU is not usable: CRIU 4.1.1 is too old: spotsnap needs CRIU 4.2 or newer'],
+    [
+      'of the older page-server protocol',
+      criu({ text: '4.1.1', number: 40101 }),
+      'CRIU is not usable: CRIU 4.1.1 is too old: spotsnap needs CRIU 4.2 or newer',
+    ],
   ] as const) {
     it(`CRIU ${what}: refused with 178 under SPOTSNAP_STRICT=true`, async () => {
       const { log, lines } = capturingLog();

@@ -228,12 +228,22 @@ export class ChunkUploader {
 
   private async send(pack: OpenPack, reuseBuffer: boolean): Promise<void> {
     if (this.inFlight.size >= this.concurrency && this.spill?.hasRoomFor(pack.bytes)) {
-      await this.spill.put(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32);
-      if (reuseBuffer) transferBuffers.release(pack.buffer);
-      this.transfer.uploadedPacks++;
-      this.transfer.storedBytes += pack.bytes;
-      this.pumpSpilled();
-      return;
+      const spilled = await this.spill.put(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32).then(
+        () => true,
+        () => {
+          // The work dir refused it (full, read-only): the pack waits for a slot as without a spill, and the
+          // task stays frozen a little longer; nothing more is spilled.
+          this.spillTo(undefined);
+          return false;
+        },
+      );
+      if (spilled) {
+        if (reuseBuffer) transferBuffers.release(pack.buffer);
+        this.transfer.uploadedPacks++;
+        this.transfer.storedBytes += pack.bytes;
+        this.pumpSpilled();
+        return;
+      }
     }
     await this.slot();
     this.transfer.uploadedPacks++;
@@ -252,7 +262,7 @@ export class ChunkUploader {
     this.throwIfFailed();
   }
 
-  private upload(id: string, data: Buffer, checksum: number, done: () => void): void {
+  private upload(id: string, data: Buffer, checksum: number, done: () => void | Promise<void>): void {
     const upload = this.store
       .putPack(id, data, checksum, this.abort.signal)
       .then(
@@ -261,8 +271,8 @@ export class ChunkUploader {
         },
         (error: unknown) => this.fail(error),
       )
+      .then(() => done())
       .finally(() => {
-        done();
         this.inFlight.delete(upload);
         this.pumpSpilled();
       });

@@ -13,12 +13,16 @@ export type WorkerReply =
   | { job: number; kind: 'decoded'; raw: Uint8Array; stored: Uint8Array }
   | { job: number; kind: 'failed'; message: string };
 
-/** A view that owns its whole ArrayBuffer, so that it can be transferred (copies the bytes of any other). */
+/** A copy of the bytes in an ArrayBuffer of its own, which can be transferred without taking anything from its source. */
 export function transferable(view: Uint8Array): Uint8Array {
-  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer) return view;
   const own = new Uint8Array(new ArrayBuffer(view.byteLength));
   own.set(view);
   return own;
+}
+
+/** `view` itself when it already owns its whole ArrayBuffer (a zstd result usually does), else a copy. */
+function ownedOrCopy(view: Uint8Array): Uint8Array {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer ? view : transferable(view);
 }
 
 function asBuffer(view: Uint8Array): Buffer {
@@ -43,17 +47,19 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
         };
       }
       const encoded = encodeKnownHash(raw, sha256, request.compress);
-      const stored = encoded.encoding === 'raw' ? undefined : transferable(encoded.stored);
+      const stored = encoded.encoding === 'raw' ? undefined : ownedOrCopy(encoded.stored);
       const transfer = [request.raw.buffer as ArrayBuffer, ...(stored ? [stored.buffer as ArrayBuffer] : [])];
       return {
         reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: false, encoding: encoded.encoding, raw: request.raw, stored },
         transfer,
       };
     }
-    const raw = transferable(decodeChunk(asBuffer(request.stored), request.encoding, request.bytes, request.what));
+    const decoded = decodeChunk(asBuffer(request.stored), request.encoding, request.bytes, request.what);
+    // A raw chunk decodes to its stored bytes themselves: one buffer goes back, listed once.
+    const raw = decoded.buffer === request.stored.buffer ? request.stored : ownedOrCopy(decoded);
     const sha256 = sha256Hex(asBuffer(raw));
     if (sha256 !== request.sha256) throw new Error(`${request.what}: its bytes hash to ${sha256}, not ${request.sha256}: the stored chunk is damaged`);
-    const transfer = raw === request.stored ? [raw.buffer as ArrayBuffer] : [raw.buffer as ArrayBuffer, request.stored.buffer as ArrayBuffer];
+    const transfer = raw.buffer === request.stored.buffer ? [raw.buffer as ArrayBuffer] : [raw.buffer as ArrayBuffer, request.stored.buffer as ArrayBuffer];
     return { reply: { job: request.job, kind: 'decoded', raw, stored: request.stored }, transfer };
   } catch (error) {
     return { reply: { job: request.job, kind: 'failed', message: error instanceof Error ? error.message : String(error) }, transfer: [] };
@@ -62,5 +68,15 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
 
 parentPort?.on('message', (request: WorkerRequest) => {
   const answer = handle(request);
-  if (answer) parentPort!.postMessage(answer.reply, answer.transfer);
+  if (!answer) return;
+  try {
+    parentPort!.postMessage(answer.reply, answer.transfer);
+  } catch (error) {
+    // A reply that cannot be sent fails its job, not the worker.
+    parentPort!.postMessage({
+      job: answer.reply.job,
+      kind: 'failed',
+      message: `a chunk worker could not answer: ${error instanceof Error ? error.message : String(error)}`,
+    } satisfies WorkerReply);
+  }
 });

@@ -46,7 +46,9 @@ describe('ChunkWorkers', () => {
 
   it('encodes many chunks at once as encodeChunk does, and decodes them back', async () => {
     const chunks = mixedChunks();
-    const expected = chunks.map((c) => encodeChunk(Buffer.from(c), true));
+    // Compared with copies: whether the pool leaves the callers' buffers alone is a test of its own below.
+    const pristine = chunks.map((c) => Buffer.from(c));
+    const expected = pristine.map((c) => encodeChunk(c, true));
     const results = await Promise.all(chunks.map((c) => pool.encode(c, true)));
     results.forEach((r, i) => {
       const want = expected[i]!;
@@ -58,19 +60,21 @@ describe('ChunkWorkers', () => {
         known: false,
       });
       expect(r.stored.equals(want.stored)).toBe(true);
-      expect(r.raw.equals(chunks[i]!)).toBe(true);
+      expect(r.raw.equals(pristine[i]!)).toBe(true);
       if (r.encoding === 'raw') expect(r.stored === r.raw).toBe(true);
     });
     expect(results.filter((r) => r.encoding === 'zstd').length).toBeGreaterThanOrEqual(8);
     expect(results.filter((r) => r.encoding === 'raw').length).toBeGreaterThanOrEqual(8);
 
-    const decoded = await Promise.all(results.map((r, i) => pool.decode(r.stored, r.encoding, r.bytes, r.sha256, `chunk ${i}`)));
-    decoded.forEach((d, i) => expect({ i, same: d.equals(chunks[i]!) }).toEqual({ i, same: true }));
+    // The compressed ones decode back (raw ones have a test of their own below).
+    const zstd = results.map((r, i) => ({ r, i })).filter(({ r }) => r.encoding === 'zstd');
+    const decoded = await Promise.all(zstd.map(({ r, i }) => pool.decode(r.stored, r.encoding, r.bytes, r.sha256, `chunk ${i}`)));
+    for (const [n, d] of decoded.entries()) expect({ i: zstd[n]!.i, same: d.equals(pristine[zstd[n]!.i]!) }).toEqual({ i: zstd[n]!.i, same: true });
   });
 
   it('encodes without compressing when told not to', async () => {
     const raw = acgtLines('workers-no-compress', 256 << 10);
-    const result = await pool.encode(raw, false);
+    const result = await pool.encode(owned(raw), false, true);
     expect(result.encoding).toBe('raw');
     expect(result.sha256).toBe(sha256Hex(raw));
     expect(result.stored.equals(raw)).toBe(true);
@@ -138,9 +142,9 @@ describe('ChunkWorkers', () => {
     const sha256 = sha256Hex(raw);
     const other = acgtLines('workers-not-known', 256 << 10);
     // Workers started before setKnown learn the hashes too.
-    await Promise.all([pool.encode(other, true), pool.encode(other, true)]);
+    await Promise.all([pool.encode(owned(other), true, true), pool.encode(owned(other), true, true)]);
     pool.setKnown(['0'.repeat(64), sha256]);
-    const results = await Promise.all([pool.encode(raw, true), pool.encode(raw, true), pool.encode(other, true)]);
+    const results = await Promise.all([pool.encode(owned(raw), true, true), pool.encode(owned(raw), true, true), pool.encode(owned(other), true, true)]);
     for (const r of results.slice(0, 2)) {
       expect(r).toMatchObject({ sha256, bytes: raw.length, known: true, encoding: 'raw' });
       expect(r.stored.equals(raw)).toBe(true);
@@ -148,7 +152,7 @@ describe('ChunkWorkers', () => {
     expect(results[2]).toMatchObject({ known: false, encoding: 'zstd' });
 
     pool.setKnown([]);
-    const again = await Promise.all([pool.encode(raw, true), pool.encode(raw, true)]);
+    const again = await Promise.all([pool.encode(owned(raw), true, true), pool.encode(owned(raw), true, true)]);
     for (const r of again) expect(r).toMatchObject({ sha256, known: false, encoding: 'zstd' });
   });
 
@@ -157,19 +161,32 @@ describe('ChunkWorkers', () => {
     try {
       const raw = acgtLines('workers-known-early', 256 << 10);
       fresh.setKnown([sha256Hex(raw)]);
-      const results = await Promise.all([fresh.encode(raw, true), fresh.encode(raw, true), fresh.encode(raw, true)]);
+      const results = await Promise.all([0, 1, 2].map(() => fresh.encode(owned(raw), true, true)));
       for (const r of results) expect(r).toMatchObject({ known: true, encoding: 'raw' });
     } finally {
       await fresh.close();
     }
   });
 
-  it('decodes raw chunks checked against their hash', async () => {
-    const raw = seededBytes('workers-decode-raw', 64 << 10);
-    const decoded = await pool.decode(raw, 'raw', raw.length, sha256Hex(raw), 'raw chunk');
-    expect(decoded.equals(seededBytes('workers-decode-raw', 64 << 10))).toBe(true);
-    await expect(pool.decode(raw, 'raw', raw.length + 1, sha256Hex(raw), 'short raw chunk')).rejects.toThrow(
+  it('refuses raw chunks of a wrong length', async () => {
+    const raw = seededBytes('workers-decode-raw-short', 64 << 10);
+    await expect(pool.decode(owned(raw), 'raw', raw.length + 1, sha256Hex(raw), 'short raw chunk')).rejects.toThrow(
       `short raw chunk: ${raw.length} bytes stored raw, the manifest says ${raw.length + 1}`,
+    );
+  });
+
+  it('decodes raw chunks checked against their hash', async () => {
+    const raws = [0, 1, 2, 3].map((i) => seededBytes(`workers-decode-raw-${i}`, (64 << 10) + i));
+    const decoded = await Promise.all(raws.map((raw, i) => pool.decode(owned(raw), 'raw', raw.length, sha256Hex(raw), `raw chunk ${i}`)));
+    for (const [i, d] of decoded.entries()) expect(d.equals(raws[i]!)).toBe(true);
+  });
+
+  it('rejects a damaged raw chunk by its hash', async () => {
+    const raw = seededBytes('workers-decode-raw-damaged', 64 << 10);
+    const damaged = owned(raw);
+    damaged[100] = damaged[100]! ^ 1;
+    await expect(pool.decode(damaged, 'raw', raw.length, sha256Hex(raw), 'raw chunk d')).rejects.toThrow(
+      /^raw chunk d: its bytes hash to [0-9a-f]{64}, not [0-9a-f]{64}: the stored chunk is damaged$/,
     );
   });
 
@@ -194,7 +211,7 @@ describe('ChunkWorkers', () => {
     await expect(pool.decode(stored, 'zstd', bytes, wrong, 'chunk w')).rejects.toThrow(
       `chunk w: its bytes hash to ${sha256Hex(raw)}, not ${wrong}: the stored chunk is damaged`,
     );
-    await expect(pool.decode(raw, 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(/^chunk v: its bytes hash to [0-9a-f]{64}, not a{64}/);
+    await expect(pool.decode(owned(raw), 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(/^chunk v: its bytes hash to [0-9a-f]{64}, not a{64}/);
   });
 
   it('stops its workers on close, and the workers still answer the next jobs after a failure', async () => {
@@ -202,8 +219,8 @@ describe('ChunkWorkers', () => {
     const terminate = vi.spyOn(Worker.prototype, 'terminate');
     try {
       const raw = acgtLines('workers-close', 64 << 10);
-      await expect(own.decode(raw, 'zstd', raw.length, sha256Hex(raw), 'not zstd')).rejects.toThrow(/^not zstd: /);
-      const results = await Promise.all([own.encode(raw, true), own.encode(raw, true), own.encode(raw, true)]);
+      await expect(own.decode(owned(raw), 'zstd', raw.length, sha256Hex(raw), 'not zstd')).rejects.toThrow(/^not zstd: /);
+      const results = await Promise.all([0, 1, 2].map(() => own.encode(owned(raw), true, true)));
       expect(results.map((r) => r.sha256)).toEqual([sha256Hex(raw), sha256Hex(raw), sha256Hex(raw)]);
       await own.close();
       // Two workers were started (three jobs at once on a pool of two), and both were terminated and have exited.

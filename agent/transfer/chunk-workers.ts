@@ -58,7 +58,7 @@ export class ChunkWorkers {
    * the result hands it back as `raw`.
    */
   async encode(raw: Buffer, compress: boolean, owned = false): Promise<EncodeResult> {
-    // An owned buffer's whole ArrayBuffer travels (and comes back); any other is copied first.
+    // An owned buffer's whole ArrayBuffer travels (and comes back); any other is copied first, so its owner keeps it.
     const view = owned ? raw : transferable(raw);
     const reply = await this.run((job) => ({ kind: 'encode', job, raw: view, compress }), [view.buffer as ArrayBuffer]);
     if (reply.kind !== 'encoded') throw new Error(`chunk worker answered ${reply.kind} to an encode`);
@@ -75,7 +75,7 @@ export class ChunkWorkers {
 
   /** The raw bytes of a stored chunk, checked against its SHA-256; rejects, naming `what`, when they are not its bytes. */
   async decode(stored: Buffer, encoding: ChunkEncoding, bytes: number, sha256: string, what: string): Promise<Buffer> {
-    const view = transferable(stored);
+    const view = transferable(stored); // the caller keeps its bytes
     const reply = await this.run((job) => ({ kind: 'decode', job, stored: view, encoding, bytes, sha256, what }), [view.buffer as ArrayBuffer]);
     if (reply.kind !== 'decoded') throw new Error(`chunk worker answered ${reply.kind} to a decode`);
     return asBuffer(reply.raw);
@@ -93,7 +93,13 @@ export class ChunkWorkers {
     return new Promise<WorkerReply>((resolve, reject) => {
       target.jobs.set(job, { resolve, reject });
       if (target.jobs.size === 1) target.worker.ref();
-      target.worker.postMessage(request(job), transfer);
+      try {
+        target.worker.postMessage(request(job), transfer);
+      } catch (error) {
+        target.jobs.delete(job);
+        if (target.jobs.size === 0) target.worker.unref();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
     }).then((reply) => {
       if (reply.kind === 'failed') throw new Error(reply.message);
       return reply;

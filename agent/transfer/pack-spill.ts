@@ -7,9 +7,9 @@ import { transferBuffers } from './buffer-pool.ts';
 export interface SpilledPack {
   id: string;
   crc32: number;
-  /** Its bytes, in a transfer buffer; `release` gives the buffer back and deletes the file. */
+  /** Its bytes, in a transfer buffer; `release` gives the buffer back and deletes the file (never rejects). */
   read(): Promise<Buffer>;
-  release(): void;
+  release(): Promise<void>;
 }
 
 /**
@@ -43,9 +43,12 @@ export class PackSpill {
     const handle = await open(file, 'wx', 0o600);
     try {
       for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done)).bytesWritten;
-    } finally {
-      await handle.close();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await rm(file, { force: true }).catch(() => undefined);
+      throw error;
     }
+    await handle.close();
     this.heldBytes += data.length;
     this.mostBytes = Math.max(this.mostBytes, this.heldBytes);
     this.spilledPacks++;
@@ -74,11 +77,12 @@ export class PackSpill {
         }
         return buffer.subarray(0, next.bytes);
       },
-      release: () => {
+      release: async () => {
         if (buffer) transferBuffers.release(buffer);
         buffer = undefined;
         this.heldBytes -= next.bytes;
-        void rm(next.file, { force: true });
+        // A file that cannot be removed is only disk used a while longer: the checkpoint removes its spool dir.
+        await rm(next.file, { force: true }).catch(() => undefined);
       },
     };
   }

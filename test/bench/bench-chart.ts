@@ -1,13 +1,13 @@
-// Draws the benchmark's times as an SVG bar chart: one group of bars per task size.
-import type { SizeResult } from './bench-results.ts';
+// Draws the benchmark's times as an SVG bar chart: one group of bars per task (size and kind of memory).
+import type { CaseResult } from './bench-results.ts';
 
-const SERIES: Array<{ label: string; color: string; value: (r: SizeResult) => number }> = [
-  { label: 'raw CRIU dump (tmpfs)', color: '#9ca3af', value: (r) => r.rawDumpMs },
-  { label: 'raw upload', color: '#6b7280', value: (r) => r.rawUploadMs },
-  { label: 'naive: dump, tar, upload', color: '#ef4444', value: (r) => r.naive.totalMs },
+const SERIES: Array<{ label: string; color: string; value: (r: CaseResult) => number }> = [
+  { label: 'plain CRIU dump (tmpfs)', color: '#9ca3af', value: (r) => r.limits.dumpMs },
+  { label: 'plain upload of the raw bytes', color: '#6b7280', value: (r) => r.limits.uploadMs },
   { label: 'spotsnap first checkpoint', color: '#2563eb', value: (r) => r.first.totalMs },
   { label: 'spotsnap second checkpoint (10% changed)', color: '#60a5fa', value: (r) => r.second.totalMs },
-  { label: 'raw download + raw restore', color: '#a3a3a3', value: (r) => r.rawDownloadMs + r.rawRestoreMs },
+  { label: 'spotsnap background freeze', color: '#f59e0b', value: (r) => r.background.frozenMs },
+  { label: 'plain download + plain restore', color: '#a3a3a3', value: (r) => r.limits.downloadMs + r.limits.restoreMs },
   { label: 'spotsnap restore (start to running)', color: '#16a34a', value: (r) => r.restore.totalMs },
 ];
 
@@ -15,7 +15,7 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 }
 
-export function renderChart(results: SizeResult[]): string {
+export function renderChart(results: CaseResult[]): string {
   const barHeight = 16;
   const groupGap = 24;
   const left = 280;
@@ -31,7 +31,7 @@ export function renderChart(results: SizeResult[]): string {
   ];
   results.forEach((r, g) => {
     const top = 40 + g * groupHeight;
-    parts.push(`<text x="10" y="${top + 12}" font-weight="bold">${r.mib} MiB task</text>`);
+    parts.push(`<text x="10" y="${top + 12}" font-weight="bold">${r.mib} MiB task, ${r.kind} memory</text>`);
     SERIES.forEach((s, i) => {
       const y = top + 18 + i * (barHeight + 4);
       const value = s.value(r);

@@ -2,10 +2,11 @@
 import { execa } from 'execa';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { TASK_IMAGE } from '../support/task-container.ts';
+import type { MemoryKind } from './bench-results.ts';
 
-/** The bench task: holds `mib` MiB of incompressible memory, prints ready, rewrites 10% of it when change-now appears (docker/sample-tasks/bench-task.py). */
-export const TASK = (mib: number) => ['python3', '/opt/spotsnap/samples/bench-task.py', String(mib)];
-const TMPFS = { '/tmpfs': 'rw,size=8g' };
+/** The bench task: holds `mib` MiB of memory of a kind, prints ready, rewrites 10% of it when change-now appears (docker/sample-tasks/bench-task.py). */
+export const TASK = (mib: number, kind: MemoryKind = 'random') => ['python3', '/opt/spotsnap/samples/bench-task.py', String(mib), kind];
+const TMPFS = { '/tmpfs': 'rw,size=16g' };
 
 /** A task container with the options CRIU needs (docker/README.md) and a tmpfs for images. */
 export function container(command: string[], env: Record<string, string> = {}, entrypoint?: string[]): GenericContainer {
@@ -48,9 +49,9 @@ export async function peakRss(c: StartedTestContainer): Promise<number> {
  * Starts the bench task without the agent, but as the agent would (init of its own PID namespace, session
  * leader), and waits until its memory is filled. Returns the host PID of the namespace init, to dump.
  */
-export async function startRawTask(mib: number): Promise<{ c: StartedTestContainer; pid: number }> {
+export async function startRawTask(mib: number, kind: MemoryKind = 'random'): Promise<{ c: StartedTestContainer; pid: number }> {
   const c = await idleContainer();
-  const script = `echo $$ > /tmp/unshare.pid; exec unshare --pid --fork setsid ${TASK(mib).join(' ')} </dev/null >/tmp/task.log 2>&1`;
+  const script = `echo $$ > /tmp/unshare.pid; exec unshare --pid --fork setsid ${TASK(mib, kind).join(' ')} </dev/null >/tmp/task.log 2>&1`;
   await execa('docker', ['exec', '-d', '-w', '/tmp', c.getId(), 'sh', '-c', script]);
   for (;;) {
     const log = await execa('docker', ['exec', c.getId(), 'sh', '-c', 'cat /tmp/task.log; cat /proc/$(cat /tmp/unshare.pid)/task/*/children'], {

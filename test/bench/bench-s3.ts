@@ -1,8 +1,5 @@
-// The benchmark's S3 side: timed uploads of raw bytes, and the manifests and objects a spotsnap run left.
+// The benchmark's S3 side: the manifests and objects a spotsnap run left, and deleting them.
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { Manifest } from '../../agent/store/manifest.ts';
 import { parseManifest } from '../../agent/store/manifest-parser.ts';
 import { deleteKeys, listAll } from '../../agent/store/s3-objects.ts';
@@ -10,25 +7,14 @@ import type { emulatorClient } from '../support/s3-emulator.ts';
 
 type Client = ReturnType<typeof emulatorClient>;
 
-/** Uploads `body` as one object in 8 MiB parts, six at a time; resolves to the milliseconds it took. */
-export async function upload(client: Client, bucket: string, key: string, body: Readable): Promise<number> {
-  const started = performance.now();
-  await new Upload({ client, params: { Bucket: bucket, Key: key, Body: body }, partSize: 8 << 20, queueSize: 6 }).done();
-  return performance.now() - started;
-}
-
-/** `bytes` bytes of incompressible data, one random 16 MiB block over and over. */
-export function repeated(bytes: number): Readable {
-  const block = randomBytes(16 << 20);
-  async function* gen() {
-    for (let sent = 0; sent < bytes; sent += block.length) yield block.subarray(0, Math.min(block.length, bytes - sent));
-  }
-  return Readable.from(gen());
+/** Deletes the given keys. */
+export async function deleteKeysIn(client: Client, bucket: string, keys: readonly string[]): Promise<void> {
+  await deleteKeys(client, bucket, [...keys]);
 }
 
 /** Deletes every object under `prefix`. */
 export async function deletePrefix(client: Client, bucket: string, prefix: string): Promise<void> {
-  await deleteKeys(
+  await deleteKeysIn(
     client,
     bucket,
     (await listAll(client, bucket, prefix)).objects.map((o) => o.key),

@@ -7,7 +7,7 @@ import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { createBucket, startS3Emulator } from '../support/s3-emulator.ts';
 import { LogEvent } from '../../agent/shared/log-events.ts';
-import { agentEvent, agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvent, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
@@ -21,10 +21,6 @@ const command = ['python3', '/opt/spotsnap/samples/memory-task.py', String(MIB),
 
 function say(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);
-}
-
-function field(stderr: string, msg: string, key: string): unknown {
-  return agentLog(stderr).find((l) => l.msg === msg)?.[key];
 }
 
 const docker = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
@@ -66,10 +62,11 @@ try {
   const restored = restoredLine !== undefined;
   const identical = first.stdout + second.stdout === reference.stdout;
 
-  const bytes = Number(field(first.stderr, 'checkpoint committed', 'imageBytes')) + Number(field(first.stderr, 'checkpoint committed', 'fileBytes'));
-  const uploaded = Number(field(first.stderr, 'checkpoint committed', 'uploadedBytes'));
-  const dumpMs = Number(field(first.stderr, 'checkpoint committed', 'dumpMs'));
-  const totalMs = Number(field(first.stderr, 'checkpoint committed', 'totalMs'));
+  const committed = agentEvent(first.stderr, LogEvent.checkpointCommitted);
+  const bytes = Number(committed?.imageBytes) + Number(committed?.fileBytes);
+  const uploaded = Number(committed?.uploadedBytes);
+  const dumpMs = Number(committed?.dumpMs);
+  const totalMs = Number(committed?.totalMs);
   const restoreMs = Number(restoredLine?.restoreMs);
 
   say('Summary');

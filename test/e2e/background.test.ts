@@ -4,13 +4,15 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../agent/store/manifest.ts';
 import { parseManifest } from '../../agent/store/manifest-parser.ts';
-import { LogEvent } from '../../agent/shared/log-events.ts';
+import { LogEvent, type LogEventName } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvent, agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvent, agentLog, eventLine, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-background', proxy: true });
-const FINAL_COMMITTED = /"checkpoint":"final"[^\n]*"msg":"checkpoint committed"/;
+const FINAL_COMMITTED = new RegExp(`"checkpoint":"final"[^\\n]*${eventLine(LogEvent.checkpointCommitted).source}`);
+/** The events whose order tells how a notice during a background checkpoint was handled. */
+const ORDER_EVENTS: readonly LogEventName[] = [LogEvent.checkpointCommitted, LogEvent.noticeDeferred, LogEvent.noticeReceived];
 
 async function manifestsOf(jobId: string): Promise<Manifest[]> {
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/snapshots/` }));
@@ -60,12 +62,10 @@ describe('background checkpoints', () => {
     proxy.clearFaults();
 
     const log = agentLog(first.stderr);
-    const order = log
-      .filter((l) => /checkpoint committed|notice during a background checkpoint|notice: checkpointing/.test(l.msg))
-      .map((l) => `${l.checkpoint ?? ''} ${l.msg}`);
-    expect(order[0]).toBe(' spot interruption notice during a background checkpoint: finishing it first');
-    expect(order.indexOf('background checkpoint committed')).toBeLessThan(order.indexOf(' spot interruption notice: checkpointing'));
-    const dumps = log.filter((l) => l.msg === 'freezing and dumping the task with CRIU, streaming its images').map((l) => l.checkpoint);
+    const order = log.filter((l) => l.event !== undefined && ORDER_EVENTS.includes(l.event)).map((l) => `${l.checkpoint ?? ''} ${l.event}`);
+    expect(order[0]).toBe(` ${LogEvent.noticeDeferred}`);
+    expect(order.indexOf(`background ${LogEvent.checkpointCommitted}`)).toBeLessThan(order.indexOf(` ${LogEvent.noticeReceived}`));
+    const dumps = log.filter((l) => l.event === LogEvent.checkpointStarted).map((l) => l.checkpoint);
     expect(dumps.slice(0, 2)).toEqual(['background', 'final']);
 
     const second = await runToCompletion(command, env(2));

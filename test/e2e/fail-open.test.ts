@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvent, agentEvents, agentLog, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
+import { agentEvent, agentEvents, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-fail-open' });
@@ -58,7 +58,7 @@ describe('spotsnap enabled, no notice', () => {
     const result = await runAndSignal(env(), 'TERM');
     expect(result.stdout).toBe('ready\ngot TERM\n');
     expect(result.exitCode).toBe(3);
-    expect(agentLog(result.stderr).map((l) => l.msg)).not.toContain('checkpoint committed');
+    expect(agentEvents(result.stderr)).not.toContain(LogEvent.checkpointCommitted);
   });
 
   it('starts from scratch on attempt 2 when the job has no snapshot', async () => {
@@ -78,7 +78,7 @@ describe('a checkpoint that cannot reach S3', () => {
     imds.scheduleNotice(0);
     try {
       const result = await runToCompletion(command, env({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${closedPort}` }));
-      expect(agentLog(result.stderr).map((l) => l.msg)).toContain('checkpoint failed before its commit; no snapshot was written');
+      expect(agentEvents(result.stderr)).toContain(LogEvent.checkpointAborted);
       expect(agentEvents(result.stderr)).toEqual(expect.arrayContaining([LogEvent.checkpointFailed, LogEvent.taskContinued]));
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toBe(uninterrupted.stdout);
@@ -106,13 +106,13 @@ describe('bad configuration', () => {
     const result = await runToCompletion(exits42, env({ ...bad, SPOTSNAP_STRICT: 'true' }));
     expect(result.exitCode).toBe(178);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toContain('SPOTSNAP_STRICT=true');
+    expect(agentEvents(result.stderr)).toContain(LogEvent.taskNotStarted);
   });
 
   it('runs the task without snapshots when CRIU is missing', async () => {
     const result = await runToCompletion(exits42, env({ SPOTSNAP_CRIU: '/no/such/criu' }));
     expect(result.exitCode).toBe(42);
     expect(result.stdout).toBe('to-stdout\n');
-    expect(result.stderr).toContain('CRIU is not usable');
+    expect(agentEvents(result.stderr)).toContain(LogEvent.criuUnusable);
   });
 });

@@ -9,8 +9,8 @@ import { jobEnv } from '../support/job-env.ts';
 import {
   agentEvent,
   agentEvents,
-  agentLog,
   collect,
+  eventLine,
   runToCompletion,
   runToCompletionWithTmpfs,
   runUntilCheckpoint,
@@ -43,8 +43,6 @@ async function keysOf(jobId: string): Promise<string[]> {
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `snapshots/${jobId}/` }));
   return (listed.Contents ?? []).map((o) => o.Key!);
 }
-
-const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
 
 describe('S3 faults during the upload', () => {
   it('retries 500s, 503 SlowDown and connections cut mid-pack, up and down, and restores the snapshot', async () => {
@@ -93,10 +91,10 @@ describe('torn and tampered snapshots', () => {
     // Attempt 2 is restored, gets a notice, and is killed (SIGKILL) while its parts are still going up.
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 2000 }, times: Infinity });
     imds.scheduleNotice(1500);
-    const second = await runUntilCheckpoint(memoryTask, envFor(jobId, 2), /CRIU dump complete; uploading/);
+    const second = await runUntilCheckpoint(memoryTask, envFor(jobId, 2), eventLine(LogEvent.checkpointDumped));
     imds.clearNotice();
     proxy.clearFaults();
-    expect(messages(second.stderr)).not.toContain('checkpoint committed');
+    expect(agentEvents(second.stderr)).not.toContain(LogEvent.checkpointCommitted);
 
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
     const restored = agentEvent(third.stderr, LogEvent.restoreDone);
@@ -127,7 +125,7 @@ describe('torn and tampered snapshots', () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: packKey, Body: pack }));
 
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
-    const refusal = agentLog(third.stderr).find((l) => l.msg === 'snapshot could not be restored; trying the one before');
+    const refusal = agentEvent(third.stderr, LogEvent.restoreSnapshotFailed);
     expect(String(refusal?.err)).toMatch(/SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}/);
     expect(agentEvent(third.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
     expect(first.stdout + third.stdout).toBe(uninterrupted);
@@ -177,7 +175,7 @@ describe('local faults', () => {
     const container = await startAttempt(memoryTask, envFor(jobId, 1));
     let first: AttemptOutput;
     try {
-      await waitForLog(container, /CRIU dump complete; uploading/);
+      await waitForLog(container, eventLine(LogEvent.checkpointDumped));
       await signalContainer(container, 'TERM');
       await waitForExit(container);
       first = await collect(container);
@@ -185,7 +183,7 @@ describe('local faults', () => {
       await container.stop({ remove: true, timeout: 0 });
     }
     imds.clearNotice();
-    expect(messages(first.stderr)).toContain('checkpoint committed');
+    expect(agentEvents(first.stderr)).toContain(LogEvent.checkpointCommitted);
     expect(first.exitCode).toBe(177);
 
     const second = await runToCompletion(memoryTask, envFor(jobId, 2));
@@ -206,7 +204,7 @@ describe('the metadata service misbehaving', () => {
     const container = await startAttempt(memoryTask, envFor(jobId, 1));
     let result: AttemptOutput;
     try {
-      await waitForLog(container, /"msg":"checkpoint committed"/);
+      await waitForLog(container, eventLine(LogEvent.checkpointCommitted));
       // The notice stays up for a while (polled on every interval), then is withdrawn.
       await new Promise((r) => setTimeout(r, 2000));
       imds.clearNotice();
@@ -217,8 +215,7 @@ describe('the metadata service misbehaving', () => {
       imds.requireTokens = false;
       await container.stop({ remove: true, timeout: 0 });
     }
-    const log = messages(result.stderr);
-    expect(log.filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    expect(agentEvents(result.stderr).filter((e) => e === LogEvent.checkpointCommitted)).toHaveLength(1);
     expect(agentEvents(result.stderr)).toContain(LogEvent.metadataPollFailed);
     expect(agentEvent(result.stderr, LogEvent.noticeReceived)?.action).toBe('stop');
     expect(agentEvents(result.stderr)).toContain(LogEvent.taskResumedInPlace);

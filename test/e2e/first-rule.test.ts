@@ -42,8 +42,6 @@ function envFor(jobId: string, attempt: number, overrides: Record<string, string
   return { ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }), ...overrides };
 }
 
-const messages = (stderr: string) => agentLog(stderr).map((l) => l.msg);
-
 /** Runs one attempt to completion in a container prepared with files and tmpfs mounts of its own. */
 async function runPrepared(
   command: readonly string[],
@@ -98,12 +96,12 @@ describe('a restore that cannot be used is never a failed job', () => {
     imds.scheduleNotice(2500);
     const first = await runUntilCheckpoint(firstCommand, envFor(jobId, 1), undefined, 120_000, IMAGE, { '/scratch': 'rw,size=4m' });
     imds.clearNotice();
-    expect(messages(first.stderr)).toContain('checkpoint committed');
+    expect(agentEvents(first.stderr)).toContain(LogEvent.checkpointCommitted);
 
     const secondPrepare = name.startsWith('a mount') ? prepare : { ...prepare, tmpfs: { '/scratch': 'rw,size=4m' } };
     const second = await runPrepared(firstCommand, envFor(jobId, 2, env), secondPrepare);
     const log = agentLog(second.stderr);
-    const refused = log.find((l) => l.msg === 'snapshot could not be restored; trying the one before');
+    const refused = log.find((l) => l.event === LogEvent.restoreSnapshotFailed);
     expect(String(refused?.err)).toMatch(reason);
     expect(log.map((l) => l.event)).toContain(LogEvent.restoreFellBack);
     // Never exit 70, never a failed job: the task ran from scratch, found none of the first attempt's files, and
@@ -152,7 +150,7 @@ describe('frozen trees always run on', () => {
     const uninterrupted = await runToCompletion(command, {}, 120_000, undefined, IMAGE);
     expect(uninterrupted.stdout).toMatch(/this task's own: True/);
     const result = await runToCompletion(command, envFor(`thread-fork-${randomUUID()}`, 1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' }), 120_000, undefined, IMAGE);
-    const committed = agentLog(result.stderr).filter((l) => l.msg === 'checkpoint committed' && l.checkpoint === 'background');
+    const committed = agentLog(result.stderr).filter((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === 'background');
     expect(committed.length).toBeGreaterThan(0);
     expect(result.exitCode).toBe(0);
     // The task's /proc is its own PID namespace's, and the shell forked by the worker thread ran every tick.
@@ -175,8 +173,8 @@ describe('frozen trees always run on', () => {
     // Ordered by the container's own timestamps: the task printed steps after it was let go and before the
     // checkpoint's upload was over.
     const lines = `${logs.stdout}\n${logs.stderr}`.split('\n').filter(Boolean).sort();
-    const ranOn = lines.findIndex((l) => l.includes('"msg":"the task runs on; its checkpoint goes on uploading"'));
-    const committed = lines.findIndex((l, i) => i > ranOn && l.includes('"msg":"checkpoint committed"'));
+    const ranOn = lines.findIndex((l) => eventLine(LogEvent.checkpointThawed).test(l));
+    const committed = lines.findIndex((l, i) => i > ranOn && eventLine(LogEvent.checkpointCommitted).test(l));
     expect(ranOn).toBeGreaterThan(-1);
     expect(committed).toBeGreaterThan(ranOn);
     expect(lines.slice(ranOn, committed).filter((l) => / step \d+\/80 /.test(l)).length).toBeGreaterThan(0);
@@ -196,7 +194,7 @@ async function secondAttemptRestoringSlowly(name: string): Promise<StartedTestCo
   proxy.addFault({ match: { method: 'GET', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 3000 }, times: 2 });
   const container = await taskContainer(command, envFor(jobId, 2)).start();
   try {
-    await waitForLog(container, /"msg":"downloading and verifying the snapshot"/, 60_000);
+    await waitForLog(container, eventLine(LogEvent.restoreStarted), 60_000);
   } catch (error) {
     await container.stop({ remove: true, timeout: 0 });
     throw error;
@@ -238,7 +236,7 @@ describe('signals and a silent S3 around the task', () => {
     const events = agentEvents(result.stderr);
     expect(events.indexOf(LogEvent.restoreDone)).toBeGreaterThan(-1);
     expect(events.indexOf(LogEvent.noticeReceived)).toBeGreaterThan(events.indexOf(LogEvent.restoreDone));
-    expect(messages(result.stderr).filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    expect(agentEvents(result.stderr).filter((e) => e === LogEvent.checkpointCommitted)).toHaveLength(1);
   });
 
   it('runs the task when S3 accepts connections and never answers', async () => {
@@ -273,7 +271,7 @@ describe('a notice acts once', () => {
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }
-    expect(messages(result.stderr).filter((m) => m === 'checkpoint committed')).toHaveLength(1);
+    expect(agentEvents(result.stderr).filter((e) => e === LogEvent.checkpointCommitted)).toHaveLength(1);
     expect(agentEvents(result.stderr).filter((e) => e === LogEvent.noticeReceived)).toHaveLength(1);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(uninterrupted.stdout);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvents, agentLog, FRESH_START_EVENTS, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvent, agentEvents, agentLog, FRESH_START_EVENTS, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-pipeline-shapes' });
@@ -135,7 +135,7 @@ describe('task shapes of real pipelines resume after a spot notice, in a fresh c
 
   it('a 200 MiB input file that comes with the image is referenced, not uploaded', async () => {
     const { first } = await interruptAndResume(imageInput);
-    const committed = agentLog(first.stderr).find((l) => l.msg === 'checkpoint committed');
+    const committed = agentEvent(first.stderr, LogEvent.checkpointCommitted);
     // The task's own memory is a few MiB; the input it reads is not sent with the snapshot.
     expect(committed?.uploadedBytes).toBeLessThan(INPUT_BYTES / 4);
   }, 300_000);

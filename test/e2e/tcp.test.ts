@@ -7,7 +7,7 @@ import readline from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LogEvent } from '../../agent/shared/log-events.ts';
+import { LogEvent, type LogEventName } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
 import {
   agentEvents,
@@ -159,12 +159,17 @@ afterAll(async () => {
   await echo.stop();
 });
 
+/** How a background checkpoint ends: committed, or failed with the task running on. */
+const BACKGROUND_OUTCOMES: readonly LogEventName[] = [LogEvent.checkpointCommitted, LogEvent.checkpointBackgroundFailed];
 /** How a background checkpoint ends, and how the attempt with a final one ends: either way the test goes on at once. */
-const BACKGROUND_OUTCOME = /"msg":"(checkpoint committed|background checkpoint failed; the task runs on)/;
+const BACKGROUND_OUTCOME = new RegExp(BACKGROUND_OUTCOMES.map((e) => eventLine(e).source).join('|'));
 const FINAL_OUTCOME = new RegExp(`${CHECKPOINTED_FOR_NEXT_ATTEMPT.source}|${eventLine(LogEvent.taskContinued).source}`);
 
-/** The agent's messages, each with the error it logged. */
-const said = (stderr: string) => agentLog(stderr).map((l) => (l.err ? `${l.msg}: ${String(l.err)}` : l.msg));
+/** How each background checkpoint ended: its event, and the event with the error it logged (what CRIU said). */
+const backgroundOutcomes = (stderr: string) =>
+  agentLog(stderr)
+    .filter((l) => l.event !== undefined && BACKGROUND_OUTCOMES.includes(l.event))
+    .map((l) => ({ event: l.event, said: l.err ? `${l.event}: ${String(l.err)}` : String(l.event) }));
 
 const STEPS = 30;
 const HOLD_AT = 10;
@@ -183,9 +188,9 @@ async function uninterruptedRun(): Promise<string> {
 
 describe('a task holding TCP and HTTPS connections', () => {
   it.each([
-    { mode: 'close', outcome: 'checkpoint committed' },
+    { mode: 'close', outcome: LogEvent.checkpointCommitted },
     // 'established' cannot dump a live connection of a tree that runs on: the checkpoint is refused and the task goes on.
-    { mode: 'established', outcome: 'background checkpoint failed; the task runs on' },
+    { mode: 'established', outcome: LogEvent.checkpointBackgroundFailed },
   ])(
     'keeps both connections working through background checkpoints ($mode mode)',
     async ({ mode, outcome }) => {
@@ -207,15 +212,15 @@ describe('a task holding TCP and HTTPS connections', () => {
         const run = await collect(container);
 
         // Every background checkpoint went the way the mode says (an assertion that fails shows what CRIU said).
-        const outcomes = said(run.stderr).filter((m) => /^(checkpoint committed|background checkpoint failed; the task runs on)/.test(m));
+        const outcomes = backgroundOutcomes(run.stderr);
         expect(outcomes.length).toBeGreaterThan(0);
-        for (const m of outcomes) expect(m.startsWith(outcome), m).toBe(true);
+        for (const o of outcomes) expect(o.event, o.said).toBe(outcome);
         expect(run.exitCode).toBe(0);
         expect(run.stdout).toBe(uninterrupted);
         // Every step after the checkpoint went over the connections opened before it: none failed, none was opened again.
         expect(reconnects(run.stderr)).toEqual([]);
         expect([echo.connections - tcpBefore, web.connections() - tlsBefore]).toEqual([1, 1]);
-        if (mode === 'established') expect(outcomes[0]).toContain('Connected TCP socket, consider using --tcp-established');
+        if (mode === 'established') expect(outcomes[0]?.said).toContain('Connected TCP socket, consider using --tcp-established');
       } finally {
         await container.stop({ remove: true, timeout: 0 });
       }

@@ -107,12 +107,12 @@ async function interruptAndResume(batch: readonly ZdtmTest[], extra: Record<stri
   expect(results(first.stdout)).toEqual({});
   const failed = agentEvent(first.stderr, LogEvent.checkpointFailed);
   expect(failed?.err, 'the checkpoint failed').toBeUndefined();
-  expect(agentLog(first.stderr).map((l) => l.msg)).toContain('checkpoint committed');
+  expect(agentEvents(first.stderr)).toContain(LogEvent.checkpointCommitted);
 
   const second = await secondAttempt(batch, jobId, extra);
   const log = agentLog(second.stderr);
   const events = log.map((l) => l.event);
-  const refused = log.find((l) => l.msg === 'snapshot could not be restored; trying the one before');
+  const refused = log.find((l) => l.event === LogEvent.restoreSnapshotFailed);
   expect(refused?.err, 'the restore failed').toBeUndefined();
   expect(events).toContain(LogEvent.restoreDone);
   for (const fresh of FRESH_START_EVENTS) expect(events).not.toContain(fresh);
@@ -152,7 +152,7 @@ describe('a zdtm test whose state CRIU cannot checkpoint here falls back cleanly
     let result: AttemptOutput;
     try {
       imds.scheduleNotice(0);
-      await waitForLog(container, new RegExp(`${eventLine(LogEvent.taskContinued).source}|"msg":"checkpoint committed"`), 90_000);
+      await waitForLog(container, new RegExp(`${eventLine(LogEvent.taskContinued).source}|${eventLine(LogEvent.checkpointCommitted).source}`), 90_000);
       imds.clearNotice();
       // The instance stayed after all: the test is stopped where it ran, with the state it set up before the notice.
       await execa('docker', ['exec', container.getId(), 'sh', '-c', `mkdir -p ${path.dirname(STOP_FILE)} && echo stop > ${STOP_FILE}`]);
@@ -162,8 +162,7 @@ describe('a zdtm test whose state CRIU cannot checkpoint here falls back cleanly
       imds.clearNotice();
       await container.stop({ remove: true, timeout: 0 });
     }
-    const log = agentLog(result.stderr);
-    expect(log.map((l) => l.msg)).not.toContain('checkpoint committed');
+    expect(agentEvents(result.stderr)).not.toContain(LogEvent.checkpointCommitted);
     expect(agentEvents(result.stderr)).toContain(LogEvent.taskContinued);
     expect(String(agentEvent(result.stderr, LogEvent.checkpointFailed)?.err)).toMatch(/criu dump of PID \d+ failed/);
     expect(result.stdout).toMatch(new RegExp(`^zdtm ${test.name}: PASS$`, 'm'));

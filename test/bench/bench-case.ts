@@ -1,0 +1,177 @@
+// One task of the benchmark (a size and a kind of memory): the plain limits, then spotsnap's checkpoints and restore, one after the other.
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Wait, type StartedTestContainer } from 'testcontainers';
+import { CriuCli } from '../../criu-bridge/criu-cli.ts';
+import type { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { LogEvent } from '../../agent/shared/log-events.ts';
+import { jobEnv } from '../support/job-env.ts';
+import { emulatorClient } from '../support/s3-emulator.ts';
+import { agentEvent, eventLine, waitForLog } from '../support/task-container.ts';
+import { container, idleContainer, peakRss, startRawTask, TASK, timedExec } from './bench-containers.ts';
+import { measurePlainDownload, measurePlainUpload, plainPieceKeys } from './bench-limits.ts';
+import type { CaseResult, Checkpoint, MemoryKind } from './bench-results.ts';
+import { committedManifests, deleteKeysIn, deletePrefix } from './bench-s3.ts';
+
+export interface BenchTarget {
+  s3Endpoint: string;
+  imds: ImdsSimulator;
+  /** A tmpfs directory on the host for the plain upload's source file. */
+  scratchDir: string;
+}
+
+async function logsOf(c: StartedTestContainer): Promise<string> {
+  return (await execa('docker', ['logs', c.getId()])).stderr;
+}
+
+type CommittedLine = Record<string, unknown>;
+
+/** The agent's committed checkpoints of `kind`, as logged. */
+async function committedLines(c: StartedTestContainer, kind: 'final' | 'background'): Promise<CommittedLine[]> {
+  return (await logsOf(c))
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as CommittedLine)
+    .filter((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === kind);
+}
+
+/** A committed checkpoint's figures from its log line. */
+async function checkpointFigures(c: StartedTestContainer, line: CommittedLine | undefined): Promise<Checkpoint & { frozenMs: number }> {
+  if (!line) throw new Error("bench: no committed checkpoint in the agent's log");
+  console.log(`${String(line.checkpoint)} checkpoint:`, JSON.stringify(line));
+  return {
+    totalMs: Number(line.totalMs),
+    frozenMs: Number(line.frozenMs),
+    uploadedBytes: Number(line.uploadedBytes),
+    storedBytes: Number(line.storedBytes),
+    cpuSecondsPerGiB: Number(line.cpuSecondsPerGiB),
+    workers: Number(line.workers),
+    cores: Number(line.cores),
+    workDirPeakBytes: Number(line.workDirPeakBytes),
+    agentPeakRssBytes: await peakRss(c),
+  };
+}
+
+/** Waits for a background checkpoint of the whole task: one whose images are within 5% of the plain dump's (the first may catch the task still filling its memory). */
+async function wholeBackgroundCheckpoint(c: StartedTestContainer, imageBytes: number): Promise<CommittedLine> {
+  for (;;) {
+    await waitForLog(c, eventLine(LogEvent.checkpointCommitted), 600_000);
+    const whole = (await committedLines(c, 'background')).find((l) => Number(l.imageBytes) >= imageBytes * 0.95);
+    if (whole) return whole;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Measures a task of `mib` MiB of `kind` memory against the S3 server of `target`. */
+export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarget): Promise<CaseResult> {
+  const { s3Endpoint, imds } = target;
+  const client = emulatorClient(s3Endpoint);
+  const bucket = `bench-${mib}-${kind}-${randomUUID().slice(0, 8)}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  console.log(`\n== ${mib} MiB, ${kind} memory`);
+
+  // 1. Plain CRIU dump to tmpfs, then plain restore from tmpfs (the memory-side limits). The restore runs where
+  // spotsnap's does, in a fresh container, after the dumped one is gone: this VM hands freed memory back to the
+  // hypervisor (free page reporting), so a restore into the memory its dumped task had just freed is
+  // measured here at a third of the time of one into memory given back, which is what a new attempt gets.
+  const criu = new CriuCli();
+  const raw = await startRawTask(mib, kind);
+  const dumpMs = await timedExec(raw.c, `mkdir -p /tmpfs/raw && ${criu.baselineDumpCommand(raw.pid, '/tmpfs/raw', 'dump.log').join(' ')}`);
+  const imageBytes = Number((await execa('docker', ['exec', raw.c.getId(), 'sh', '-c', 'cat /tmpfs/raw/*.img | wc -c'])).stdout.trim());
+  // The same bytes on the host's tmpfs, for the plain upload.
+  const imagesFile = path.join(target.scratchDir, `${bucket}.img`);
+  await execa('docker', ['exec', raw.c.getId(), 'sh', '-c', 'cat /tmpfs/raw/*.img'], { stdout: { file: imagesFile }, buffer: false });
+  const restorer = await idleContainer();
+  // The images, and the file the task's output went to (CRIU reopens it), as the dumped container had them.
+  await execa('sh', ['-c', `docker exec ${raw.c.getId()} tar -cf - /tmpfs/raw /tmp/task.log | docker exec -i ${restorer.getId()} tar -C / -xf -`]);
+  await raw.c.stop({ remove: true, timeout: 0 });
+  const restoreMs = await timedExec(
+    restorer,
+    `cd /tmp && ${criu.baselineRestoreCommand('/tmpfs/raw', 'restore.log').join(' ')} || { tail -n 20 /tmpfs/raw/restore.log; exit 1; }`,
+  );
+  await restorer.stop({ remove: true, timeout: 0 });
+  console.log(`plain dump ${dumpMs} ms, plain restore ${restoreMs} ms, ${(imageBytes / 1048576).toFixed(0)} MiB of images`);
+
+  // 2. Plain upload and download of as many bytes (the network-side limits), at their fastest in-flight counts.
+  const up = await measurePlainUpload(s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
+  const down = await measurePlainDownload(s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
+  await rm(imagesFile);
+  await deleteKeysIn(client, bucket, plainPieceKeys(imageBytes, { prefix: 'plain/' }));
+  console.log(
+    `plain upload ${(up.seconds * 1000).toFixed(0)} ms (${up.inFlight} in flight), plain download ${(down.seconds * 1000).toFixed(0)} ms (${down.inFlight} in flight)`,
+  );
+
+  // 3. spotsnap: first checkpoint at a notice, restore in a new container, 10% of memory changed, second checkpoint.
+  const jobId = `bench-${mib}-${kind}-${randomUUID().slice(0, 8)}`;
+  const env = (attempt: number, extra: Record<string, string> = {}) => ({
+    ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }),
+    SPOTSNAP_WORK_DIR: '/tmpfs/spotsnap',
+    SPOTSNAP_CHECKPOINT_INTERVAL: 'off',
+    ...extra,
+    ...(process.env.BENCH_EXPERIMENT_ENV ? JSON.parse(process.env.BENCH_EXPERIMENT_ENV) : {}),
+  });
+  const first = await container(TASK(mib, kind), env(1))
+    .withWaitStrategy(Wait.forLogMessage(/^ready/m))
+    .start();
+  imds.scheduleNotice(0);
+  await waitForLog(first, eventLine(LogEvent.checkpointCommitted), 600_000);
+  const firstFigures = await checkpointFigures(first, (await committedLines(first, 'final'))[0]);
+  imds.clearNotice();
+  await first.stop({ remove: true, timeout: 0 });
+  const [firstManifest] = await committedManifests(client, bucket, jobId);
+
+  const second = await container(TASK(mib, kind), env(2))
+    .withWaitStrategy(Wait.forLogMessage(eventLine(LogEvent.restoreDone)))
+    .start();
+  const startedAt = Date.parse((await execa('docker', ['inspect', '--format', '{{.State.StartedAt}}', second.getId()])).stdout.trim());
+  const restored = agentEvent(await logsOf(second), LogEvent.restoreDone)!;
+  const restoreTotalMs = Date.parse(String(restored.time)) - startedAt;
+  const restoreRss = await peakRss(second);
+  console.log('restore:', JSON.stringify(restored));
+  await execa('docker', ['exec', '-w', '/work', second.getId(), 'touch', 'change-now']);
+  await waitForLog(second, /changed 10%/, 120_000);
+  imds.scheduleNotice(0);
+  await waitForLog(second, eventLine(LogEvent.checkpointCommitted), 600_000);
+  const secondFigures = await checkpointFigures(second, (await committedLines(second, 'final'))[0]);
+  imds.clearNotice();
+  await second.stop({ remove: true, timeout: 0 });
+  const secondManifest = (await committedManifests(client, bucket, jobId)).at(-1)!;
+  await deletePrefix(client, bucket, `snapshots/${jobId}/`);
+
+  // 4. A background checkpoint of a fresh task: how long it keeps the task frozen.
+  const backgroundJob = `${jobId}-bg`;
+  const background = await container(TASK(mib, kind), {
+    ...env(1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' }),
+    SPOTSNAP_JOB_ID: backgroundJob,
+  })
+    .withWaitStrategy(Wait.forLogMessage(/^ready/m))
+    .start();
+  const backgroundFigures = await checkpointFigures(background, await wholeBackgroundCheckpoint(background, imageBytes));
+  await background.stop({ remove: true, timeout: 0 });
+  await deletePrefix(client, bucket, `snapshots/${backgroundJob}/`);
+
+  const result: CaseResult = {
+    mib,
+    kind,
+    imageBytes,
+    limits: {
+      dumpMs,
+      uploadMs: Math.round(up.seconds * 1000),
+      uploadInFlight: up.inFlight,
+      downloadMs: Math.round(down.seconds * 1000),
+      downloadInFlight: down.inFlight,
+      restoreMs,
+    },
+    first: { ...firstFigures, totalMs: firstManifest!.timings.totalMs },
+    second: { ...secondFigures, totalMs: secondManifest.timings.totalMs },
+    restore: { totalMs: restoreTotalMs, agentPeakRssBytes: restoreRss },
+    background: { frozenMs: backgroundFigures.frozenMs, totalMs: backgroundFigures.totalMs, workDirPeakBytes: backgroundFigures.workDirPeakBytes },
+  };
+  console.log(
+    `spotsnap: first ${result.first.totalMs} ms, second ${result.second.totalMs} ms, restore ${restoreTotalMs} ms, background freeze ${result.background.frozenMs} ms`,
+  );
+  return result;
+}
