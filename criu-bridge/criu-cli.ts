@@ -138,7 +138,10 @@ export class CriuCli {
     const outcome = await served;
     if (exitCode !== 0) {
       const excerpt = await readLogExcerpt(options.imagesDir, options.logFile, stderr);
-      throw new CriuError(`criu dump of PID ${options.pid} failed (exit ${exitCode})`, exitCode, excerpt);
+      // When the agent's side stopped first, that is why CRIU could not write its pages: say so first.
+      const server =
+        'error' in outcome ? `; the page server had stopped: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}` : '';
+      throw new CriuError(`criu dump of PID ${options.pid} failed (exit ${exitCode})${server}`, exitCode, excerpt);
     }
     if ('error' in outcome) throw outcome.error;
     return outcome.value;

@@ -2,18 +2,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import type http from 'node:http';
 import zlib from 'node:zlib';
+import { crc32c } from './s3-crc32c.ts';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from './s3-stand-in-body.ts';
 import { S3StandInError } from './s3-stand-in-xml.ts';
-
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
 
 /** One running checksum: fed the body's pieces, then its final value as S3 writes it (base64, or hex for the content SHA-256). */
 interface Running {
@@ -35,12 +26,6 @@ function runningCrc(update: (piece: Buffer, crc: number) => number): Running {
   };
 }
 
-function crc32cUpdate(piece: Buffer, crc: number): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < piece.length; i++) c = CRC32C_TABLE[(c ^ piece[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
 function runningHash(algorithm: string, encoding: 'base64' | 'hex'): Running {
   const hash: Hash = createHash(algorithm);
   return { update: (piece) => hash.update(piece), digest: () => hash.digest(encoding) };
@@ -48,7 +33,7 @@ function runningHash(algorithm: string, encoding: 'base64' | 'hex'): Running {
 
 function running(algorithm: ChecksumAlgorithm): Running {
   if (algorithm === 'crc32') return runningCrc((piece, crc) => zlib.crc32(piece, crc));
-  if (algorithm === 'crc32c') return runningCrc(crc32cUpdate);
+  if (algorithm === 'crc32c') return runningCrc(crc32c);
   return runningHash(algorithm, 'base64');
 }
 

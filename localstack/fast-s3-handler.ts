@@ -14,33 +14,10 @@ import { BodyDigests } from './fast-s3-digests.ts';
 import { sendObject } from './fast-s3-get.ts';
 import { checkBucketName, fileNameOfKey, keyOfFileName, parsePathStyle } from './fast-s3-keys.ts';
 import { etagOf, receiveObject } from './fast-s3-put.ts';
+import { parseListObjectsV2Query, unservedQueryParameter } from './s3-request-query.ts';
 import { listPage, utf8Compare } from './s3-stand-in-listing.ts';
 import { deleteResultDocument, errorDocument, listBucketsDocument, listObjectsV2Document, parseDeleteRequest, S3StandInError } from './s3-stand-in-xml.ts';
 
-/** Query parameters that name an S3 sub-resource or operation the stand-in does not serve. */
-const UNSERVED_QUERY = [
-  'uploads',
-  'uploadId',
-  'partNumber',
-  'acl',
-  'tagging',
-  'versioning',
-  'versions',
-  'policy',
-  'cors',
-  'lifecycle',
-  'encryption',
-  'attributes',
-  'restore',
-  'select',
-  'retention',
-  'legal-hold',
-  'object-lock',
-  'notification',
-  'website',
-  'logging',
-  'versionId',
-];
 /** A DeleteObjects body of 1,000 keys of 1,024 bytes each, with its XML, fits. */
 const MAX_DELETE_BODY_BYTES = 2 << 20;
 
@@ -84,7 +61,7 @@ async function route(dir: string, req: http.IncomingMessage, res: http.ServerRes
       `the fast S3 stand-in takes signed requests only (any signature), as S3 does; ${name} has no Authorization header`,
     );
   }
-  const unserved = UNSERVED_QUERY.find((q) => query.has(q));
+  const unserved = unservedQueryParameter(query);
   if (unserved || req.headers['x-amz-copy-source']) {
     throw new S3StandInError(501, 'NotImplemented', `the fast S3 stand-in does not serve ${name} (${unserved ?? 'x-amz-copy-source'})`);
   }
@@ -224,21 +201,7 @@ async function bucketRequest(
 }
 
 function listObjectsV2(bucket: string, bucketDir: string, query: URLSearchParams, res: http.ServerResponse): void {
-  const maxKeysText = query.get('max-keys') ?? '1000';
-  if (!/^\d+$/.test(maxKeysText))
-    throw new S3StandInError(400, 'InvalidArgument', `Provided max-keys not an integer or within integer range: ${JSON.stringify(maxKeysText)}`, {
-      ArgumentName: 'max-keys',
-    });
-  const encoding = query.get('encoding-type');
-  if (encoding !== null && encoding !== 'url')
-    throw new S3StandInError(400, 'InvalidArgument', `Invalid Encoding Method specified in Request: ${JSON.stringify(encoding)}`);
-  const request = {
-    prefix: query.get('prefix') ?? '',
-    maxKeys: Math.min(Number(maxKeysText), 1000),
-    ...(query.get('delimiter') ? { delimiter: query.get('delimiter')! } : {}),
-    ...(query.has('start-after') ? { startAfter: query.get('start-after')! } : {}),
-    ...(query.has('continuation-token') ? { continuationToken: query.get('continuation-token')! } : {}),
-  };
+  const { request, urlEncoded } = parseListObjectsV2Query(query);
   const sorted = readdirSync(bucketDir)
     .map(keyOfFileName)
     .filter((key): key is string => key?.startsWith(request.prefix) === true)
@@ -254,7 +217,7 @@ function listObjectsV2(bucket: string, bucketDir: string, query: URLSearchParams
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
-  xml(res, 200, listObjectsV2Document({ bucket, ...request, ...page, objects, urlEncoded: encoding === 'url' }));
+  xml(res, 200, listObjectsV2Document({ bucket, ...request, ...page, objects, urlEncoded }));
 }
 
 function xml(res: http.ServerResponse, status: number, document: string): void {

@@ -21,6 +21,7 @@ import { createS3Client, putPackObject, SnapshotStore } from '../agent/store/sna
 import { deleteKeys, listAll } from '../agent/store/s3-objects.ts';
 import { getRangeDirect } from '../agent/transfer/direct-range-get.ts';
 import { emulatorClient } from '../test/support/s3-client.ts';
+import { s3Error } from '../test/support/s3-error.ts';
 import { seededBytes } from '../test/support/seeded-bytes.ts';
 import { fileNameOfKey } from './fast-s3-keys.ts';
 import { startFastS3, type FastS3 } from './fast-s3-server.ts';
@@ -49,15 +50,6 @@ afterAll(async () => {
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** The S3 error a call ends in: its name (S3's code) and HTTP status. */
-async function s3Error(call: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
-  const error = (await call.then(
-    () => expect.unreachable('the call succeeded'),
-    (e: unknown) => e,
-  )) as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-  return { name: error.name, status: error.$metadata?.httpStatusCode, message: error.message };
-}
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const stored = (key: string) => readFileSync(path.join(bucketDir, fileNameOfKey(key)));

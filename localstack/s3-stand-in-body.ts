@@ -2,27 +2,12 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import zlib from 'node:zlib';
+import { crc32c } from './s3-crc32c.ts';
 import { S3StandInError } from './s3-stand-in-xml.ts';
 
 /** The flexible checksums S3 takes, as `x-amz-checksum-<name>` headers or trailers (base64 of the digest). */
 export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'sha1', 'sha256'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
-
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32c(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = CRC32C_TABLE[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 function uint32Base64(value: number): string {
   const bytes = Buffer.alloc(4);

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putPackObject } from '../agent/store/snapshot-store.ts';
 import { deleteKeys, listAll } from '../agent/store/s3-objects.ts';
 import { emulatorClient } from '../test/support/s3-client.ts';
+import { s3Error } from '../test/support/s3-error.ts';
 import { seededBytes } from '../test/support/seeded-bytes.ts';
 import { S3StandIn } from './s3-stand-in.ts';
 import { utf8Compare } from './s3-stand-in-listing.ts';
@@ -31,15 +32,6 @@ beforeAll(async () => {
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
 });
 afterAll(() => standIn.stop());
-
-/** The S3 error an SDK call ends in: its name (S3's code), HTTP status and message. */
-async function s3Error(call: Promise<unknown>): Promise<{ name: string; status: number | undefined; message: string }> {
-  const error = (await call.then(
-    () => expect.unreachable('the call succeeded'),
-    (e: unknown) => e,
-  )) as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
-  return { name: error.name, status: error.$metadata?.httpStatusCode, message: error.message };
-}
 
 const read = async (input: { Key: string; Range?: string }) =>
   Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, ...input }))).Body!.transformToByteArray());

@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { LoopbackServer } from './loopback-server.ts';
+import { parseListObjectsV2Query, unservedQueryParameter } from './s3-request-query.ts';
 import { CHECKSUM_ALGORITHMS, receiveBody, type ChecksumAlgorithm } from './s3-stand-in-body.ts';
 import { listPage, utf8Compare } from './s3-stand-in-listing.ts';
 import { deleteResultDocument, errorDocument, listBucketsDocument, listObjectsV2Document, parseDeleteRequest, S3StandInError } from './s3-stand-in-xml.ts';
@@ -28,30 +29,6 @@ interface Bucket {
   sorted?: string[];
 }
 
-/** Query parameters that name an S3 sub-resource or operation the stand-in does not serve. */
-const UNSERVED_QUERY = [
-  'uploads',
-  'uploadId',
-  'partNumber',
-  'acl',
-  'tagging',
-  'versioning',
-  'versions',
-  'policy',
-  'cors',
-  'lifecycle',
-  'encryption',
-  'attributes',
-  'restore',
-  'select',
-  'retention',
-  'legal-hold',
-  'object-lock',
-  'notification',
-  'website',
-  'logging',
-  'versionId',
-];
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 const notFound = (code: 'NoSuchBucket' | 'NoSuchKey', details: Record<string, string>) =>
@@ -113,7 +90,7 @@ export class S3StandIn extends LoopbackServer {
     const method = req.method ?? 'GET';
     const [bucketName = '', ...rest] = url.pathname.slice(1).split('/');
     const key = rest.map((s) => decodeURIComponent(s)).join('/');
-    const unserved = UNSERVED_QUERY.find((q) => url.searchParams.has(q));
+    const unserved = unservedQueryParameter(url.searchParams);
     const name = `${method} ${url.pathname}${url.search}`;
     if (unserved || req.headers['x-amz-copy-source']) {
       throw new S3StandInError(501, 'NotImplemented', `the S3 stand-in does not serve ${name} (${unserved ?? 'x-amz-copy-source'})`);
@@ -176,30 +153,14 @@ export class S3StandIn extends LoopbackServer {
   }
 
   private listObjectsV2(bucket: Bucket, name: string, url: URL, res: http.ServerResponse): void {
-    const q = url.searchParams;
-    const maxKeysText = q.get('max-keys') ?? '1000';
-    const maxKeys = Number(maxKeysText);
-    if (!/^\d+$/.test(maxKeysText))
-      throw new S3StandInError(400, 'InvalidArgument', `Provided max-keys not an integer or within integer range: ${JSON.stringify(maxKeysText)}`, {
-        ArgumentName: 'max-keys',
-      });
-    const encoding = q.get('encoding-type');
-    if (encoding !== null && encoding !== 'url')
-      throw new S3StandInError(400, 'InvalidArgument', `Invalid Encoding Method specified in Request: ${JSON.stringify(encoding)}`);
+    const { request, urlEncoded } = parseListObjectsV2Query(url.searchParams);
     bucket.sorted ??= [...bucket.objects.keys()].sort(utf8Compare);
-    const request = {
-      prefix: q.get('prefix') ?? '',
-      maxKeys: Math.min(maxKeys, 1000),
-      ...(q.get('delimiter') ? { delimiter: q.get('delimiter')! } : {}),
-      ...(q.has('start-after') ? { startAfter: q.get('start-after')! } : {}),
-      ...(q.has('continuation-token') ? { continuationToken: q.get('continuation-token')! } : {}),
-    };
     const page = listPage(bucket.sorted, request);
     const objects = page.keys.map((key) => {
       const o = bucket.objects.get(key)!;
       return { key, bytes: o.data.length, etag: o.etag, lastModified: o.lastModified };
     });
-    xml(res, 200, listObjectsV2Document({ bucket: name, ...request, ...page, objects, urlEncoded: encoding === 'url' }));
+    xml(res, 200, listObjectsV2Document({ bucket: name, ...request, ...page, objects, urlEncoded }));
   }
 
   private async putObject(bucket: Bucket, key: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

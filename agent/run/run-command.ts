@@ -2,6 +2,8 @@
 import type { Logger } from 'pino';
 import { CriuCli, type CriuVersion } from '../../criu-bridge/criu-cli.ts';
 import { takeCheckpoint } from '../checkpoint/checkpoint.ts';
+import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
+import { workerCount } from '../transfer/worker-count.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { readConfig, type AgentConfig } from '../config/config.ts';
 import { ExitCode } from '../shared/exit-codes.ts';
@@ -150,6 +152,8 @@ async function runWithSnapshots(
   }
 
   removeEarlySignalHandlers();
+  // The chunk workers start while the task runs: a notice's two minutes are not spent loading them.
+  sharedChunkWorkers(workerCount(config.workers)).warm();
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
   const report = async (outcomeKind: 'exited' | 'checkpointed', exitCode: number, usage: { runMs: number; cpuMs: number }): Promise<void> => {
     const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));

@@ -2,18 +2,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
+import { seededAcgtLines } from '../../test/support/seeded-text.ts';
 import { decodeChunk, encodeChunk, encodeKnownHash, mayCompress, sha256Hex, WORTHWHILE_SAVING } from './chunk-encoding.ts';
 
 const MiB = 1 << 20;
-const ACGT = Buffer.from('ACGT');
-
-/** `length` bytes of 60-letter lines of A, C, G and T picked by a seeded generator: about 2 bits a byte, which zstd squeezes. */
-function acgtLines(seed: string, length: number): Buffer {
-  const picks = seededBytes(seed, length);
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = i % 61 === 60 ? 0x0a : ACGT[picks[i]! & 3]!;
-  return out;
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -21,7 +13,7 @@ function sha256(data: Buffer): string {
 
 describe('encodeChunk', () => {
   it('stores compressible bytes as one zstd frame that saves at least 1/8 and decodes back to them', () => {
-    const raw = acgtLines('encoding-acgt', MiB);
+    const raw = seededAcgtLines('encoding-acgt', MiB);
     const encoded = encodeChunk(raw, true);
     expect(encoded.encoding).toBe('zstd');
     expect(encoded.bytes).toBe(MiB);
@@ -42,15 +34,15 @@ describe('encodeChunk', () => {
   });
 
   it('says compressible bytes may compress, and does not judge chunks too small to sample', () => {
-    expect(mayCompress(acgtLines('encoding-may', MiB))).toBe(true);
+    expect(mayCompress(seededAcgtLines('encoding-may', MiB))).toBe(true);
     // Under four samples' worth, mayCompress leaves the judgment to the compression itself.
-    const small = seededBytes('encoding-small-random', 64 << 10);
-    expect(mayCompress(small.subarray(0, (64 << 10) - 1))).toBe(true);
-    expect(encodeChunk(small.subarray(0, (64 << 10) - 1), true).encoding).toBe('raw');
+    const small = seededBytes('encoding-small-random', 16 << 10);
+    expect(mayCompress(small.subarray(0, (16 << 10) - 1))).toBe(true);
+    expect(encodeChunk(small.subarray(0, (16 << 10) - 1), true).encoding).toBe('raw');
   });
 
   it('compresses a chunk whose start is random when the rest saves enough', () => {
-    const raw = Buffer.concat([seededBytes('encoding-head', 16 << 10), acgtLines('encoding-tail', MiB - (16 << 10))]);
+    const raw = Buffer.concat([seededBytes('encoding-head', 16 << 10), seededAcgtLines('encoding-tail', MiB - (16 << 10))]);
     expect(mayCompress(raw)).toBe(true);
     const encoded = encodeChunk(raw, true);
     expect(encoded.encoding).toBe('zstd');
@@ -66,7 +58,7 @@ describe('encodeChunk', () => {
   });
 
   it('never compresses when told not to', () => {
-    const raw = acgtLines('encoding-off', MiB);
+    const raw = seededAcgtLines('encoding-off', MiB);
     const encoded = encodeChunk(raw, false);
     expect(encoded.encoding).toBe('raw');
     expect(encoded.stored === raw).toBe(true);
@@ -91,7 +83,7 @@ describe('encodeChunk', () => {
   });
 
   it('identifies a chunk by the SHA-256 of its raw bytes, whatever its encoding', () => {
-    const compressible = acgtLines('encoding-identity', 256 << 10);
+    const compressible = seededAcgtLines('encoding-identity', 256 << 10);
     const zstd = encodeChunk(compressible, true);
     const raw = encodeChunk(compressible, false);
     expect(zstd.encoding).toBe('zstd');
@@ -106,7 +98,7 @@ describe('encodeChunk', () => {
   });
 
   it('takes the hash it is given, and encodes the bytes as encodeChunk does', () => {
-    const raw = acgtLines('encoding-known-hash', 128 << 10);
+    const raw = seededAcgtLines('encoding-known-hash', 128 << 10);
     const given = encodeKnownHash(raw, 'f'.repeat(64), true);
     const computed = encodeChunk(raw, true);
     expect(given.sha256).toBe('f'.repeat(64));
@@ -116,7 +108,7 @@ describe('encodeChunk', () => {
 });
 
 describe('decodeChunk', () => {
-  const raw = acgtLines('decoding', 256 << 10);
+  const raw = seededAcgtLines('decoding', 256 << 10);
   const { stored } = encodeChunk(raw, true);
 
   it('refuses a zstd frame whose header is damaged, naming the chunk', () => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
+import { seededAcgtLines } from '../../test/support/seeded-text.ts';
 import { type ChunkRef, storedLength } from '../store/manifest.ts';
 import { PACK_BYTES } from './buffer-pool.ts';
 import { decodeChunk, encodeChunk, WORTHWHILE_SAVING } from './chunk-encoding.ts';
@@ -10,15 +11,6 @@ import { ChunkUploader, type KnownChunks, type PackStore } from './chunk-uploade
 import { type ChunkWorkers, ChunkWorkers as Pool, type EncodeResult } from './chunk-workers.ts';
 
 const MiB = 1 << 20;
-const ACGT = Buffer.from('ACGT');
-
-/** `length` bytes of 60-letter lines of A, C, G and T picked by a seeded generator: about 2 bits a byte, which zstd squeezes. */
-function acgtLines(seed: string, length: number): Buffer {
-  const picks = seededBytes(seed, length);
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = i % 61 === 60 ? 0x0a : ACGT[picks[i]! & 3]!;
-  return out;
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -87,7 +79,7 @@ async function uploadAll(uploader: ChunkUploader, chunks: Buffer[]): Promise<Chu
 describe('ChunkUploader with encoding', () => {
   it('stores compressible chunks as zstd, saying so in their refs, and incompressible ones raw', async () => {
     const store = new MemoryStore();
-    const compressible = [0, 1, 2, 3].map((i) => acgtLines(`uploader-acgt-${i}`, (512 << 10) + i * 1000));
+    const compressible = [0, 1, 2, 3].map((i) => seededAcgtLines(`uploader-acgt-${i}`, (512 << 10) + i * 1000));
     const random = [0, 1].map((i) => seededBytes(`uploader-random-${i}`, (256 << 10) + i * 333));
     const chunks = [compressible[0]!, random[0]!, compressible[1]!, compressible[2]!, random[1]!, compressible[3]!];
     const uploader = new ChunkUploader(store, new Map(), 2, { workers });
@@ -121,7 +113,7 @@ describe('ChunkUploader with encoding', () => {
 
   it('stores every chunk raw when compression is off', async () => {
     const store = new MemoryStore();
-    const chunks = [0, 1].map((i) => acgtLines(`uploader-off-${i}`, 256 << 10));
+    const chunks = [0, 1].map((i) => seededAcgtLines(`uploader-off-${i}`, 256 << 10));
     const refs = await uploadAll(new ChunkUploader(store, new Map(), 2, { workers, compress: false }), chunks);
     for (const ref of refs) expect(ref.encoding).toBeUndefined();
     expect(store.storedBytes()).toBe(512 << 10);
@@ -130,7 +122,7 @@ describe('ChunkUploader with encoding', () => {
   it('sets the refs of addingTo in chunk order though the encodes complete in reverse order', async () => {
     const store = new MemoryStore();
     const gated = new GatedWorkers();
-    const chunks = [0, 1, 2, 3, 4].map((i) => (i % 2 ? seededBytes(`uploader-order-${i}`, 10_000 + i) : acgtLines(`uploader-order-${i}`, 20_000 + i)));
+    const chunks = [0, 1, 2, 3, 4].map((i) => (i % 2 ? seededBytes(`uploader-order-${i}`, 10_000 + i) : seededAcgtLines(`uploader-order-${i}`, 20_000 + i)));
     const uploader = new ChunkUploader(store, new Map(), 2, { workers: gated.asPool(), encodingAhead: 8 });
     const refs: ChunkRef[] = [];
     const consume = uploader.addingTo(refs);
@@ -151,7 +143,7 @@ describe('ChunkUploader with encoding', () => {
     const chunks: Buffer[] = [];
     for (let i = 0; i < 24; i++) {
       const size = [MiB, 300, 64 << 10, 5][i % 4]!;
-      chunks.push(i % 3 ? acgtLines(`uploader-real-order-${i}`, size) : seededBytes(`uploader-real-order-${i}`, size));
+      chunks.push(i % 3 ? seededAcgtLines(`uploader-real-order-${i}`, size) : seededBytes(`uploader-real-order-${i}`, size));
     }
     const refs = await uploadAll(new ChunkUploader(store, new Map(), 2, { workers }), chunks);
     expect(refs.map((r) => r.sha256)).toEqual(chunks.map(sha256));
@@ -160,7 +152,7 @@ describe('ChunkUploader with encoding', () => {
 
   it('stores a chunk that comes more than once in an upload once, and refers to it each time', async () => {
     const store = new MemoryStore();
-    const a = acgtLines('uploader-dup-a', 256 << 10);
+    const a = seededAcgtLines('uploader-dup-a', 256 << 10);
     const b = seededBytes('uploader-dup-b', 100_000);
     const uploader = new ChunkUploader(store, new Map(), 2, { workers });
     const refs = await uploadAll(uploader, [a, b, Buffer.from(a), a, Buffer.from(b)]);
@@ -182,8 +174,8 @@ describe('ChunkUploader with encoding', () => {
 
   it('does not upload a chunk S3 already has, and refers to where it is', async () => {
     const store = new MemoryStore();
-    const old = acgtLines('uploader-known', 256 << 10);
-    const fresh = acgtLines('uploader-fresh', 128 << 10);
+    const old = seededAcgtLines('uploader-known', 256 << 10);
+    const fresh = seededAcgtLines('uploader-fresh', 128 << 10);
     const knownRef: ChunkRef = {
       sha256: sha256(old),
       bytes: old.length,
@@ -251,21 +243,21 @@ describe('ChunkUploader with encoding', () => {
   it('copies the bytes of add: the caller may reuse its buffer once add has its promise', async () => {
     const store = new MemoryStore();
     const uploader = new ChunkUploader(store, new Map(), 2, { workers });
-    const reused = acgtLines('uploader-reuse-1', 64 << 10);
+    const reused = seededAcgtLines('uploader-reuse-1', 64 << 10);
     const first = uploader.add(reused);
-    acgtLines('uploader-reuse-2', 64 << 10).copy(reused);
+    seededAcgtLines('uploader-reuse-2', 64 << 10).copy(reused);
     const second = uploader.add(reused);
     const [a, b] = await Promise.all([first, second]);
     await uploader.drain();
-    expect(store.chunk(a).equals(acgtLines('uploader-reuse-1', 64 << 10))).toBe(true);
-    expect(store.chunk(b).equals(acgtLines('uploader-reuse-2', 64 << 10))).toBe(true);
+    expect(store.chunk(a).equals(seededAcgtLines('uploader-reuse-1', 64 << 10))).toBe(true);
+    expect(store.chunk(b).equals(seededAcgtLines('uploader-reuse-2', 64 << 10))).toBe(true);
   });
 
   it('hands the buffer of addOwned back to its recycler, whole', async () => {
     const store = new MemoryStore();
     const uploader = new ChunkUploader(store, new Map(), 2, { workers });
     const memory = Buffer.allocUnsafeSlow(2 * MiB);
-    acgtLines('uploader-owned', 2 * MiB).copy(memory);
+    seededAcgtLines('uploader-owned', 2 * MiB).copy(memory);
     const recycled: Buffer[] = [];
     const { ref } = await uploader.addOwned(memory.subarray(0, MiB), (b) => recycled.push(b));
     const r = await ref;
@@ -273,6 +265,6 @@ describe('ChunkUploader with encoding', () => {
     expect(recycled).toHaveLength(1);
     expect(recycled[0]!.buffer.byteLength).toBe(2 * MiB);
     expect(recycled[0]!.length).toBe(MiB);
-    expect(store.chunk(r).equals(acgtLines('uploader-owned', 2 * MiB).subarray(0, MiB))).toBe(true);
+    expect(store.chunk(r).equals(seededAcgtLines('uploader-owned', 2 * MiB).subarray(0, MiB))).toBe(true);
   });
 });

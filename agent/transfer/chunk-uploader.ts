@@ -113,9 +113,13 @@ export class ChunkUploader {
       this.throwIfFailed();
     }
     this.throwIfFailed();
-    const ref = this.workers.encode(raw, this.compress, true).then((result) => {
-      recycle(result.raw);
-      return this.enqueuePacking(result);
+    const ref = this.workers.encode(raw, this.compress, true).then(async (result) => {
+      try {
+        return await this.enqueuePacking(result);
+      } finally {
+        // Only once packed: a raw chunk's stored bytes are its buffer, copied into the pack when packed.
+        recycle(result.raw);
+      }
     });
     const tracked = ref.then(
       () => undefined,
@@ -202,7 +206,9 @@ export class ChunkUploader {
       await this.seal();
       const ref: ChunkRef = { sha256, bytes, pack: newPackId(), offset: 0, ...encoding };
       this.packed.set(sha256, ref);
-      await this.send({ id: ref.pack, buffer: stored, bytes: stored.length, crc32: crc32(stored), refs: [ref] }, false);
+      // A copy: the caller may reuse the chunk's buffer once it is packed, and this pack is sent later.
+      const alone = Buffer.from(stored);
+      await this.send({ id: ref.pack, buffer: alone, bytes: alone.length, crc32: crc32(alone), refs: [ref] }, false);
       return { ...ref };
     }
     if (this.open && this.open.bytes + stored.length > PACK_BYTES) await this.seal();

@@ -2,19 +2,11 @@
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
+import { seededAcgtLines } from '../../test/support/seeded-text.ts';
 import { encodeChunk, sha256Hex } from './chunk-encoding.ts';
 import { ChunkWorkers } from './chunk-workers.ts';
 
 const MiB = 1 << 20;
-const ACGT = Buffer.from('ACGT');
-
-/** `length` bytes of 60-letter lines of A, C, G and T picked by a seeded generator: about 2 bits a byte, which zstd squeezes. */
-function acgtLines(seed: string, length: number): Buffer {
-  const picks = seededBytes(seed, length);
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = i % 61 === 60 ? 0x0a : ACGT[picks[i]! & 3]!;
-  return out;
-}
 
 /** A copy in an ArrayBuffer of its own, which `encode(..., true)` may take. */
 function owned(data: Buffer): Buffer {
@@ -26,10 +18,10 @@ function owned(data: Buffer): Buffer {
 /** Chunks of every kind: compressible, incompressible, tiny, empty, and views into a larger buffer. */
 function mixedChunks(): Buffer[] {
   const chunks: Buffer[] = [];
-  for (let i = 0; i < 6; i++) chunks.push(acgtLines(`workers-acgt-${i}`, (256 << 10) + i * 4099));
+  for (let i = 0; i < 6; i++) chunks.push(seededAcgtLines(`workers-acgt-${i}`, (256 << 10) + i * 4099));
   for (let i = 0; i < 6; i++) chunks.push(seededBytes(`workers-random-${i}`, (128 << 10) + i * 777));
   chunks.push(Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(511, 7), Buffer.alloc(4096, 9));
-  const big = acgtLines('workers-shared', 512 << 10);
+  const big = seededAcgtLines('workers-shared', 512 << 10);
   chunks.push(big.subarray(1000, 200_000), big.subarray(300_000));
   return chunks;
 }
@@ -73,7 +65,7 @@ describe('ChunkWorkers', () => {
   });
 
   it('encodes without compressing when told not to', async () => {
-    const raw = acgtLines('workers-no-compress', 256 << 10);
+    const raw = seededAcgtLines('workers-no-compress', 256 << 10);
     const result = await pool.encode(owned(raw), false, true);
     expect(result.encoding).toBe('raw');
     expect(result.sha256).toBe(sha256Hex(raw));
@@ -82,7 +74,7 @@ describe('ChunkWorkers', () => {
 
   it('takes an owned buffer and hands the same memory back: its whole ArrayBuffer, at the same place', async () => {
     const memory = Buffer.allocUnsafeSlow(2 * MiB);
-    acgtLines('workers-owned', 2 * MiB).copy(memory);
+    seededAcgtLines('workers-owned', 2 * MiB).copy(memory);
     const view = memory.subarray(4096, 4096 + MiB);
     const want = encodeChunk(Buffer.from(view), true);
     const pending = pool.encode(view, true, true);
@@ -95,7 +87,7 @@ describe('ChunkWorkers', () => {
     expect(result.encoding).toBe('zstd');
     expect(result.sha256).toBe(want.sha256);
     expect(result.stored.equals(want.stored)).toBe(true);
-    expect(Buffer.from(result.raw.buffer).equals(acgtLines('workers-owned', 2 * MiB))).toBe(true);
+    expect(Buffer.from(result.raw.buffer).equals(seededAcgtLines('workers-owned', 2 * MiB))).toBe(true);
   });
 
   it('hands an owned incompressible buffer back as both raw and stored', async () => {
@@ -108,12 +100,12 @@ describe('ChunkWorkers', () => {
   });
 
   it('leaves a view into a larger buffer usable when it is not owned', async () => {
-    const memory = acgtLines('workers-not-owned-view', 2 * MiB);
+    const memory = seededAcgtLines('workers-not-owned-view', 2 * MiB);
     const view = memory.subarray(100, 100 + MiB);
     const result = await pool.encode(view, true);
     expect(memory.length).toBe(2 * MiB);
     expect(view.length).toBe(MiB);
-    expect(memory.equals(acgtLines('workers-not-owned-view', 2 * MiB))).toBe(true);
+    expect(memory.equals(seededAcgtLines('workers-not-owned-view', 2 * MiB))).toBe(true);
     expect(result.raw.equals(view)).toBe(true);
   });
 
@@ -128,7 +120,7 @@ describe('ChunkWorkers', () => {
   });
 
   it("leaves the caller's stored bytes usable after a decode", async () => {
-    const raw = acgtLines('workers-decode-keeps', MiB);
+    const raw = seededAcgtLines('workers-decode-keeps', MiB);
     const { stored, sha256, bytes } = encodeChunk(raw, true);
     const mine = owned(stored);
     const decoded = await pool.decode(mine, 'zstd', bytes, sha256, 'chunk kept');
@@ -138,9 +130,9 @@ describe('ChunkWorkers', () => {
   });
 
   it('hands a known chunk back hashed, raw and uncompressed, and forgets it when told', async () => {
-    const raw = acgtLines('workers-known', 256 << 10);
+    const raw = seededAcgtLines('workers-known', 256 << 10);
     const sha256 = sha256Hex(raw);
-    const other = acgtLines('workers-not-known', 256 << 10);
+    const other = seededAcgtLines('workers-not-known', 256 << 10);
     // Workers started before setKnown learn the hashes too.
     await Promise.all([pool.encode(owned(other), true, true), pool.encode(owned(other), true, true)]);
     pool.setKnown(['0'.repeat(64), sha256]);
@@ -159,7 +151,7 @@ describe('ChunkWorkers', () => {
   it('tells workers it starts later the known hashes set before', async () => {
     const fresh = new ChunkWorkers(2);
     try {
-      const raw = acgtLines('workers-known-early', 256 << 10);
+      const raw = seededAcgtLines('workers-known-early', 256 << 10);
       fresh.setKnown([sha256Hex(raw)]);
       const results = await Promise.all([0, 1, 2].map(() => fresh.encode(owned(raw), true, true)));
       for (const r of results) expect(r).toMatchObject({ known: true, encoding: 'raw' });
@@ -191,7 +183,7 @@ describe('ChunkWorkers', () => {
   });
 
   it('rejects a damaged zstd frame with a message naming the chunk', async () => {
-    const raw = acgtLines('workers-damaged', 256 << 10);
+    const raw = seededAcgtLines('workers-damaged', 256 << 10);
     const { stored, sha256, bytes } = encodeChunk(raw, true);
     const header = Buffer.from(stored);
     header[0] = header[0]! ^ 0xff;
@@ -205,7 +197,7 @@ describe('ChunkWorkers', () => {
   });
 
   it('rejects a chunk whose bytes are not those of its SHA-256', async () => {
-    const raw = acgtLines('workers-wrong-hash', 256 << 10);
+    const raw = seededAcgtLines('workers-wrong-hash', 256 << 10);
     const { stored, bytes } = encodeChunk(raw, true);
     const wrong = 'a'.repeat(64);
     await expect(pool.decode(stored, 'zstd', bytes, wrong, 'chunk w')).rejects.toThrow(
@@ -218,7 +210,7 @@ describe('ChunkWorkers', () => {
     const own = new ChunkWorkers(2);
     const terminate = vi.spyOn(Worker.prototype, 'terminate');
     try {
-      const raw = acgtLines('workers-close', 64 << 10);
+      const raw = seededAcgtLines('workers-close', 64 << 10);
       await expect(own.decode(owned(raw), 'zstd', raw.length, sha256Hex(raw), 'not zstd')).rejects.toThrow(/^not zstd: /);
       const results = await Promise.all([0, 1, 2].map(() => own.encode(owned(raw), true, true)));
       expect(results.map((r) => r.sha256)).toEqual([sha256Hex(raw), sha256Hex(raw), sha256Hex(raw)]);

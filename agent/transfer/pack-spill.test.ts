@@ -8,7 +8,7 @@ import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { type ChunkRef, storedLength } from '../store/manifest.ts';
 import { PACK_BYTES } from './buffer-pool.ts';
 import { decodeChunk, encodeChunk } from './chunk-encoding.ts';
-import { ChunkUploader, type PackStore } from './chunk-uploader.ts';
+import { ChunkUploader, type PackStore, type UploaderOptions } from './chunk-uploader.ts';
 import { type ChunkWorkers, ChunkWorkers as Pool, type EncodeResult } from './chunk-workers.ts';
 import { PackSpill } from './pack-spill.ts';
 
@@ -163,6 +163,26 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
+/** A gated store and an uploader with one pack in flight at most that spills to a fresh directory up to `limitBytes`. */
+async function spillingUploader(limitBytes: number, options: UploaderOptions = { workers: new InlineWorkers().asPool(), encodingAhead: 16 }) {
+  const dir = await spillDir();
+  const spill = new PackSpill(dir, limitBytes);
+  const store = new GatedStore();
+  const uploader = new ChunkUploader(store, new Map(), 1, options);
+  uploader.spillTo(spill);
+  return { dir, spill, store, uploader };
+}
+
+/** Adds each chunk, in order, as a copy the uploader owns, and pushes the promise of its ref onto `refs`. */
+async function addEachOwned(uploader: ChunkUploader, chunks: Buffer[], refs: Array<Promise<ChunkRef>>): Promise<void> {
+  for (const c of chunks) refs.push((await uploader.addOwned(Buffer.from(c))).ref);
+}
+
+/** Expects each chunk back, byte for byte, from the packs put, where its ref says. */
+function expectChunksIn(packs: Map<string, PutCall>, refs: ChunkRef[], chunks: Buffer[]): void {
+  for (const [i, ref] of refs.entries()) expect(chunkIn(packs, ref).equals(chunks[i]!)).toBe(true);
+}
+
 describe('PackSpill', () => {
   it('holds packs as files, oldest first, and deletes each once it is released', async () => {
     const dir = await spillDir();
@@ -243,18 +263,14 @@ describe('ChunkUploader under backpressure', () => {
     const transfer = await uploader.drain();
     expect(transfer).toMatchObject({ uploadedPacks: 4, storedBytes: 7 * HALF_PACK, uploadedBytes: 7 * HALF_PACK });
     const packs = store.packs();
-    for (const [i, ref] of (await Promise.all(refs)).entries()) expect(chunkIn(packs, ref).equals(chunks[i]!)).toBe(true);
+    expectChunksIn(packs, await Promise.all(refs), chunks);
   });
 
   it('spills the packs beyond `concurrency` while the store is blocked, then sends them all from there', async () => {
-    const dir = await spillDir();
-    const spill = new PackSpill(dir, 64 * MiB);
-    const store = new GatedStore();
+    const { dir, spill, store, uploader } = await spillingUploader(64 * MiB, { workers });
     const chunks = chunksOf('spill', 7);
-    const uploader = new ChunkUploader(store, new Map(), 1, { workers });
-    uploader.spillTo(spill);
     const added: Array<Promise<ChunkRef>> = [];
-    for (const c of chunks) added.push((await uploader.addOwned(Buffer.from(c))).ref);
+    await addEachOwned(uploader, chunks, added);
     const refs = await Promise.all(added);
 
     // Three packs sealed: the first went to the store (which holds it), the next two to disk; the fourth is open.
@@ -280,7 +296,7 @@ describe('ChunkUploader under backpressure', () => {
     expect(new Set(packs.keys())).toEqual(ids);
     for (const p of packs.values()) expect(p.crc32).toBe(crc32(p.data));
     for (const [id, data] of spilledBytes) expect(packs.get(id)!.data.equals(data)).toBe(true);
-    for (const [i, ref] of refs.entries()) expect(chunkIn(packs, ref).equals(chunks[i]!)).toBe(true);
+    expectChunksIn(packs, refs, chunks);
     expect(spill.waiting).toBe(0);
     expect(spill.hasRoomFor(spill.limitBytes)).toBe(true);
     // Each file is deleted as its upload completes, without drain waiting for the deletion.
@@ -288,17 +304,13 @@ describe('ChunkUploader under backpressure', () => {
   });
 
   it('spills no more than its limit: with room for one pack, the next sealed pack waits for a slot instead', async () => {
-    const dir = await spillDir();
-    const spill = new PackSpill(dir, PACK_BYTES);
-    const store = new GatedStore();
+    const { dir, spill, store, uploader } = await spillingUploader(PACK_BYTES);
     const chunks = chunksOf('spill-limit', 7);
-    const uploader = new ChunkUploader(store, new Map(), 1, { workers: new InlineWorkers().asPool(), encodingAhead: 16 });
-    uploader.spillTo(spill);
     const refs: Array<Promise<ChunkRef>> = [];
-    for (const c of chunks.slice(0, 5)) refs.push((await uploader.addOwned(Buffer.from(c))).ref);
+    await addEachOwned(uploader, chunks.slice(0, 5), refs);
     await refs[4]; // chunk 4 sealed the second pack, which spilled
     expect(await packFiles(dir)).toHaveLength(1);
-    for (const c of chunks.slice(5)) refs.push((await uploader.addOwned(Buffer.from(c))).ref);
+    await addEachOwned(uploader, chunks.slice(5), refs);
     const sealingThird = watch(refs[6]!);
     await turn();
     expect(sealingThird.settled()).toBe(false);
@@ -321,22 +333,18 @@ describe('ChunkUploader under backpressure', () => {
     const packs = store.packs();
     expect(packs.size).toBe(4);
     for (const p of packs.values()) expect(p.crc32).toBe(crc32(p.data));
-    for (const [i, ref] of (await Promise.all(refs)).entries()) expect(chunkIn(packs, ref).equals(chunks[i]!)).toBe(true);
+    expectChunksIn(packs, await Promise.all(refs), chunks);
   });
 
   it('stops spilling when told, and still sends what was spilled', async () => {
-    const dir = await spillDir();
-    const spill = new PackSpill(dir, 64 * MiB);
-    const store = new GatedStore();
+    const { spill, store, uploader } = await spillingUploader(64 * MiB);
     const chunks = chunksOf('spill-stop', 7);
-    const uploader = new ChunkUploader(store, new Map(), 1, { workers: new InlineWorkers().asPool(), encodingAhead: 16 });
-    uploader.spillTo(spill);
     const refs: Array<Promise<ChunkRef>> = [];
-    for (const c of chunks.slice(0, 5)) refs.push((await uploader.addOwned(Buffer.from(c))).ref);
+    await addEachOwned(uploader, chunks.slice(0, 5), refs);
     await refs[4];
     expect(spill.spilledPacks).toBe(1);
     uploader.spillTo(undefined);
-    for (const c of chunks.slice(5)) refs.push((await uploader.addOwned(Buffer.from(c))).ref);
+    await addEachOwned(uploader, chunks.slice(5), refs);
     const sealingThird = watch(refs[6]!);
     await turn();
     expect(sealingThird.settled()).toBe(false);
@@ -346,7 +354,7 @@ describe('ChunkUploader under backpressure', () => {
     await uploader.drain();
     const packs = store.packs();
     expect(packs.size).toBe(4);
-    for (const [i, ref] of (await Promise.all(refs)).entries()) expect(chunkIn(packs, ref).equals(chunks[i]!)).toBe(true);
+    expectChunksIn(packs, await Promise.all(refs), chunks);
     expect(spill.waiting).toBe(0);
   });
 });
@@ -373,13 +381,9 @@ describe('ChunkUploader when a put fails', () => {
   });
 
   it('fails drain when a put fails with packs waiting in the spill', async () => {
-    const dir = await spillDir();
-    const spill = new PackSpill(dir, 64 * MiB);
-    const store = new GatedStore();
-    const uploader = new ChunkUploader(store, new Map(), 1, { workers: new InlineWorkers().asPool(), encodingAhead: 16 });
-    uploader.spillTo(spill);
+    const { dir, spill, store, uploader } = await spillingUploader(64 * MiB);
     const refs: Array<Promise<ChunkRef>> = [];
-    for (const c of chunksOf('fail-spill', 5)) refs.push((await uploader.addOwned(Buffer.from(c))).ref);
+    await addEachOwned(uploader, chunksOf('fail-spill', 5), refs);
     await refs[4];
     expect(spill.waiting).toBe(1);
     const failure = new Error('the connection to S3 was reset');
