@@ -54,8 +54,8 @@ class GatedWorkers {
   encode(raw: Buffer, compress: boolean): Promise<EncodeResult> {
     const encoded = encodeChunk(raw, compress);
     const result: EncodeResult = this.known.has(encoded.sha256)
-      ? { sha256: encoded.sha256, bytes: raw.length, encoding: 'raw', stored: raw, known: true, raw }
-      : { ...encoded, known: false, raw };
+      ? { sha256: encoded.sha256, bytes: raw.length, encoding: 'raw', stored: raw, known: true, raw, crc32: 0 }
+      : { ...encoded, known: false, raw, crc32: crc32(encoded.stored) };
     return new Promise((resolve) => this.pending.push(() => resolve(result)));
   }
 
@@ -82,7 +82,7 @@ describe('ChunkUploader with encoding', () => {
     const compressible = [0, 1, 2, 3].map((i) => seededAcgtLines(`uploader-acgt-${i}`, (512 << 10) + i * 1000));
     const random = [0, 1].map((i) => seededBytes(`uploader-random-${i}`, (256 << 10) + i * 333));
     const chunks = [compressible[0]!, random[0]!, compressible[1]!, compressible[2]!, random[1]!, compressible[3]!];
-    const uploader = new ChunkUploader(store, new Map(), 2, { workers });
+    const uploader = new ChunkUploader(store, new Map(), 2, { workers, adaptiveCompression: false });
     const refs = await uploadAll(uploader, chunks);
 
     expect(refs).toHaveLength(chunks.length);
@@ -266,5 +266,29 @@ describe('ChunkUploader with encoding', () => {
     expect(recycled[0]!.buffer.byteLength).toBe(2 * MiB);
     expect(recycled[0]!.length).toBe(MiB);
     expect(store.chunk(r).equals(seededAcgtLines('uploader-owned', 2 * MiB).subarray(0, MiB))).toBe(true);
+  });
+});
+
+describe('ChunkUploader choosing whether to compress', () => {
+  it('keeps a chunk raw when it had to wait for the workers while uploads were free, and compresses while the workers keep up', async () => {
+    const gated = new GatedWorkers();
+    const store = new MemoryStore();
+    const uploader = new ChunkUploader(store, new Map(), 8, { workers: gated.asPool(), encodingAhead: 2 });
+    const chunks = [0, 1, 2].map((i) => seededAcgtLines(`adaptive-${i}`, 64 << 10));
+    const first = await uploader.addOwned(Buffer.from(chunks[0]!));
+    const second = await uploader.addOwned(Buffer.from(chunks[1]!));
+    // Both workers busy: the third waits for one, with every upload slot free: the cores are the limit.
+    const third = uploader.addOwned(Buffer.from(chunks[2]!));
+    gated.pending.shift()!();
+    await first.ref;
+    gated.pending.shift()!();
+    await second.ref;
+    const { ref } = await third;
+    gated.pending.shift()!();
+    const refs = await Promise.all([first.ref, second.ref, ref]);
+    await uploader.drain();
+    expect(uploader.compressionChoices).toEqual({ compressed: 2, raw: 1 });
+    expect(refs.map((r) => r.encoding)).toEqual(['zstd', 'zstd', undefined]);
+    refs.forEach((r, i) => expect(store.chunk(r).equals(chunks[i]!)).toBe(true));
   });
 });

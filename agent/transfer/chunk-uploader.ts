@@ -1,5 +1,5 @@
 // Encodes chunks on the worker threads, and uploads those S3 does not have yet, several to a pack object, a bounded number of packs in flight.
-import { crc32 } from 'node:zlib';
+import { crc32Combine } from './crc32-combine.ts';
 import type { ChunkRef } from '../store/manifest.ts';
 import { newPackId } from '../store/s3-layout.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
@@ -56,6 +56,11 @@ export interface UploaderOptions {
   workers?: ChunkWorkers;
   /** zstd where it pays (default true). */
   compress?: boolean;
+  /**
+   * Keep a chunk raw when the workers, not the uploads, are what holds the checkpoint back (default true);
+   * false compresses every chunk that would shrink enough, whatever it costs in time.
+   */
+  adaptiveCompression?: boolean;
   /** Chunks being encoded at once (default: two per worker): each holds its buffer. */
   encodingAhead?: number;
 }
@@ -77,6 +82,7 @@ export class ChunkUploader {
   private readonly concurrency: number;
   private readonly workers: ChunkWorkers;
   private readonly compress: boolean;
+  private readonly adaptiveCompression: boolean;
   private readonly encodingAhead: number;
   /** Chunks this checkpoint packed (open, in flight or stored), by SHA-256. */
   private readonly packed = new Map<string, ChunkRef>();
@@ -91,6 +97,8 @@ export class ChunkUploader {
   readonly transfer: ChunkTransfer = { totalChunks: 0, totalBytes: 0, uploadedChunks: 0, uploadedBytes: 0, uploadedPacks: 0, storedBytes: 0 };
   /** Bytes of uploads completed so far, for progress. */
   sentBytes = 0;
+  /** Chunks offered to zstd, and chunks kept raw because the workers were the limit, for the log. */
+  readonly compressionChoices = { compressed: 0, raw: 0 };
 
   constructor(store: PackStore, known: KnownChunks, concurrency: number, options: UploaderOptions = {}) {
     this.store = store;
@@ -98,6 +106,7 @@ export class ChunkUploader {
     this.concurrency = concurrency;
     this.workers = options.workers ?? sharedChunkWorkers();
     this.compress = options.compress ?? true;
+    this.adaptiveCompression = options.adaptiveCompression ?? true;
     this.encodingAhead = options.encodingAhead ?? 2 * this.workers.size;
     this.workers.setKnown(known.keys());
   }
@@ -108,12 +117,20 @@ export class ChunkUploader {
    * (in an object: a promise cannot resolve to a promise).
    */
   async addOwned(raw: Buffer, recycle: (buffer: Buffer) => void = () => undefined): Promise<{ ref: Promise<ChunkRef> }> {
+    let waitedForWorkers = false;
     while (this.encoding.size >= this.encodingAhead) {
+      waitedForWorkers = true;
       await Promise.race(this.encoding);
       this.throwIfFailed();
     }
     this.throwIfFailed();
-    const ref = this.workers.encode(raw, this.compress, true).then(async (result) => {
+    // Compression pays only when it is not what holds the checkpoint back: a chunk that had to wait for the
+    // workers while an upload slot was free goes raw (the cores are the limit); once the uploads are the
+    // limit, or the workers keep up, chunks are compressed again.
+    const cpuBound = this.adaptiveCompression && waitedForWorkers && this.inFlight.size < this.concurrency;
+    const compress = this.compress && !cpuBound;
+    if (this.compress) this.compressionChoices[compress ? 'compressed' : 'raw']++;
+    const ref = this.workers.encode(raw, compress, true).then(async (result) => {
       try {
         return await this.enqueuePacking(result);
       } finally {
@@ -208,7 +225,7 @@ export class ChunkUploader {
       this.packed.set(sha256, ref);
       // A copy: the caller may reuse the chunk's buffer once it is packed, and this pack is sent later.
       const alone = Buffer.from(stored);
-      await this.send({ id: ref.pack, buffer: alone, bytes: alone.length, crc32: crc32(alone), refs: [ref] }, false);
+      await this.send({ id: ref.pack, buffer: alone, bytes: alone.length, crc32: result.crc32, refs: [ref] }, false);
       return { ...ref };
     }
     if (this.open && this.open.bytes + stored.length > PACK_BYTES) await this.seal();
@@ -217,7 +234,7 @@ export class ChunkUploader {
     const ref: ChunkRef = { sha256, bytes, pack: pack.id, offset: pack.bytes, ...encoding };
     stored.copy(pack.buffer, pack.bytes);
     pack.bytes += stored.length;
-    pack.crc32 = crc32(stored, pack.crc32);
+    pack.crc32 = crc32Combine(pack.crc32, result.crc32, stored.length);
     pack.refs.push(ref);
     this.packed.set(sha256, ref);
     return { ...ref };

@@ -1,5 +1,6 @@
 // The body of one chunk worker thread: hashes, compresses and decompresses the chunks the main thread hands it.
 import { parentPort } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import { decodeChunk, encodeKnownHash, sha256Hex, type ChunkEncoding } from './chunk-encoding.ts';
 
 /** What the pool sends a worker. Buffers travel as transferred ArrayBuffers, never copied. */
@@ -9,7 +10,17 @@ export type WorkerRequest =
   | { kind: 'decode'; job: number; stored: Uint8Array; encoding: ChunkEncoding; bytes: number; sha256: string; what: string };
 
 export type WorkerReply =
-  | { job: number; kind: 'encoded'; sha256: string; bytes: number; known: boolean; encoding: ChunkEncoding; raw: Uint8Array; stored?: Uint8Array }
+  | {
+      job: number;
+      kind: 'encoded';
+      sha256: string;
+      bytes: number;
+      known: boolean;
+      encoding: ChunkEncoding;
+      crc32: number;
+      raw: Uint8Array;
+      stored?: Uint8Array;
+    }
   | { job: number; kind: 'decoded'; raw: Uint8Array; stored: Uint8Array }
   | { job: number; kind: 'failed'; message: string };
 
@@ -42,15 +53,27 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
       const sha256 = sha256Hex(raw);
       if (known.has(sha256)) {
         return {
-          reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: true, encoding: 'raw', raw: request.raw },
+          reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: true, encoding: 'raw', crc32: 0, raw: request.raw },
           transfer: [request.raw.buffer as ArrayBuffer],
         };
       }
       const encoded = encodeKnownHash(raw, sha256, request.compress);
       const stored = encoded.encoding === 'raw' ? undefined : ownedOrCopy(encoded.stored);
       const transfer = [request.raw.buffer as ArrayBuffer, ...(stored ? [stored.buffer as ArrayBuffer] : [])];
+      // The CRC-32 of the bytes as stored: the pack's, which S3 checks, is combined from its chunks'.
+      const checksum = crc32(encoded.stored);
       return {
-        reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: false, encoding: encoded.encoding, raw: request.raw, stored },
+        reply: {
+          job: request.job,
+          kind: 'encoded',
+          sha256,
+          bytes: raw.length,
+          known: false,
+          encoding: encoded.encoding,
+          crc32: checksum,
+          raw: request.raw,
+          stored,
+        },
         transfer,
       };
     }

@@ -19,6 +19,8 @@ export interface EncodeResult extends EncodedChunk {
   known: boolean;
   /** The raw bytes, handed back (the same memory the caller passed in). */
   raw: Buffer;
+  /** CRC-32 of `stored` (0 when known). */
+  crc32: number;
 }
 
 interface Pending {
@@ -68,6 +70,7 @@ export class ChunkWorkers {
       bytes: reply.bytes,
       known: reply.known,
       encoding: reply.encoding,
+      crc32: reply.crc32,
       raw: back,
       stored: reply.stored ? asBuffer(reply.stored) : back,
     };
