@@ -211,8 +211,8 @@ export const LOG_EVENTS = [
     key: 'checkpointStarted',
     name: 'checkpoint.started',
     level: 'info',
-    description: 'A checkpoint begins: CRIU freezes and dumps the task, its images stream to S3.',
-    fields: 'snapshotId, checkpoint (final or background), pid, packsInFlight',
+    description: "A checkpoint begins: CRIU freezes and dumps the task, its pages stream through the agent's page server to S3.",
+    fields: 'snapshotId, checkpoint (final or background), pid, packsInFlight, workers, cores',
   },
   {
     key: 'checkpointDumped',
@@ -241,7 +241,7 @@ export const LOG_EVENTS = [
     level: 'info',
     description: 'A checkpoint is committed (its manifest written last): the next attempt can restore it.',
     fields:
-      'snapshotId, checkpoint, imageBytes, fileBytes, outside, uploadedBytes, reusedBytes, dumpMs, uploadMs, totalMs, frozenMs, msBeforeDeadline, agentMemory, agentCpu',
+      'snapshotId, checkpoint, imageBytes, fileBytes, outside, uploadedBytes, reusedBytes, storedBytes (sent, compressed where that paid), dumpMs, uploadMs, totalMs, frozenMs, msBeforeDeadline, agentMemory, agentCpu, cpuSecondsPerGiB, workers, cores, compression (chunks offered to zstd, kept raw), spill (background: packs that waited on disk), workDirPeakBytes',
   },
   {
     key: 'checkpointAborted',
@@ -362,8 +362,9 @@ export const LOG_EVENTS = [
     key: 'transferLate',
     name: 'transfer.late',
     level: 'warn',
-    description: "A checkpoint's upload may not finish before the notice's deadline (it commits only if every byte arrives).",
-    fields: 'remainingBytes, mibPerSecond, etaMs, msBeforeDeadline',
+    description:
+      "A checkpoint may not finish before the notice's deadline (it commits only if every byte arrives): said before the dump from the job's last checkpoint's rate, and after it from this one's.",
+    fields: 'remainingBytes or expectedMs, mibPerSecond, etaMs, msBeforeDeadline',
   },
   // The credentials relay (agent/task/credentials-relay.ts).
   {
