@@ -125,9 +125,9 @@ export class ChunkUploader {
     }
     this.throwIfFailed();
     // Compression pays only when it is not what holds the checkpoint back: a chunk that had to wait for the
-    // workers while an upload slot was free goes raw (the cores are the limit); once the uploads are the
-    // limit, or the workers keep up, chunks are compressed again.
-    const cpuBound = this.adaptiveCompression && waitedForWorkers && this.inFlight.size < this.concurrency;
+    // workers while no sealed pack was waiting for an upload slot goes raw (the cores are the limit); while
+    // packs wait for S3, or the workers keep up, chunks are compressed.
+    const cpuBound = this.adaptiveCompression && waitedForWorkers && this.packsWaitingForSlot === 0;
     const compress = this.compress && !cpuBound;
     if (this.compress) this.compressionChoices[compress ? 'compressed' : 'raw']++;
     const ref = this.workers.encode(raw, compress, true).then(async (result) => {
@@ -278,12 +278,20 @@ export class ChunkUploader {
 
   /** Waits until fewer than `concurrency` packs are in flight. */
   private async slot(): Promise<void> {
-    while (this.inFlight.size >= this.concurrency) {
-      await Promise.race(this.inFlight);
-      this.throwIfFailed();
+    this.packsWaitingForSlot++;
+    try {
+      while (this.inFlight.size >= this.concurrency) {
+        await Promise.race(this.inFlight);
+        this.throwIfFailed();
+      }
+    } finally {
+      this.packsWaitingForSlot--;
     }
     this.throwIfFailed();
   }
+
+  /** Sealed packs waiting for an upload slot now: S3 is the limit while there are any. */
+  private packsWaitingForSlot = 0;
 
   private upload(id: string, data: Buffer, checksum: number, done: () => void | Promise<void>): void {
     const upload = this.store
