@@ -1,5 +1,4 @@
 // Reassembles chunked streams from S3: image files written at their offsets in parallel, or one stream in order.
-import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import { Readable } from 'node:stream';
 import { storedLength, type ChunkRef, type ImageFile } from '../store/manifest.ts';
 import { sharedChunkWorkers, type ChunkWorkers } from '../transfer/chunk-workers.ts';
 import type { BodySink } from '../transfer/direct-range-get.ts';
-import { verifyChunkDigest, type SnapshotStore } from '../store/snapshot-store.ts';
+import { ChecksumMismatchError, type SnapshotStore } from '../store/snapshot-store.ts';
 import { PACK_BYTES } from '../transfer/buffer-pool.ts';
 
 /** What reassembly needs of the job's store: ranged reads of packs, and single verified chunks. */
@@ -59,11 +58,10 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
 }
 
 /**
- * Receives one range as it comes off the socket. A raw chunk's pieces are hashed as they come and written at
- * every place the chunk goes, and the chunk is checked against its SHA-256 as its last byte arrives. A
- * compressed chunk is gathered, then decompressed and checked on a worker thread while the range reads on,
- * and written once it passed (`settled` waits for those). A retried range starts again from its first chunk
- * (the writes land at the same places).
+ * Receives one range as it comes off the socket. Each chunk is gathered, then checked against its SHA-256 (and
+ * decompressed first when compressed) on a worker thread while the range reads on, so that every core works on
+ * a restore; it is written at every place it goes once it passed (`settled` waits for those). A retried range
+ * starts again from its first chunk (the writes land at the same places).
  */
 class RangeWriter implements BodySink {
   private readonly range: PackRange;
@@ -72,8 +70,7 @@ class RangeWriter implements BodySink {
   /** Bytes of the range received so far, and the chunk they end in. */
   private received = 0;
   private chunk = 0;
-  private hash = createHash('sha256');
-  /** The compressed chunk being gathered. */
+  /** The chunk being gathered. */
   private gathered: Buffer | undefined;
   private readonly decoding: Array<Promise<void>> = [];
   /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
@@ -88,7 +85,6 @@ class RangeWriter implements BodySink {
   restart(): void {
     this.received = 0;
     this.chunk = 0;
-    this.hash = createHash('sha256');
     this.gathered = undefined;
     this.writtenBytes = 0;
   }
@@ -100,25 +96,14 @@ class RangeWriter implements BodySink {
       const stored = storedLength(ref);
       const within = this.received - (ref.offset - this.range.offset);
       const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
-      if (ref.encoding === 'zstd') {
-        this.gathered ??= Buffer.allocUnsafeSlow(stored);
-        part.copy(this.gathered, within);
-      } else {
-        this.hash.update(part);
-        // Synchronous: the socket's read buffer is reused as soon as this returns. Writes go to the page cache.
-        for (const to of destinations) writeAllSync(this.fds[to.image]!, part, to.offset + within);
-      }
+      // Synchronous: the socket's read buffer is reused as soon as this returns.
+      this.gathered ??= Buffer.allocUnsafeSlow(stored);
+      part.copy(this.gathered, within);
       at += part.length;
       this.received += part.length;
       if (within + part.length === stored) {
-        if (ref.encoding === 'zstd') {
-          this.decodeAndWrite(ref, destinations, this.gathered!);
-          this.gathered = undefined;
-        } else {
-          verifyChunkDigest(ref, this.hash.digest('hex'), ref.bytes, `pack ${this.range.pack}`);
-          this.writtenBytes += ref.bytes * destinations.length;
-          this.hash = createHash('sha256');
-        }
+        this.decodeAndWrite(ref, destinations, this.gathered);
+        this.gathered = undefined;
         this.chunk++;
       }
     }
@@ -133,10 +118,16 @@ class RangeWriter implements BodySink {
 
   private decodeAndWrite(ref: ChunkRef, destinations: readonly Destination[], stored: Buffer): void {
     const where = `pack ${this.range.pack} bytes ${ref.offset}+${storedLength(ref)}`;
-    const done = this.workers.decode(stored, 'zstd', ref.bytes, ref.sha256, where).then((raw) => {
-      for (const to of destinations) writeAllSync(this.fds[to.image]!, raw, to.offset);
-      this.writtenBytes += ref.bytes * destinations.length;
-    });
+    const done = this.workers.decode(stored, ref.encoding ?? 'raw', ref.bytes, ref.sha256, where).then(
+      (raw) => {
+        // Writes go to the page cache; they are made only once the chunk passed its check.
+        for (const to of destinations) writeAllSync(this.fds[to.image]!, raw, to.offset);
+        this.writtenBytes += ref.bytes * destinations.length;
+      },
+      (error: unknown) => {
+        throw ChecksumMismatchError.fromWorker(error instanceof Error ? error.message : String(error));
+      },
+    );
     done.catch(() => undefined); // judged in settled()
     this.decoding.push(done);
   }

@@ -289,6 +289,6 @@ describe('ChunkUploader choosing whether to compress', () => {
     await uploader.drain();
     expect(uploader.compressionChoices).toEqual({ compressed: 2, raw: 1 });
     expect(refs.map((r) => r.encoding)).toEqual(['zstd', 'zstd', undefined]);
-    refs.forEach((r, i) => expect(store.chunk(r).equals(chunks[i]!)).toBe(true));
+    for (const [i, r] of refs.entries()) expect(store.chunk(r).equals(chunks[i]!)).toBe(true);
   });
 });

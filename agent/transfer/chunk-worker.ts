@@ -81,7 +81,9 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
     // A raw chunk decodes to its stored bytes themselves: one buffer goes back, listed once.
     const raw = decoded.buffer === request.stored.buffer ? request.stored : ownedOrCopy(decoded);
     const sha256 = sha256Hex(asBuffer(raw));
-    if (sha256 !== request.sha256) throw new Error(`${request.what}: its bytes hash to ${sha256}, not ${request.sha256}: the stored chunk is damaged`);
+    if (sha256 !== request.sha256) {
+      throw new Error(`${request.what}: SHA-256 ${sha256} (${raw.byteLength} bytes) does not match the manifest's SHA-256 ${request.sha256}`);
+    }
     const transfer = raw.buffer === request.stored.buffer ? [raw.buffer as ArrayBuffer] : [raw.buffer as ArrayBuffer, request.stored.buffer as ArrayBuffer];
     return { reply: { job: request.job, kind: 'decoded', raw, stored: request.stored }, transfer };
   } catch (error) {

@@ -178,7 +178,7 @@ describe('ChunkWorkers', () => {
     const damaged = owned(raw);
     damaged[100] = damaged[100]! ^ 1;
     await expect(pool.decode(damaged, 'raw', raw.length, sha256Hex(raw), 'raw chunk d')).rejects.toThrow(
-      /^raw chunk d: its bytes hash to [0-9a-f]{64}, not [0-9a-f]{64}: the stored chunk is damaged$/,
+      /^raw chunk d: SHA-256 [0-9a-f]{64} \(65536 bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}$/,
     );
   });
 
@@ -201,9 +201,11 @@ describe('ChunkWorkers', () => {
     const { stored, bytes } = encodeChunk(raw, true);
     const wrong = 'a'.repeat(64);
     await expect(pool.decode(stored, 'zstd', bytes, wrong, 'chunk w')).rejects.toThrow(
-      `chunk w: its bytes hash to ${sha256Hex(raw)}, not ${wrong}: the stored chunk is damaged`,
+      `chunk w: SHA-256 ${sha256Hex(raw)} (${raw.length} bytes) does not match the manifest's SHA-256 ${wrong}`,
     );
-    await expect(pool.decode(owned(raw), 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(/^chunk v: its bytes hash to [0-9a-f]{64}, not a{64}/);
+    await expect(pool.decode(owned(raw), 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(
+      /^chunk v: SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 a{64}/,
+    );
   });
 
   it('stops its workers on close, and the workers still answer the next jobs after a failure', async () => {
