@@ -278,9 +278,12 @@ describe('a notice acts once', () => {
   });
 
   it('passes a SIGTERM that came during a final checkpoint on to the task when the checkpoint fails', async () => {
-    // The first packs are slow, so that the SIGTERM lands during the checkpoint; every later one is refused.
+    // The first packs are slow, so that the SIGTERM lands during the checkpoint; every later one is refused, and
+    // so is every object of the snapshot itself (its CRIU log, its manifest): however few packs the task's
+    // memory compresses to, the checkpoint fails.
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'delay', ms: 4000 }, times: 2 });
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 403, code: 'AccessDenied' }, times: 1000 });
+    proxy.addFault({ match: { method: 'PUT', pathIncludes: '/snapshots/' }, action: { kind: 'status', status: 403, code: 'AccessDenied' }, times: 1000 });
     imds.scheduleNotice(2000);
     const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '600', '0.1'];
     const container = await taskContainer(command, envFor(`sigterm-fails-${randomUUID()}`, 1)).start();

@@ -115,15 +115,36 @@ export async function runUntilCheckpoint(
   image: string = TASK_IMAGE,
   tmpfs?: Record<string, string>,
 ): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env, tmpfs, undefined, image)
-    .withWaitStrategy(Wait.forLogMessage(until))
-    .withStartupTimeout(timeoutMs)
-    .start();
+  const container = await taskContainer(command, env, tmpfs, undefined, image).start();
   try {
+    await waitForLogWhileRunning(container, until, timeoutMs);
     await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
     return await collect(container);
   } finally {
     await container.stop({ remove: true, timeout: 0 });
+  }
+}
+
+/**
+ * Waits for a line matching `pattern` while the container runs; if it ends or the time is up first, fails with
+ * the agent's warnings and errors, so that a red test says what the agent saw.
+ */
+async function waitForLogWhileRunning(container: StartedTestContainer, pattern: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout, stderr } = await execa('docker', ['logs', container.getId()], { reject: false });
+    if (pattern.test(stdout) || pattern.test(stderr)) return;
+    const running = (await execa('docker', ['inspect', '--format', '{{.State.Running}}', container.getId()], { reject: false })).stdout.trim() === 'true';
+    if (!running || Date.now() > deadline) {
+      const troubles = agentLog(stderr)
+        .filter((l) => l.level === 'warn' || l.level === 'error')
+        .map((l) => JSON.stringify(l))
+        .join('\n');
+      throw new Error(
+        `no log line matched ${pattern} ${running ? `within ${timeoutMs} ms` : 'before the container ended'}; the agent's warnings and errors:\n${troubles}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
