@@ -4,7 +4,15 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvent, agentEvents, checkpointedForNextAttempt, FRESH_START_EVENTS, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import {
+  agentEvent,
+  agentEvents,
+  checkpointedForNextAttempt,
+  FRESH_START_EVENTS,
+  runToCompletion,
+  runUntilCheckpoint,
+  runUntilCheckpointOnceStarted,
+} from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, s3 } = useStandIns({ bucket: 'e2e-resume' });
@@ -35,8 +43,7 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
 
     const jobId = `resume-${randomUUID()}`;
     const env = (attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt });
-    imds.scheduleNotice(2500);
-    const first = await runUntilCheckpoint(command, env(1));
+    const first = await runUntilCheckpointOnceStarted(command, env(1), /^task started/m, () => imds.scheduleNotice(0));
     imds.clearNotice();
     // Interrupted mid-run: it had started and had not finished.
     expect(first.stdout).toMatch(/^task started/);

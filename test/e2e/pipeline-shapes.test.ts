@@ -3,19 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { execa } from 'execa';
-import {
-  agentEvent,
-  agentEvents,
-  agentLog,
-  CHECKPOINTED_FOR_NEXT_ATTEMPT,
-  collect,
-  FRESH_START_EVENTS,
-  runToCompletion,
-  taskContainer,
-  waitForLog,
-  type AttemptOutput,
-} from '../support/task-container.ts';
+import { agentEvent, agentEvents, agentLog, FRESH_START_EVENTS, runToCompletion, runUntilCheckpointOnceStarted } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-pipeline-shapes' });
@@ -118,17 +106,7 @@ async function interruptAndResume(shape: Shape) {
   const jobId = `shape-${randomUUID()}`;
   const env = (attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt });
   // The notice comes once the task has started its work (a JVM takes a while to), so that it is interrupted mid-run.
-  const attempt = await taskContainer(command, env(1), undefined, undefined, image).start();
-  let first: AttemptOutput;
-  try {
-    await waitForLog(attempt, /^task started/m, 120_000);
-    imds.scheduleNotice(0);
-    await waitForLog(attempt, CHECKPOINTED_FOR_NEXT_ATTEMPT, 120_000);
-    await execa('docker', ['kill', '--signal', 'KILL', attempt.getId()], { reject: false });
-    first = await collect(attempt);
-  } finally {
-    await attempt.stop({ remove: true, timeout: 0 });
-  }
+  const first = await runUntilCheckpointOnceStarted(command, env(1), /^task started/m, () => imds.scheduleNotice(0), image);
   imds.clearNotice();
   // Interrupted mid-run: it had started and had not finished.
   expect(first.stdout).toMatch(/^task started/);

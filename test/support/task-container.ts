@@ -148,6 +148,30 @@ async function waitForLogWhileRunning(container: StartedTestContainer, pattern: 
   }
 }
 
+/**
+ * Runs one attempt until its checkpoint is committed, with the notice given (by `notify`) once the task printed
+ * a line matching `started`: it is then interrupted mid-run, however long it took to start.
+ */
+export async function runUntilCheckpointOnceStarted(
+  command: readonly string[],
+  env: Record<string, string>,
+  started: RegExp,
+  notify: () => void,
+  image: string = TASK_IMAGE,
+  timeoutMs = 120_000,
+): Promise<AttemptOutput> {
+  const container = await taskContainer(command, env, undefined, undefined, image).start();
+  try {
+    await waitForLogWhileRunning(container, started, timeoutMs);
+    notify();
+    await waitForLogWhileRunning(container, CHECKPOINTED_FOR_NEXT_ATTEMPT, timeoutMs);
+    await execa('docker', ['kill', '--signal', 'KILL', container.getId()], { reject: false });
+    return await collect(container);
+  } finally {
+    await container.stop({ remove: true, timeout: 0 });
+  }
+}
+
 /** Sends a signal to the container's main process (the agent), as `docker stop` would. */
 export async function signalContainer(container: StartedTestContainer, signal: string): Promise<void> {
   await execa('docker', ['kill', '--signal', signal, container.getId()]);
