@@ -93,7 +93,11 @@ export class ChunkUploader {
   private open: OpenPack | undefined;
   private readonly abort = new AbortController();
   private failure: unknown;
+  /** Where packs that found no slot wait, and whether new ones still may (only while the task is frozen). */
   private spill: PackSpill | undefined;
+  private spilling = false;
+  /** Sealed packs waiting for an upload slot now: S3 is the limit while there are any. */
+  private packsWaitingForSlot = 0;
   readonly transfer: ChunkTransfer = { totalChunks: 0, totalBytes: 0, uploadedChunks: 0, uploadedBytes: 0, uploadedPacks: 0, storedBytes: 0 };
   /** Bytes of uploads completed so far, for progress. */
   sentBytes = 0;
@@ -172,8 +176,8 @@ export class ChunkUploader {
 
   /** From now on, packs that find no slot wait in `spill` (a background checkpoint while its task is frozen); `undefined` stops that. */
   spillTo(spill: PackSpill | undefined): void {
-    if (!spill && this.spill) this.draining = this.spill;
-    this.spill = spill;
+    if (spill) this.spill = spill;
+    this.spilling = spill !== undefined;
   }
 
   /** Waits for every chunk to be encoded and packed, sends the open pack and waits for every upload; rejects with the first failure. */
@@ -250,7 +254,9 @@ export class ChunkUploader {
   }
 
   private async send(pack: OpenPack, reuseBuffer: boolean): Promise<void> {
-    if (this.inFlight.size >= this.concurrency && this.spill?.hasRoomFor(pack.bytes)) {
+    this.transfer.uploadedPacks++;
+    this.transfer.storedBytes += pack.bytes;
+    if (this.spilling && this.inFlight.size >= this.concurrency && this.spill?.hasRoomFor(pack.bytes)) {
       const spilled = await this.spill.put(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32).then(
         () => true,
         () => {
@@ -262,15 +268,11 @@ export class ChunkUploader {
       );
       if (spilled) {
         if (reuseBuffer) transferBuffers.release(pack.buffer);
-        this.transfer.uploadedPacks++;
-        this.transfer.storedBytes += pack.bytes;
         this.pumpSpilled();
         return;
       }
     }
     await this.slot();
-    this.transfer.uploadedPacks++;
-    this.transfer.storedBytes += pack.bytes;
     this.upload(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32, () => {
       if (reuseBuffer) transferBuffers.release(pack.buffer);
     });
@@ -289,9 +291,6 @@ export class ChunkUploader {
     }
     this.throwIfFailed();
   }
-
-  /** Sealed packs waiting for an upload slot now: S3 is the limit while there are any. */
-  private packsWaitingForSlot = 0;
 
   private upload(id: string, data: Buffer, checksum: number, done: () => void | Promise<void>): void {
     const upload = this.store
@@ -312,7 +311,7 @@ export class ChunkUploader {
 
   /** Starts uploads of spilled packs while slots are free. */
   private pumpSpilled(): void {
-    const spill = this.spill ?? this.draining;
+    const spill = this.spill;
     if (!spill || this.failure !== undefined) return;
     while (this.inFlight.size < this.concurrency && spill.waiting > 0) {
       const next = spill.takeNext();
@@ -324,6 +323,7 @@ export class ChunkUploader {
         },
         (error: unknown) => {
           this.inFlight.delete(reading);
+          void next.release();
           this.fail(error);
         },
       );
@@ -331,15 +331,11 @@ export class ChunkUploader {
     }
   }
 
-  /** The spill being emptied once the checkpoint stopped spilling. */
-  private draining: PackSpill | undefined;
-
   /** Sends every spilled pack, a slot at a time. */
   private async sendSpilled(): Promise<void> {
-    const spill = this.spill ?? this.draining;
+    const spill = this.spill;
     if (!spill) return;
-    this.draining = spill;
-    this.spill = undefined;
+    this.spilling = false;
     while (spill.waiting > 0 || this.inFlight.size > 0) {
       this.pumpSpilled();
       if (this.inFlight.size === 0) break;
