@@ -63,6 +63,8 @@ export type CheckpointKind = 'final' | 'background';
 
 /** How far before the agent started a file's change may lie and still count as the task's own (clock granularity). */
 const CHANGED_SINCE_SLACK_MS = 1000;
+/** CRIU's default ghost-file limit is 1 MiB; an unlinked scratch file of any size travels in the images like memory. */
+const GHOST_LIMIT_BYTES = 1024 ** 4;
 /**
  * Says at once, before anything is dumped, when a final checkpoint is unlikely to finish before the notice's
  * deadline at the rate the job's last checkpoint was measured at. It goes on all the same (unchanged memory is
@@ -98,9 +100,6 @@ async function directoryBytes(dir: string): Promise<number> {
   );
   return sizes.reduce((sum, n) => sum + n, 0);
 }
-
-/** CRIU's default ghost-file limit is 1 MiB; an unlinked scratch file of any size travels in the images like memory. */
-const GHOST_LIMIT_BYTES = 1024 ** 4;
 
 /**
  * Checkpoints the task. A final checkpoint leaves the tree frozen, its output copied out and the manifest
@@ -169,13 +168,13 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]), clock }, dump);
     // Judged below; an upload failure does not stop CRIU half-way (the tree is seized): the dump ends first.
     following.catch(() => undefined);
-    const dumped_ = await dump.then(
+    const dumpOutcome = await dump.then(
       (received) => ({ received }),
       (error: unknown) => ({ error: error ?? new Error('criu dump failed') }),
     );
-    if ('error' in dumped_) {
+    if ('error' in dumpOutcome) {
       await following.catch(() => undefined);
-      throw dumped_.error;
+      throw dumpOutcome.error;
     }
     treeStopped = true;
     const dumped = clock.now();
@@ -205,7 +204,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       frozenMs = clock.now() - started;
       slog.info({ event: LogEvent.checkpointThawed, frozenMs }, 'the task runs on; its checkpoint goes on uploading');
     }
-    const images = [...(await following), ...(await pages.imageFiles(dumped_.received, uploader))].sort((a, b) => a.name.localeCompare(b.name));
+    const images = [...(await following), ...(await pages.imageFiles(dumpOutcome.received, uploader))].sort((a, b) => a.name.localeCompare(b.name));
     const imageBytes = images.reduce((s, f) => s + f.bytes, 0);
     progress.estimate(uploader.transfer.uploadedBytes - uploader.sentBytes);
     const files = await chunkArchive(spooled?.files ?? archive.files(), uploader, slog);

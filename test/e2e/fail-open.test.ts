@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvent, agentEvents, collect, runToCompletion, signalContainer, taskContainer, waitForExit } from '../support/task-container.ts';
+import { agentEvent, agentEvents, runToCompletion, signalAndCollect, taskContainer } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds } = useStandIns({ bucket: 'e2e-fail-open' });
@@ -20,9 +20,7 @@ const trapsTerm = ['sh', '-c', 'trap "echo got TERM; exit 3" TERM; echo ready; w
 async function runAndSignal(envVars: Record<string, string>, signal: string) {
   const container = await taskContainer(trapsTerm, envVars).withWaitStrategy(Wait.forLogMessage('ready')).start();
   try {
-    await signalContainer(container, signal);
-    await waitForExit(container);
-    return await collect(container);
+    return await signalAndCollect(container, signal);
   } finally {
     await container.stop({ remove: true, timeout: 0 });
   }

@@ -14,7 +14,7 @@ import {
   runToCompletion,
   runToCompletionWithTmpfs,
   runUntilCheckpoint,
-  signalContainer,
+  signalAndCollect,
   startAttempt,
   waitForExit,
   waitForLog,
@@ -200,9 +200,7 @@ describe('local faults', () => {
     let first: AttemptOutput;
     try {
       await waitForLog(container, eventLine(LogEvent.checkpointDumped));
-      await signalContainer(container, 'TERM');
-      await waitForExit(container);
-      first = await collect(container);
+      first = await signalAndCollect(container, 'TERM');
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }

@@ -15,6 +15,7 @@ import {
   collect,
   runToCompletion,
   runUntilCheckpoint,
+  signalAndCollect,
   taskContainer,
   waitForExit,
   waitForLog,
@@ -207,9 +208,7 @@ describe('signals and a silent S3 around the task', () => {
     const container = await secondAttemptRestoringSlowly('sigterm-restore');
     let result: AttemptOutput;
     try {
-      await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
-      await waitForExit(container, 120_000);
-      result = await collect(container);
+      result = await signalAndCollect(container, 'TERM', 120_000);
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }
@@ -290,9 +289,7 @@ describe('a notice acts once', () => {
     let result: AttemptOutput;
     try {
       await waitForLog(container, eventLine(LogEvent.noticeReceived), 60_000);
-      await execa('docker', ['kill', '--signal', 'TERM', container.getId()]);
-      await waitForExit(container, 120_000);
-      result = await collect(container);
+      result = await signalAndCollect(container, 'TERM', 120_000);
     } finally {
       await container.stop({ remove: true, timeout: 0 });
     }

@@ -177,6 +177,13 @@ export async function signalContainer(container: StartedTestContainer, signal: s
   await execa('docker', ['kill', '--signal', signal, container.getId()]);
 }
 
+/** Sends `signal` to the agent, waits for the container to end, and returns what the attempt printed. */
+export async function signalAndCollect(container: StartedTestContainer, signal: string, timeoutMs = 60_000): Promise<AttemptOutput> {
+  await signalContainer(container, signal);
+  await waitForExit(container, timeoutMs);
+  return collect(container);
+}
+
 /** Starts an attempt and returns once the container runs (its output is read later with `collect`). */
 export async function startAttempt(command: readonly string[], env: Record<string, string>, tmpfs?: Record<string, string>): Promise<StartedTestContainer> {
   return taskContainer(command, env, tmpfs)
