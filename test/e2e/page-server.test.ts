@@ -7,7 +7,7 @@ import { pagemapFileName, pagesFileName } from '../../criu-bridge/page-server-pr
 import { encodePagemapImage } from '../../agent/checkpoint/pagemap-image.ts';
 import { receivePages, WINDOW_BYTES, type PageSink, type ReceivedImage } from '../../agent/checkpoint/page-receiver.ts';
 import { sha256Hex } from '../../agent/transfer/chunk-encoding.ts';
-import { startRawTask } from '../bench/bench-containers.ts';
+import { idleContainer } from '../bench/bench-containers.ts';
 
 /** Keeps every window the receiver hands over, in order, per image. */
 class CollectingSink implements PageSink {
@@ -61,11 +61,28 @@ async function dumpThroughPageServer(c: StartedTestContainer, pid: number, dir: 
   }
 }
 
+/**
+ * A process holding `mib` MiB of random memory, blocked in read(2) on a pipe that never delivers: a dump that
+ * interrupts it changes none of its memory. (A sleeping task would not do: each dump that interrupts a sleep
+ * can leave different bytes on its stack, so two dumps of it are not byte-equal.)
+ */
+async function startBlockedTask(mib: number): Promise<{ c: StartedTestContainer; pid: number }> {
+  const c = await idleContainer();
+  const program = `import os, sys; m = bytearray(os.urandom(${mib} << 20)); print("ready", os.getpid(), flush=True); os.read(0, 1)`;
+  await execa('docker', ['exec', '-d', c.getId(), 'sh', '-c', `sleep 1000000 | setsid python3 -c '${program}' >/tmp/task.log 2>&1`]);
+  for (;;) {
+    const log = (await execa('docker', ['exec', c.getId(), 'cat', '/tmp/task.log'], { reject: false })).stdout;
+    const pid = /^ready (\d+)$/m.exec(log)?.[1];
+    if (pid) return { c, pid: Number(pid) };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 describe('the page server', () => {
   let task: { c: StartedTestContainer; pid: number };
 
   beforeAll(async () => {
-    task = await startRawTask(40);
+    task = await startBlockedTask(40);
     // The tree is dumped once locally and left stopped: its memory stays as it was for the next dumps.
     await execa('docker', [
       'exec',
