@@ -1,10 +1,11 @@
 // Runs the `criu` CLI (version, checks, dump, foreground restore) with CRIU's own error lines attached to failures.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Duplex } from 'node:stream';
+import type { OnReadOpts, Socket } from 'node:net';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { dumpArgs, restoreArgs, type CriuDumpOptions, type CriuRestoreOptions } from './criu-options.ts';
+import { pageServerSocketPair } from './page-server-socket.ts';
 
 /** CRIU's version as text and as one comparable number (major*10000 + minor*100 + sub). */
 export interface CriuVersion {
@@ -60,8 +61,18 @@ async function readLogExcerpt(imagesDir: string, logFile: string, stderr: string
   return errorExcerpt(`${log}\n${stderr}`.trim());
 }
 
-/** The descriptor of `criu dump`'s page-server socket (`--ps-socket`). */
-const PAGE_SERVER_FD = 3;
+/** What serves a dump's pages: the reader of its socket (net.Socket's `onread`), and what serves the socket once CRIU holds the other end. */
+export interface PageServer<T> {
+  onread: OnReadOpts;
+  serve(socket: Socket): Promise<T>;
+}
+
+/**
+ * The descriptor of `criu dump`'s page-server socket (`--ps-socket`): its standard input. CRIU reads the
+ * socket blocking, and the agent's socket is non-blocking (a flag the two descriptors share): Node's spawn
+ * makes a child's descriptors 0-2 blocking again, and no other.
+ */
+const PAGE_SERVER_FD = 0;
 
 /** The criu binary and the version it reports. */
 export class CriuCli {
@@ -103,15 +114,25 @@ export class CriuCli {
   }
 
   /**
-   * Runs `criu dump --page-server` with its page-server socket on descriptor 3, one end of a socket pair whose
-   * other end `serve` is given: CRIU's other images go to `imagesDir`, its pages only to `serve`. Resolves with
-   * what `serve` resolved to once both are done; rejects with CRIU's failure if the dump failed (whatever the
-   * server saw then), else with the server's.
+   * Runs `criu dump --page-server` with its page-server socket on descriptor 0, one end of a socket pair whose
+   * other end, read through `server.onread`, `server.serve` is given: CRIU's other images go to `imagesDir`, its
+   * pages only to the server. Resolves with what `serve` resolved to once both are done; rejects with CRIU's
+   * failure if the dump failed (whatever the server saw then), else with the server's.
    */
-  async dumpToPageServer<T>(options: CriuDumpOptions, serve: (socket: Duplex) => Promise<T>): Promise<T> {
+  async dumpToPageServer<T>(options: CriuDumpOptions, server: PageServer<T>): Promise<T> {
     const args = dumpArgs({ ...options, pageServerFd: PAGE_SERVER_FD });
-    const child = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    const socket = child.stdio[PAGE_SERVER_FD] as Duplex;
+    // The socket's private directory goes beside the images, not among them (they are all uploaded).
+    const { agent: socket, criu } = await pageServerSocketPair(path.dirname(options.imagesDir), server.onread);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(this.binary, args, { stdio: [criu, 'ignore', 'pipe'] });
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    } finally {
+      // The child holds its own copy of CRIU's end; this one would keep the socket open after CRIU exits.
+      criu.destroy();
+    }
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       if (stderr.length < 64 << 10) stderr += text;
@@ -124,7 +145,7 @@ export class CriuCli {
       // 'exit', not 'close': the socket may be left unread once CLOSE is answered.
       child.once('exit', (code) => resolve(code ?? undefined));
     });
-    const served = serve(socket).then(
+    const served = server.serve(socket).then(
       (value) => ({ value }),
       (error: unknown) => {
         // CRIU may be blocked writing pages: a closed socket makes its dump fail instead of waiting for ever.

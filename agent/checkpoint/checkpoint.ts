@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CriuCli, CriuVersion } from '../../criu-bridge/criu-cli.ts';
-import { receivePages } from './page-receiver.ts';
+import { DirectPageReceiver } from './page-receiver.ts';
 import { PageChunkSink } from './page-chunks.ts';
 import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
 import { usableCores, workerCount } from '../transfer/worker-count.ts';
@@ -163,7 +163,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         // caller, a background one lets it go on at once.
         afterDump: 'stop',
       },
-      (socket) => receivePages(socket, socket, pages),
+      new DirectPageReceiver(pages),
     );
     const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]), clock }, dump);
     // Judged below; an upload failure does not stop CRIU half-way (the tree is seized): the dump ends first.

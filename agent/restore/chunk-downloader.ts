@@ -1,5 +1,4 @@
 // Reassembles chunked streams from S3: image files written at their offsets in parallel, or one stream in order.
-import { writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -76,10 +75,13 @@ class RangeWriter implements BodySink {
   /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
   writtenBytes = 0;
 
-  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers) {
+  private readonly buffers: GatherBuffers;
+
+  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers, buffers: GatherBuffers) {
     this.range = range;
     this.fds = fds;
     this.workers = workers;
+    this.buffers = buffers;
   }
 
   restart(): void {
@@ -97,7 +99,7 @@ class RangeWriter implements BodySink {
       const within = this.received - (ref.offset - this.range.offset);
       const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
       // Synchronous: the socket's read buffer is reused as soon as this returns.
-      this.gathered ??= Buffer.allocUnsafeSlow(stored);
+      this.gathered ??= this.buffers.take(stored);
       part.copy(this.gathered, within);
       at += part.length;
       this.received += part.length;
@@ -118,10 +120,11 @@ class RangeWriter implements BodySink {
 
   private decodeAndWrite(ref: ChunkRef, destinations: readonly Destination[], stored: Buffer): void {
     const where = `pack ${this.range.pack} bytes ${ref.offset}+${storedLength(ref)}`;
-    const done = this.workers.decode(stored, ref.encoding ?? 'raw', ref.bytes, ref.sha256, where).then(
-      (raw) => {
-        // Writes go to the page cache; they are made only once the chunk passed its check.
-        for (const to of destinations) writeAllSync(this.fds[to.image]!, raw, to.offset);
+    // The worker writes the chunk (to the page cache) only once it passed its check.
+    const writes = destinations.map((to) => ({ fd: this.fds[to.image]!, position: to.offset }));
+    const done = this.workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.sha256, where, writes).then(
+      (back) => {
+        this.buffers.give(back);
         this.writtenBytes += ref.bytes * destinations.length;
       },
       (error: unknown) => {
@@ -133,9 +136,29 @@ class RangeWriter implements BodySink {
   }
 }
 
-function writeAllSync(fd: number, data: Buffer, position: number): void {
-  for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written, position + written);
+/**
+ * Buffers to gather chunks in, handed back by the workers once a chunk is written: a restore allocates about as
+ * many as chunks are in flight, once, instead of one per chunk.
+ */
+class GatherBuffers {
+  private readonly spare: Buffer[] = [];
+
+  /** A buffer of exactly `bytes` that owns its memory (so that it can be transferred to a worker). */
+  take(bytes: number): Buffer {
+    const index = this.spare.findIndex((b) => b.buffer.byteLength >= bytes);
+    const found = index >= 0 ? this.spare.splice(index, 1)[0]! : undefined;
+    const memory = found?.buffer ?? new ArrayBuffer(Math.max(bytes, GATHER_BYTES));
+    return Buffer.from(memory, 0, bytes);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.spare.length < MAX_SPARE_GATHER_BUFFERS) this.spare.push(buffer);
+  }
 }
+
+/** A page window's chunk fits in one; larger chunks (files', up to 4 MiB) get buffers of their own size. */
+const GATHER_BYTES = 1 << 20;
+const MAX_SPARE_GATHER_BUFFERS = 64;
 
 /**
  * Writes every image file into `dir` from its chunks, `concurrency` ranged reads at a time, each read straight
@@ -154,13 +177,14 @@ export async function downloadImages(
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
   const fds = handles.map((h) => h.fd);
   const ranges = planPackRanges(images);
+  const buffers = new GatherBuffers();
   let next = 0;
   let bytes = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
     while (next < ranges.length && !failed) {
       const range = ranges[next++]!;
-      const writer = new RangeWriter(range, fds, workers);
+      const writer = new RangeWriter(range, fds, workers, buffers);
       try {
         await store.readPackRange(range.pack, range.offset, range.bytes, writer);
         await writer.settled();

@@ -1,4 +1,5 @@
 // The body of one chunk worker thread: hashes, compresses and decompresses the chunks the main thread hands it.
+import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { decodeChunk, encodeKnownHash, sha256Hex, type ChunkEncoding } from './chunk-encoding.ts';
@@ -7,7 +8,13 @@ import { decodeChunk, encodeKnownHash, sha256Hex, type ChunkEncoding } from './c
 export type WorkerRequest =
   | { kind: 'known'; hashes: string[] }
   | { kind: 'encode'; job: number; raw: Uint8Array; compress: boolean }
-  | { kind: 'decode'; job: number; stored: Uint8Array; encoding: ChunkEncoding; bytes: number; sha256: string; what: string };
+  | { kind: 'decode'; job: number; stored: Uint8Array; encoding: ChunkEncoding; bytes: number; sha256: string; what: string; writes?: FileWrite[] };
+
+/** Where a decoded chunk is written: a descriptor of this process (shared by its threads) and a position in its file. */
+export interface FileWrite {
+  fd: number;
+  position: number;
+}
 
 export type WorkerReply =
   | {
@@ -21,7 +28,7 @@ export type WorkerReply =
       raw: Uint8Array;
       stored?: Uint8Array;
     }
-  | { job: number; kind: 'decoded'; raw: Uint8Array; stored: Uint8Array }
+  | { job: number; kind: 'decoded'; raw?: Uint8Array; stored: Uint8Array }
   | { job: number; kind: 'failed'; message: string };
 
 /** A copy of the bytes in an ArrayBuffer of its own, which can be transferred without taking anything from its source. */
@@ -38,6 +45,10 @@ function ownedOrCopy(view: Uint8Array): Uint8Array {
 
 function asBuffer(view: Uint8Array): Buffer {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+}
+
+function writeAll(fd: number, data: Buffer, position: number): void {
+  for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written, position + written);
 }
 
 let known = new Set<string>();
@@ -78,12 +89,17 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
       };
     }
     const decoded = decodeChunk(asBuffer(request.stored), request.encoding, request.bytes, request.what);
+    const sha256 = sha256Hex(decoded);
+    if (sha256 !== request.sha256) {
+      throw new Error(`${request.what}: SHA-256 ${sha256} (${decoded.byteLength} bytes) does not match the manifest's SHA-256 ${request.sha256}`);
+    }
+    if (request.writes) {
+      // Written here, once checked: the raw bytes never cross back to the main thread, only the stored buffer, for reuse.
+      for (const { fd, position } of request.writes) writeAll(fd, decoded, position);
+      return { reply: { job: request.job, kind: 'decoded', stored: request.stored }, transfer: [request.stored.buffer as ArrayBuffer] };
+    }
     // A raw chunk decodes to its stored bytes themselves: one buffer goes back, listed once.
     const raw = decoded.buffer === request.stored.buffer ? request.stored : ownedOrCopy(decoded);
-    const sha256 = sha256Hex(asBuffer(raw));
-    if (sha256 !== request.sha256) {
-      throw new Error(`${request.what}: SHA-256 ${sha256} (${raw.byteLength} bytes) does not match the manifest's SHA-256 ${request.sha256}`);
-    }
     const transfer = raw.buffer === request.stored.buffer ? [raw.buffer as ArrayBuffer] : [raw.buffer as ArrayBuffer, request.stored.buffer as ArrayBuffer];
     return { reply: { job: request.job, kind: 'decoded', raw, stored: request.stored }, transfer };
   } catch (error) {

@@ -1,4 +1,7 @@
 // The chunk worker pool: encodes and decodes on worker threads as encodeChunk does, moves buffers without copies, and refuses damaged chunks.
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
@@ -206,6 +209,37 @@ describe('ChunkWorkers', () => {
     await expect(pool.decode(owned(raw), 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(
       /^chunk v: SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 a{64}/,
     );
+  });
+
+  it('writes a checked chunk at every place it goes from the worker, hands the stored buffer back, and writes nothing of a damaged one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'workers-write-'));
+    const file = await open(path.join(dir, 'image'), 'w+');
+    try {
+      const raw = seededAcgtLines('workers-write', 96 << 10);
+      const encoded = encodeChunk(raw, true);
+      expect(encoded.encoding).toBe('zstd');
+      const stored = owned(encoded.stored);
+      const back = await pool.decodeAndWrite(stored, 'zstd', raw.length, encoded.sha256, 'chunk a', [
+        { fd: file.fd, position: 0 },
+        { fd: file.fd, position: raw.length + 100 },
+      ]);
+      // The same bytes come back, for the next chunk to be gathered in.
+      expect(back.equals(encoded.stored)).toBe(true);
+      const written = await readFile(path.join(dir, 'image'));
+      expect(written.subarray(0, raw.length).equals(raw)).toBe(true);
+      expect(written.subarray(raw.length, raw.length + 100).equals(Buffer.alloc(100))).toBe(true);
+      expect(written.subarray(raw.length + 100).equals(raw)).toBe(true);
+
+      const damaged = owned(raw);
+      damaged[5] = damaged[5]! ^ 1;
+      await expect(pool.decodeAndWrite(damaged, 'raw', raw.length, sha256Hex(raw), 'chunk b', [{ fd: file.fd, position: 3 * raw.length }])).rejects.toThrow(
+        /^chunk b: SHA-256 [0-9a-f]{64} .*does not match the manifest's SHA-256/,
+      );
+      expect((await file.stat()).size).toBe(2 * raw.length + 100);
+    } finally {
+      await file.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops its workers on close, and the workers still answer the next jobs after a failure', async () => {

@@ -5,7 +5,7 @@
 // outstanding (each holds its chunk). Workers keep the process alive only while they hold a job.
 import { Worker } from 'node:worker_threads';
 import type { ChunkEncoding, EncodedChunk } from './chunk-encoding.ts';
-import { transferable, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
+import { transferable, type FileWrite, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
 import { usableCores } from './worker-count.ts';
 
 /** The worker's module: beside this one as TypeScript in the source tree, as a bundled .mjs in the task image. */
@@ -80,8 +80,19 @@ export class ChunkWorkers {
   async decode(stored: Buffer, encoding: ChunkEncoding, bytes: number, sha256: string, what: string): Promise<Buffer> {
     const view = transferable(stored); // the caller keeps its bytes
     const reply = await this.run((job) => ({ kind: 'decode', job, stored: view, encoding, bytes, sha256, what }), [view.buffer as ArrayBuffer]);
-    if (reply.kind !== 'decoded') throw new Error(`chunk worker answered ${reply.kind} to a decode`);
+    if (reply.kind !== 'decoded' || !reply.raw) throw new Error(`chunk worker answered ${reply.kind} to a decode`);
     return asBuffer(reply.raw);
+  }
+
+  /**
+   * Checks a stored chunk as `decode` does and, once it passed, writes its raw bytes at each of `writes` from the
+   * worker (a descriptor is the process's, whatever thread writes). `stored` (which must own its ArrayBuffer) is
+   * transferred, and handed back for reuse once done; rejects, naming `what`, when it is not its chunk.
+   */
+  async decodeAndWrite(stored: Buffer, encoding: ChunkEncoding, bytes: number, sha256: string, what: string, writes: FileWrite[]): Promise<Buffer> {
+    const reply = await this.run((job) => ({ kind: 'decode', job, stored, encoding, bytes, sha256, what, writes }), [stored.buffer as ArrayBuffer]);
+    if (reply.kind !== 'decoded') throw new Error(`chunk worker answered ${reply.kind} to a decode`);
+    return asBuffer(reply.stored);
   }
 
   /**

@@ -1,0 +1,98 @@
+// Measures the agent's side of a checkpoint without CRIU or containers: a page-server stream of distinct random pages through the receiver, the workers and the uploader to the fast S3 stand-in, with the CPU of each thread.
+//
+// `node test/bench/pipeline-bench.ts [--size MIB] [--workers N] [--no-compress]`: the stream comes from a
+// child process (as CRIU's would) on the same kind of socket pair a dump uses; the stand-in runs in processes
+// of its own. It prints one JSON line: wall seconds, the agent's CPU-seconds per GiB (every thread) and the
+// CPU of each of its threads, so that a change to the pipeline can be judged in a minute, before the full
+// benchmark (`npm run bench`).
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PageChunkSink } from '../../agent/checkpoint/page-chunks.ts';
+import { DirectPageReceiver } from '../../agent/checkpoint/page-receiver.ts';
+import { createS3Client, SnapshotStore } from '../../agent/store/snapshot-store.ts';
+import { ChunkUploader } from '../../agent/transfer/chunk-uploader.ts';
+import { ChunkWorkers } from '../../agent/transfer/chunk-workers.ts';
+import { usableCores } from '../../agent/transfer/worker-count.ts';
+import { pageServerSocketPair } from '../../criu-bridge/page-server-socket.ts';
+import { startFastS3 } from '../../localstack/fast-s3-server.ts';
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`pipeline-bench: ${name} needs a whole number >= 1, not ${JSON.stringify(process.argv[at + 1])}`);
+    process.exit(64);
+  }
+  return value;
+}
+
+/** CPU-seconds of each thread of this process so far, by "tid name". */
+function threadSeconds(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    out.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, ticks / 100);
+  }
+  return out;
+}
+
+const sizeMiB = option('--size', 1024);
+const workerCount = option('--workers', usableCores());
+const compress = !process.argv.includes('--no-compress');
+// The stand-in's objects on tmpfs, so that the disk is not what is measured.
+const dir = path.join('/dev/shm', `pipeline-bench-${process.pid}`);
+const s3 = await startFastS3({ dir, workers: Math.max(1, os.availableParallelism() - 1), buckets: ['bench'] });
+try {
+  Object.assign(process.env, { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1' });
+  const store = new SnapshotStore(createS3Client(), { bucket: 'bench', prefix: 'pipeline' }, 'job');
+  const workers = new ChunkWorkers(workerCount);
+  // Started and loaded before the measurement, as the agent starts them when the task starts.
+  workers.warm();
+  await Promise.all(Array.from({ length: workerCount }, (_, i) => workers.encode(Buffer.alloc(4096, i), false)));
+  const uploader = new ChunkUploader(store, new Map(), 4, { workers, compress });
+  const sink = new PageChunkSink(uploader);
+  const receiver = new DirectPageReceiver(sink);
+  const { agent, criu } = await pageServerSocketPair(os.tmpdir(), receiver.onread);
+  const writer = spawn(process.execPath, [new URL('./page-stream-writer.ts', import.meta.url).pathname, String(sizeMiB)], {
+    stdio: [criu, 'inherit', 'inherit'],
+  });
+  criu.destroy();
+  const threadsBefore = threadSeconds();
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const images = await receiver.serve(agent);
+  await sink.imageFiles(images, uploader);
+  await uploader.drain();
+  const wallS = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const threads = [...threadSeconds()]
+    .map(([name, s]) => ({ thread: name, cpuS: Number((s - (threadsBefore.get(name) ?? 0)).toFixed(2)) }))
+    .filter((t) => t.cpuS >= 0.02);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  console.log(
+    JSON.stringify({
+      sizeMiB,
+      workers: workerCount,
+      compress,
+      wallS: Number(wallS.toFixed(2)),
+      cpuSecondsPerGiB: Number(((cpuS * 1024) / sizeMiB).toFixed(2)),
+      userS: Number((cpu.user / 1e6).toFixed(2)),
+      systemS: Number((cpu.system / 1e6).toFixed(2)),
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+      storedMiB: Math.round(uploader.transfer.storedBytes / 2 ** 20),
+      threads,
+    }),
+  );
+  agent.destroy();
+  writer.kill();
+  await workers.close();
+} finally {
+  await s3.stop();
+  await rm(dir, { recursive: true, force: true });
+}
