@@ -280,8 +280,9 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         cpuSecondsPerGiB: Number(((cpu.userMs + cpu.systemMs) / 1000 / Math.max(transfer.totalBytes / 1024 ** 3, 1 / 1024)).toFixed(2)),
         workers: workers.size,
         cores,
-        // Chunks offered to zstd, and those kept raw because the cores, not the uploads, were the limit.
-        compression: uploader.compressionChoices,
+        // Chunks offered to zstd, those kept raw because the cores, not the uploads, were the limit, and the
+        // measured rates that judged it (compression-pace.ts).
+        compression: { ...uploader.compressionChoices, ...uploader.pace.figures() },
         spill: spill ? { packs: spill.spilledPacks, mostBytes: spill.mostBytes } : undefined,
         // What the checkpoint wrote to SPOTSNAP_WORK_DIR at most: CRIU's small images, a background one's spooled
         // archives and spilled packs. Pages never land there.

@@ -22,6 +22,8 @@ export interface EncodedChunk {
   encoding: ChunkEncoding;
   /** The bytes as stored: `raw` itself when the encoding is raw. */
   stored: Buffer;
+  /** Milliseconds spent in zstd, when it was tried (whether or not it paid). */
+  zstdMs?: number;
 }
 
 /**
@@ -71,8 +73,11 @@ export function sha256Hex(data: Buffer): string {
 /** Encodes a chunk whose hash is known to be `sha256`: compressed if that saves enough, else raw. */
 export function encodeKnownHash(raw: Buffer, sha256: string, compress: boolean): EncodedChunk {
   if (compress && raw.length >= 512 && mayCompress(raw)) {
+    const started = performance.now();
     const packed = zstd(raw);
-    if (packed.length <= raw.length * (1 - WORTHWHILE_SAVING)) return { sha256, bytes: raw.length, encoding: 'zstd', stored: packed };
+    const zstdMs = performance.now() - started;
+    if (packed.length <= raw.length * (1 - WORTHWHILE_SAVING)) return { sha256, bytes: raw.length, encoding: 'zstd', stored: packed, zstdMs };
+    return { sha256, bytes: raw.length, encoding: 'raw', stored: raw, zstdMs };
   }
   return { sha256, bytes: raw.length, encoding: 'raw', stored: raw };
 }

@@ -1,4 +1,5 @@
 // Encodes chunks on the worker threads, and uploads those S3 does not have yet, several to a pack object, a bounded number of packs in flight.
+import { CompressionPace } from './compression-pace.ts';
 import { crc32Combine } from './crc32-combine.ts';
 import type { ChunkRef } from '../store/manifest.ts';
 import { newPackId } from '../store/s3-layout.ts';
@@ -103,6 +104,8 @@ export class ChunkUploader {
   sentBytes = 0;
   /** Chunks offered to zstd, and chunks kept raw because the workers were the limit, for the log. */
   readonly compressionChoices = { compressed: 0, raw: 0 };
+  /** How fast the workers compress and the packs go, as measured so far. */
+  readonly pace = new CompressionPace();
 
   constructor(store: PackStore, known: KnownChunks, concurrency: number, options: UploaderOptions = {}) {
     this.store = store;
@@ -132,9 +135,12 @@ export class ChunkUploader {
     // workers while no sealed pack was waiting for an upload slot goes raw (the cores are the limit); while
     // packs wait for S3, or the workers keep up, chunks are compressed.
     const cpuBound = this.adaptiveCompression && waitedForWorkers && this.packsWaitingForSlot === 0;
-    const compress = this.compress && !cpuBound;
+    // And only where the workers compress at least as fast as S3 takes raw bytes (compression-pace.ts).
+    const tooSlow = this.adaptiveCompression && !this.pace.pays(this.workers.size, this.concurrency);
+    const compress = this.compress && !cpuBound && !tooSlow;
     if (this.compress) this.compressionChoices[compress ? 'compressed' : 'raw']++;
     const ref = this.workers.encode(raw, compress, true).then(async (result) => {
+      if (result.zstdMs !== undefined) this.pace.noteCompressed(result.bytes, result.zstdMs);
       try {
         return await this.enqueuePacking(result);
       } finally {
@@ -293,11 +299,13 @@ export class ChunkUploader {
   }
 
   private upload(id: string, data: Buffer, checksum: number, done: () => void | Promise<void>): void {
+    const started = performance.now();
     const upload = this.store
       .putPack(id, data, checksum, this.abort.signal)
       .then(
         () => {
           this.sentBytes += data.length;
+          this.pace.notePut(data.length, performance.now() - started);
         },
         (error: unknown) => this.fail(error),
       )

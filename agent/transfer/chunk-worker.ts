@@ -27,6 +27,7 @@ export type WorkerReply =
       crc32: number;
       raw: Uint8Array;
       stored?: Uint8Array;
+      zstdMs?: number;
     }
   | { job: number; kind: 'decoded'; raw?: Uint8Array; stored: Uint8Array }
   | { job: number; kind: 'failed'; message: string };
@@ -84,6 +85,7 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
           crc32: checksum,
           raw: request.raw,
           stored,
+          zstdMs: encoded.zstdMs,
         },
         transfer,
       };

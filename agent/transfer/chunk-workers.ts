@@ -71,6 +71,7 @@ export class ChunkWorkers {
       known: reply.known,
       encoding: reply.encoding,
       crc32: reply.crc32,
+      zstdMs: reply.zstdMs,
       raw: back,
       stored: reply.stored ? asBuffer(reply.stored) : back,
     };
