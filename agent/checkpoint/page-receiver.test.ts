@@ -12,15 +12,12 @@ const add = (vaddr: number, pages: Buffer) =>
   Buffer.concat([encodeHeader({ command: PsCommand.addWithFlags, flags: PageFlag.present, dstId: pid, vaddr, nrPages: pages.length / PAGE_BYTES }), pages]);
 const close = encodeHeader({ command: PsCommand.close });
 
-/** Keeps copies of the windows it is handed, and every buffer it gave out. */
+/** Keeps copies of the windows it is handed; `gate` holds each hand-over back until it settles. */
 class Recording implements PageSink {
-  readonly given: Buffer[] = [];
   readonly windows: Buffer[] = [];
   gate: Promise<void> = Promise.resolve();
   take(): Buffer {
-    const buffer = Buffer.alloc(WINDOW_BYTES);
-    this.given.push(buffer);
-    return buffer;
+    return Buffer.alloc(WINDOW_BYTES);
   }
   async chunk(_image: ReceivedImage, buffer: Buffer, length: number): Promise<void> {
     this.windows.push(Buffer.from(buffer.subarray(0, length)));

@@ -158,9 +158,9 @@ export class PageStreamParser {
   private flush(): Promise<void> | undefined {
     const open = this.open;
     this.open = undefined;
-    const image = this.run?.image ?? this.current;
-    if (!open || !image || open.length === 0) return undefined;
-    return this.sink.chunk(image, open.buffer, open.length);
+    // Windows are only ever opened for the image opened last.
+    if (!open || !this.current || open.length === 0) return undefined;
+    return this.sink.chunk(this.current, open.buffer, open.length);
   }
 
   private command(header: PsHeader): Promise<void> | undefined {

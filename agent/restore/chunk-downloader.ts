@@ -6,7 +6,7 @@ import { storedLength, type ChunkRef, type ImageFile } from '../store/manifest.t
 import { sharedChunkWorkers, type ChunkWorkers } from '../transfer/chunk-workers.ts';
 import type { BodySink } from '../transfer/direct-range-get.ts';
 import { ChecksumMismatchError, type SnapshotStore } from '../store/snapshot-store.ts';
-import { PACK_BYTES } from '../transfer/buffer-pool.ts';
+import { BufferPool, PACK_BYTES } from '../transfer/buffer-pool.ts';
 
 /** What reassembly needs of the job's store: ranged reads of packs, and single verified chunks. */
 export type ChunkSource = Pick<SnapshotStore, 'readPackRange' | 'getChunk'>;
@@ -75,18 +75,16 @@ class RangeWriter implements BodySink {
   /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
   writtenBytes = 0;
 
-  private readonly buffers: GatherBuffers;
-
-  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers, buffers: GatherBuffers) {
+  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers) {
     this.range = range;
     this.fds = fds;
     this.workers = workers;
-    this.buffers = buffers;
   }
 
   restart(): void {
     this.received = 0;
     this.chunk = 0;
+    if (this.gathered) releaseGather(this.gathered);
     this.gathered = undefined;
     this.writtenBytes = 0;
   }
@@ -99,7 +97,7 @@ class RangeWriter implements BodySink {
       const within = this.received - (ref.offset - this.range.offset);
       const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
       // Synchronous: the socket's read buffer is reused as soon as this returns.
-      this.gathered ??= this.buffers.take(stored);
+      this.gathered ??= gatherBuffer(stored);
       part.copy(this.gathered, within);
       at += part.length;
       this.received += part.length;
@@ -124,7 +122,7 @@ class RangeWriter implements BodySink {
     const writes = destinations.map((to) => ({ fd: this.fds[to.image]!, position: to.offset }));
     const done = this.workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.sha256, where, writes).then(
       (back) => {
-        this.buffers.give(back);
+        releaseGather(back);
         this.writtenBytes += ref.bytes * destinations.length;
       },
       (error: unknown) => {
@@ -137,28 +135,21 @@ class RangeWriter implements BodySink {
 }
 
 /**
- * Buffers to gather chunks in, handed back by the workers once a chunk is written: a restore allocates about as
- * many as chunks are in flight, once, instead of one per chunk.
+ * The buffers chunks are gathered in, handed back by the workers once a chunk is written: a page window's chunk
+ * fits one, and a restore takes about as many as chunks are in flight, once. Larger chunks (files', up to 4
+ * MiB) get a buffer of their own.
  */
-class GatherBuffers {
-  private readonly spare: Buffer[] = [];
+const gatherBuffers = new BufferPool(1 << 20);
 
-  /** A buffer of exactly `bytes` that owns its memory (so that it can be transferred to a worker). */
-  take(bytes: number): Buffer {
-    const index = this.spare.findIndex((b) => b.buffer.byteLength >= bytes);
-    const found = index >= 0 ? this.spare.splice(index, 1)[0]! : undefined;
-    const memory = found?.buffer ?? new ArrayBuffer(Math.max(bytes, GATHER_BYTES));
-    return Buffer.from(memory, 0, bytes);
-  }
-
-  give(buffer: Buffer): void {
-    if (this.spare.length < MAX_SPARE_GATHER_BUFFERS) this.spare.push(buffer);
-  }
+/** A buffer of exactly `bytes` that owns its whole ArrayBuffer, so that it can be transferred to a worker. */
+function gatherBuffer(bytes: number): Buffer {
+  return bytes <= gatherBuffers.bytes ? gatherBuffers.take().subarray(0, bytes) : Buffer.allocUnsafeSlow(bytes);
 }
 
-/** A page window's chunk fits in one; larger chunks (files', up to 4 MiB) get buffers of their own size. */
-const GATHER_BYTES = 1 << 20;
-const MAX_SPARE_GATHER_BUFFERS = 64;
+/** Gives a gather buffer back, whole (one of its own size is not the pool's, and the pool ignores it). */
+function releaseGather(view: Buffer): void {
+  gatherBuffers.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+}
 
 /**
  * Writes every image file into `dir` from its chunks, `concurrency` ranged reads at a time, each read straight
@@ -177,14 +168,13 @@ export async function downloadImages(
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
   const fds = handles.map((h) => h.fd);
   const ranges = planPackRanges(images);
-  const buffers = new GatherBuffers();
   let next = 0;
   let bytes = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
     while (next < ranges.length && !failed) {
       const range = ranges[next++]!;
-      const writer = new RangeWriter(range, fds, workers, buffers);
+      const writer = new RangeWriter(range, fds, workers);
       try {
         await store.readPackRange(range.pack, range.offset, range.bytes, writer);
         await writer.settled();

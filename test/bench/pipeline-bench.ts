@@ -1,6 +1,6 @@
 // Measures the agent's side of a checkpoint without CRIU or containers: a page-server stream of distinct random pages through the receiver, the workers and the uploader to the fast S3 stand-in, with the CPU of each thread.
 //
-// `node test/bench/pipeline-bench.ts [--size MIB] [--workers N] [--no-compress]`: the stream comes from a
+// `npm run bench:pipeline [-- --size MIB] [--workers N] [--no-compress]`: the stream comes from a
 // child process (as CRIU's would) on the same kind of socket pair a dump uses; the stand-in runs in processes
 // of its own. It prints one JSON line: wall seconds, the agent's CPU-seconds per GiB (every thread) and the
 // CPU of each of its threads, so that a change to the pipeline can be judged in a minute, before the full
@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { PageChunkSink } from '../../agent/checkpoint/page-chunks.ts';
 import { DirectPageReceiver } from '../../agent/checkpoint/page-receiver.ts';
 import { createS3Client, SnapshotStore } from '../../agent/store/snapshot-store.ts';
@@ -19,14 +20,30 @@ import { usableCores } from '../../agent/transfer/worker-count.ts';
 import { pageServerSocketPair } from '../../criu-bridge/page-server-socket.ts';
 import { startFastS3 } from '../../localstack/fast-s3-server.ts';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`pipeline-bench: ${name} needs a whole number >= 1, not ${JSON.stringify(process.argv[at + 1])}`);
-    process.exit(64);
-  }
+const USAGE = 'usage: npm run bench:pipeline [-- --size MIB] [--workers N] [--no-compress]';
+
+function fail(message: string): never {
+  console.error(`pipeline-bench: ${message}\n${USAGE}`);
+  process.exit(64);
+}
+
+let args: ReturnType<typeof parseArgs<{ options: { size: { type: 'string' }; workers: { type: 'string' }; 'no-compress': { type: 'boolean' } } }>>;
+try {
+  args = parseArgs({
+    options: { size: { type: 'string' }, workers: { type: 'string' }, 'no-compress': { type: 'boolean' } },
+    strict: true,
+    allowPositionals: false,
+  });
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+
+/** A whole number >= 1 given as --NAME, or `fallback`. */
+function count(name: 'size' | 'workers', fallback: number): number {
+  const text = args.values[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) fail(`--${name} needs a whole number >= 1, not ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -42,9 +59,9 @@ function threadSeconds(): Map<string, number> {
   return out;
 }
 
-const sizeMiB = option('--size', 1024);
-const workerCount = option('--workers', usableCores());
-const compress = !process.argv.includes('--no-compress');
+const sizeMiB = count('size', 1024);
+const workerCount = count('workers', usableCores());
+const compress = !args.values['no-compress'];
 // The stand-in's objects on tmpfs, so that the disk is not what is measured.
 const dir = path.join('/dev/shm', `pipeline-bench-${process.pid}`);
 const s3 = await startFastS3({ dir, workers: Math.max(1, os.availableParallelism() - 1), buckets: ['bench'] });
