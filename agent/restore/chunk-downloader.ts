@@ -75,16 +75,19 @@ class RangeWriter implements BodySink {
   /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
   writtenBytes = 0;
 
-  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers) {
+  private readonly buffers: GatherBuffers;
+
+  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers, buffers: GatherBuffers) {
     this.range = range;
     this.fds = fds;
     this.workers = workers;
+    this.buffers = buffers;
   }
 
   restart(): void {
     this.received = 0;
     this.chunk = 0;
-    if (this.gathered) releaseGather(this.gathered);
+    if (this.gathered) this.buffers.release(this.gathered);
     this.gathered = undefined;
     this.writtenBytes = 0;
   }
@@ -97,7 +100,7 @@ class RangeWriter implements BodySink {
       const within = this.received - (ref.offset - this.range.offset);
       const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
       // Synchronous: the socket's read buffer is reused as soon as this returns.
-      this.gathered ??= gatherBuffer(stored);
+      this.gathered ??= this.buffers.take(stored);
       part.copy(this.gathered, within);
       at += part.length;
       this.received += part.length;
@@ -122,7 +125,7 @@ class RangeWriter implements BodySink {
     const writes = destinations.map((to) => ({ fd: this.fds[to.image]!, position: to.offset }));
     const done = this.workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.sha256, where, writes).then(
       (back) => {
-        releaseGather(back);
+        this.buffers.release(back);
         this.writtenBytes += ref.bytes * destinations.length;
       },
       (error: unknown) => {
@@ -135,20 +138,23 @@ class RangeWriter implements BodySink {
 }
 
 /**
- * The buffers chunks are gathered in, handed back by the workers once a chunk is written: a page window's chunk
- * fits one, and a restore takes about as many as chunks are in flight, once. Larger chunks (files', up to 4
- * MiB) get a buffer of their own.
+ * Buffers of one restore to gather chunks in, handed back by the workers once a chunk is written: a page
+ * window's chunk fits one, and a restore takes about as many as chunks are in flight, once. Larger chunks
+ * (files', up to 4 MiB) get a buffer of their own. The pool is the restore's own, not the process's: the agent
+ * restores once, and the task it then runs should not pay for buffers kept for a next restore.
  */
-const gatherBuffers = new BufferPool(1 << 20);
+class GatherBuffers {
+  private readonly pool = new BufferPool(1 << 20);
 
-/** A buffer of exactly `bytes` that owns its whole ArrayBuffer, so that it can be transferred to a worker. */
-function gatherBuffer(bytes: number): Buffer {
-  return bytes <= gatherBuffers.bytes ? gatherBuffers.take().subarray(0, bytes) : Buffer.allocUnsafeSlow(bytes);
-}
+  /** A buffer of exactly `bytes` that owns its whole ArrayBuffer, so that it can be transferred to a worker. */
+  take(bytes: number): Buffer {
+    return bytes <= this.pool.bytes ? this.pool.take().subarray(0, bytes) : Buffer.allocUnsafeSlow(bytes);
+  }
 
-/** Gives a gather buffer back, whole (one of its own size is not the pool's, and the pool ignores it). */
-function releaseGather(view: Buffer): void {
-  gatherBuffers.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+  /** Gives a buffer from `take` back, whole (one of its own size is not the pool's, and the pool ignores it). */
+  release(view: Buffer): void {
+    this.pool.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+  }
 }
 
 /**
@@ -168,13 +174,14 @@ export async function downloadImages(
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
   const fds = handles.map((h) => h.fd);
   const ranges = planPackRanges(images);
+  const buffers = new GatherBuffers();
   let next = 0;
   let bytes = 0;
   let failed = false;
   const worker = async (): Promise<void> => {
     while (next < ranges.length && !failed) {
       const range = ranges[next++]!;
-      const writer = new RangeWriter(range, fds, workers);
+      const writer = new RangeWriter(range, fds, workers, buffers);
       try {
         await store.readPackRange(range.pack, range.offset, range.bytes, writer);
         await writer.settled();
