@@ -9,6 +9,7 @@ import { PageChunkSink } from './page-chunks.ts';
 import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
 import { usableCores, workerCount } from '../transfer/worker-count.ts';
 import { PackSpill } from '../transfer/pack-spill.ts';
+import type { CompressionPace } from '../transfer/compression-pace.ts';
 import type { AttemptRecord } from '../run/attempt-report.ts';
 import { autoPacksInFlight, ChunkUploader, type KnownChunks } from '../transfer/chunk-uploader.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -46,6 +47,8 @@ export interface CheckpointContext {
   knownChunks: KnownChunks;
   /** Where the attempt's report collects its checkpoints. */
   record?: AttemptRecord;
+  /** The attempt's measured zstd and PUT rates, carried from one checkpoint to the next (compression-pace.ts). */
+  compressionPace?: CompressionPace;
   clock: Clock;
   log: Logger;
   /** The agent's environment, for the task's scratch directories (default: process.env). */
@@ -122,7 +125,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   const packsInFlight = config.packsInFlight === 'auto' ? autoPacksInFlight(task.residentBytes()) : config.packsInFlight;
   const cores = usableCores();
   const workers = sharedChunkWorkers(workerCount(config.workers, cores));
-  const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight, { workers });
+  const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight, { workers, pace: ctx.compressionPace });
   // A background checkpoint's packs may wait on disk while its task is frozen, so that the freeze lasts about
   // as long as CRIU's dump, not as long as the upload. A final one's task stays frozen anyway: nothing spills.
   const spill = kind === 'background' && config.spillLimitBytes > 0 ? new PackSpill(path.join(spoolDir, 'packs'), config.spillLimitBytes) : undefined;

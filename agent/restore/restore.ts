@@ -38,7 +38,16 @@ export interface RestoreContext {
 }
 
 export type RestoreOutcome =
-  | { kind: 'restored'; task: TaskProcess; manifest: Manifest; restoreMs: number; downloadMs: number; criuRestoreMs: number }
+  | {
+      kind: 'restored';
+      task: TaskProcess;
+      manifest: Manifest;
+      restoreMs: number;
+      downloadMs: number;
+      criuRestoreMs: number;
+      /** When the restored tree ran again (the clock's ms), before the confirmation window that holds its output back. */
+      runningAt: number;
+    }
   /** Nothing to restore, or nothing that could be: `reasons` says why for each snapshot tried. */
   | { kind: 'none'; reasons: string[]; hadSnapshots: boolean };
 
@@ -56,7 +65,7 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
     const started = ctx.clock.now();
     try {
       const { task, manifest, downloadMs, criuRestoreMs, runningAt } = await restoreSnapshot(ctx, id);
-      return { kind: 'restored', task, manifest, restoreMs: runningAt - started, downloadMs, criuRestoreMs };
+      return { kind: 'restored', task, manifest, restoreMs: runningAt - started, downloadMs, criuRestoreMs, runningAt };
     } catch (error) {
       const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
       ctx.log.warn({ event: LogEvent.restoreSnapshotFailed, snapshotId: id, err: reason }, 'snapshot could not be restored; trying the one before');

@@ -26,6 +26,7 @@ import { taskEnvironment } from '../task/task-environment.ts';
 import { launchTask } from '../task/task-launch.ts';
 import type { TaskProcess } from '../task/task-process.ts';
 import { runTransparently } from './transparent-run.ts';
+import { CompressionPace } from '../transfer/compression-pace.ts';
 
 /** What the end of an attempt needs of the job's store (agent/store/snapshot-store.ts): its report, its end, and cleaning up. */
 export type AttemptStore = Pick<SnapshotStore, 'putReport' | 'markEnded' | 'markFinished' | 'deleteAllPacks'>;
@@ -86,6 +87,8 @@ async function runWithSnapshots(
   const knownChunks: KnownChunks = new Map();
   const attemptStarted = clock.now();
   const record: AttemptRecord = { checkpoints: [] };
+  // One for the attempt: each checkpoint judges compression from the rates the ones before it measured.
+  const compressionPace = new CompressionPace();
   if (outcome.kind === 'restored') {
     for (const ref of chunkRefs(outcome.manifest)) knownChunks.set(ref.sha256, ref);
     record.latest = outcome.manifest;
@@ -106,6 +109,8 @@ async function runWithSnapshots(
         restoreMs: outcome.restoreMs,
         downloadMs: outcome.downloadMs,
         criuRestoreMs: outcome.criuRestoreMs,
+        // The task ran from this moment; this line comes RESTORE_CONFIRM_MS later, once it proved it runs.
+        runningAt: new Date(outcome.runningAt).toISOString(),
         agentMemory: memoryFigures(),
         agentCpuSinceStart: cpuFigures(),
       },
@@ -172,7 +177,7 @@ async function runWithSnapshots(
       task,
       notices,
       checkpoint: (kind, notice) =>
-        takeCheckpoint({ config, criu, criuVersion, store, task: supervised, command, knownChunks, record, clock, log: jlog }, kind, notice),
+        takeCheckpoint({ config, criu, criuVersion, store, task: supervised, command, knownChunks, record, compressionPace, clock, log: jlog }, kind, notice),
       dirtyTracking: () => criu.hasFeature('mem_dirty_track'),
       onFinalCheckpoint,
       clock,

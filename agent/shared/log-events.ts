@@ -327,7 +327,7 @@ export const LOG_EVENTS = [
     name: 'restore.done',
     level: 'info',
     description: 'The task was restored and runs from where its snapshot was taken.',
-    fields: 'snapshotId, fromAttempt, restoreMs, downloadMs, criuRestoreMs, agentMemory, agentCpuSinceStart',
+    fields: 'snapshotId, fromAttempt, restoreMs, downloadMs, criuRestoreMs, runningAt, agentMemory, agentCpuSinceStart',
   },
   {
     key: 'restoreFellBack',

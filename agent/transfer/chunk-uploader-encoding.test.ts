@@ -9,6 +9,7 @@ import { PACK_BYTES } from './buffer-pool.ts';
 import { decodeChunk, encodeChunk, WORTHWHILE_SAVING } from './chunk-encoding.ts';
 import { ChunkUploader, type KnownChunks, type PackStore } from './chunk-uploader.ts';
 import { type ChunkWorkers, ChunkWorkers as Pool, type EncodeResult } from './chunk-workers.ts';
+import { CompressionPace } from './compression-pace.ts';
 
 const MiB = 1 << 20;
 
@@ -290,5 +291,24 @@ describe('ChunkUploader choosing whether to compress', () => {
     expect(uploader.compressionChoices).toEqual({ compressed: 2, raw: 1 });
     expect(refs.map((r) => r.encoding)).toEqual(['zstd', 'zstd', undefined]);
     for (const [i, r] of refs.entries()) expect(store.chunk(r).equals(chunks[i]!)).toBe(true);
+  });
+
+  it("starts from the rates a checkpoint before it measured when given the attempt's pace, and from none without it", async () => {
+    // The last checkpoint measured zstd at 10 MB/s per worker against 100 MB/s per PUT: compressing would hold
+    // the uploads back, so the next checkpoint keeps its chunks raw from its first one.
+    const slowZstd = new CompressionPace();
+    for (let i = 0; i < 3; i++) {
+      slowZstd.noteCompressed(10_000, 1);
+      slowZstd.notePut(100_000, 1);
+    }
+    const text = seededAcgtLines('carried-pace', 64 << 10);
+    const carried = new ChunkUploader(new MemoryStore(), new Map(), 4, { workers, pace: slowZstd });
+    const fresh = new ChunkUploader(new MemoryStore(), new Map(), 4, { workers });
+    const [carriedRefs, freshRefs] = [await uploadAll(carried, [Buffer.from(text)]), await uploadAll(fresh, [Buffer.from(text)])];
+    expect(carried.pace).toBe(slowZstd);
+    expect(carried.compressionChoices).toEqual({ compressed: 0, raw: 1 });
+    expect(carriedRefs[0]!.encoding).toBeUndefined();
+    expect(fresh.compressionChoices).toEqual({ compressed: 1, raw: 0 });
+    expect(freshRefs[0]!.encoding).toBe('zstd');
   });
 });

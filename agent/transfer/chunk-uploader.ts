@@ -64,6 +64,11 @@ export interface UploaderOptions {
   adaptiveCompression?: boolean;
   /** Chunks being encoded at once (default: two per worker): each holds its buffer. */
   encodingAhead?: number;
+  /**
+   * The rates that judge compression (default: a new one). An attempt passes its own to every checkpoint, so
+   * that a checkpoint starts from what the last one measured instead of compressing until it has measured again.
+   */
+  pace?: CompressionPace;
 }
 
 /**
@@ -105,7 +110,7 @@ export class ChunkUploader {
   /** Chunks offered to zstd, and chunks kept raw because the workers were the limit, for the log. */
   readonly compressionChoices = { compressed: 0, raw: 0 };
   /** How fast the workers compress and the packs go, as measured so far. */
-  readonly pace = new CompressionPace();
+  readonly pace: CompressionPace;
 
   constructor(store: PackStore, known: KnownChunks, concurrency: number, options: UploaderOptions = {}) {
     this.store = store;
@@ -115,6 +120,7 @@ export class ChunkUploader {
     this.compress = options.compress ?? true;
     this.adaptiveCompression = options.adaptiveCompression ?? true;
     this.encodingAhead = options.encodingAhead ?? 2 * this.workers.size;
+    this.pace = options.pace ?? new CompressionPace();
     this.workers.setKnown(known.keys());
   }
 
