@@ -7,6 +7,7 @@ import { sharedChunkWorkers, type ChunkWorkers } from '../transfer/chunk-workers
 import type { BodySink } from '../transfer/direct-range-get.ts';
 import { ChecksumMismatchError, type SnapshotStore } from '../store/snapshot-store.ts';
 import { BufferPool, PACK_BYTES } from '../transfer/buffer-pool.ts';
+import { autoPacksInFlight } from '../transfer/chunk-uploader.ts';
 
 /** What reassembly needs of the job's store: ranged reads of packs, and single verified chunks. */
 export type ChunkSource = Pick<SnapshotStore, 'readPackRange' | 'getChunk'>;
@@ -155,6 +156,19 @@ class GatherBuffers {
   release(view: Buffer): void {
     this.pool.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
   }
+}
+
+/** Ranged reads in flight below which a restore never goes with SPOTSNAP_PACKS_IN_FLIGHT=auto. */
+const MIN_AUTO_READS_IN_FLIGHT = 4;
+
+/**
+ * Ranged reads a restore keeps in flight, from SPOTSNAP_PACKS_IN_FLIGHT as a checkpoint reads it: a number is
+ * used as it is; `auto` is one per GiB of images, as a checkpoint's uploads (from 4, to 16). One S3 connection
+ * carries some 100 MB/s, so a big task's restore needs as many as its checkpoint had to come back in as good a
+ * time; each costs a 256 KiB read buffer and the 1 MiB chunk it gathers.
+ */
+export function readsInFlight(setting: number | 'auto', imageBytes: number): number {
+  return setting === 'auto' ? Math.max(MIN_AUTO_READS_IN_FLIGHT, autoPacksInFlight(imageBytes)) : setting;
 }
 
 /**

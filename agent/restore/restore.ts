@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.ts';
 import type { AgentConfig } from '../config/config.ts';
-import { chunkedStream, downloadImages, type ChunkSource } from './chunk-downloader.ts';
+import { chunkedStream, downloadImages, readsInFlight, type ChunkSource } from './chunk-downloader.ts';
 import type { Manifest } from '../store/manifest.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
 import { settleAll } from '../shared/settle-all.ts';
@@ -95,8 +95,9 @@ async function restoreSnapshot(
     // Files the task had open that came with the image must be here as they were, before anything is written.
     await checkReferencedFiles(manifest.outside.referenced);
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
+    const reads = readsInFlight(config.packsInFlight, imageBytes);
     slog.info(
-      { event: LogEvent.restoreStarted, imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes },
+      { event: LogEvent.restoreStarted, imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes, readsInFlight: reads },
       'downloading and verifying the snapshot',
     );
     const downloadStarted = ctx.clock.now();
@@ -113,7 +114,7 @@ async function restoreSnapshot(
     // staging directory; the files archives are extracted under SPOTSNAP_PATHS and the recorded outside roots
     // only, entry by entry.
     await settleAll<unknown>([
-      downloadImages(store, manifest.images, imagesDir, undefined, (n) => (downloaded += n)),
+      downloadImages(store, manifest.images, imagesDir, reads, (n) => (downloaded += n)),
       extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
       extractArchive(chunkedStream(store, manifest.outside.files.chunks), { root: '/', allowedRoots: manifest.outside.roots }, extractedOutside),
     ]).finally(() => progress.stop());

@@ -292,7 +292,7 @@ export const LOG_EVENTS = [
     name: 'restore.started',
     level: 'info',
     description: 'A snapshot is downloaded and verified, chunk by chunk.',
-    fields: 'snapshotId, imageBytes, fileBytes, outsideBytes',
+    fields: 'snapshotId, imageBytes, fileBytes, outsideBytes, readsInFlight',
   },
   {
     key: 'restoreDownloaded',
