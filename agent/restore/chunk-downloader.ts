@@ -165,7 +165,8 @@ const MIN_AUTO_READS_IN_FLIGHT = 4;
  * Ranged reads a restore keeps in flight, from SPOTSNAP_PACKS_IN_FLIGHT as a checkpoint reads it: a number is
  * used as it is; `auto` is one per GiB of images, as a checkpoint's uploads (from 4, to 16). One S3 connection
  * carries some 100 MB/s, so a big task's restore needs as many as its checkpoint had to come back in as good a
- * time; each costs a 256 KiB read buffer and the 1 MiB chunk it gathers.
+ * time; each costs a 256 KiB read buffer and, until the workers have checked and written them, the chunks of
+ * its range (up to PACK_BYTES).
  */
 export function readsInFlight(setting: number | 'auto', imageBytes: number): number {
   return setting === 'auto' ? Math.max(MIN_AUTO_READS_IN_FLIGHT, autoPacksInFlight(imageBytes)) : setting;

@@ -130,6 +130,7 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   const restored = agentEvent(await logsOf(second), LogEvent.restoreDone)!;
   // Until the restored task runs again: restore.done itself comes RESTORE_CONFIRM_MS later, while the task already runs.
   const restoreTotalMs = Date.parse(String(restored.runningAt)) - startedAt;
+  if (Number.isNaN(restoreTotalMs)) throw new Error(`restore.done has no runningAt time: ${JSON.stringify(restored)}`);
   const restoreRss = await peakRss(second);
   console.log('restore:', JSON.stringify(restored));
   await execa('docker', ['exec', '-w', '/work', second.getId(), 'touch', 'change-now']);
