@@ -2,35 +2,30 @@
 import { pagemapFileName, pagesFileName } from '../../criu-bridge/page-server-protocol.ts';
 import type { ChunkRef, ImageFile } from '../store/manifest.ts';
 import type { ChunkUploader } from '../transfer/chunk-uploader.ts';
+import { chunkBuffers } from '../transfer/buffer-pool.ts';
 import { ContentChunker } from '../transfer/content-chunker.ts';
 import { encodePagemapImage } from './pagemap-image.ts';
 import { WINDOW_BYTES, type PageSink, type ReceivedImage } from './page-receiver.ts';
 
 /**
- * The page receiver's sink: window buffers come from a free list (one per chunk being encoded, and back when
- * its worker is done with it), each filled window goes to the uploader, and its reference is kept in order per
+ * The page receiver's sink: window buffers come from the process's chunk buffers (one per chunk being encoded,
+ * and back once it is packed), each filled window goes to the uploader, and its reference is kept in order per
  * image. Memory stays at (chunks encoding ahead + 1) windows, whatever the task's size.
  */
 export class PageChunkSink implements PageSink {
   private readonly uploader: Pick<ChunkUploader, 'addOwned'>;
-  private readonly spare: Buffer[] = [];
   private readonly refs = new Map<ReceivedImage, Array<Promise<ChunkRef>>>();
-  /** Window buffers allocated, for the tests and the log. */
-  allocated = 0;
 
   constructor(uploader: Pick<ChunkUploader, 'addOwned'>) {
     this.uploader = uploader;
   }
 
   take(): Buffer {
-    const buffer = this.spare.pop();
-    if (buffer) return buffer;
-    this.allocated++;
-    return Buffer.allocUnsafeSlow(WINDOW_BYTES);
+    return chunkBuffers.take();
   }
 
   async chunk(image: ReceivedImage, buffer: Buffer, length: number): Promise<void> {
-    const { ref } = await this.uploader.addOwned(buffer.subarray(0, length), (back) => this.spare.push(Buffer.from(back.buffer, 0, WINDOW_BYTES)));
+    const { ref } = await this.uploader.addOwned(buffer.subarray(0, length), (back) => chunkBuffers.release(Buffer.from(back.buffer, 0, WINDOW_BYTES)));
     const list = this.refs.get(image) ?? [];
     list.push(ref);
     this.refs.set(image, list);

@@ -144,7 +144,7 @@ export const ENV_VARS = {
     parse: parse.packsInFlight,
     expected: "auto or a whole number from 1 to 64 (each costs 8 MiB of the agent's memory)",
     description:
-      "Pack uploads in flight during a checkpoint, 1 to 64, each holding an 8 MiB buffer of the agent's memory. `auto`: one per GiB of the task's resident memory, from 2 to 16 (logged with each checkpoint). A restore keeps as many ranged reads of packs in flight (`auto`: one per GiB of images, from 4 to 16), each holding a 256 KiB read buffer and, while the workers check them, up to 8 MiB of the chunks it read.",
+      "Pack uploads in flight during a checkpoint, 1 to 64, each holding an 8 MiB buffer of the agent's memory. `auto`: one per GiB of the task's resident memory, from 2 to 16 (logged with each checkpoint). A restore keeps as many ranged reads of packs in flight (`auto`: one per GiB of images, from 4 to 16), each holding a 256 KiB read buffer and a 1 MiB buffer for the chunk it gathers; the chunks read and not yet checked by the workers are held to two per worker beyond that, the reads waiting meanwhile.",
   }),
   workers: withDefault('auto', {
     name: 'SPOTSNAP_WORKERS',

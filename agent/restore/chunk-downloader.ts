@@ -6,7 +6,7 @@ import { storedLength, type ChunkRef, type ImageFile } from '../store/manifest.t
 import { sharedChunkWorkers, type ChunkWorkers } from '../transfer/chunk-workers.ts';
 import type { BodySink } from '../transfer/direct-range-get.ts';
 import { ChecksumMismatchError, type SnapshotStore } from '../store/snapshot-store.ts';
-import { BufferPool, PACK_BYTES } from '../transfer/buffer-pool.ts';
+import { CHUNK_BUFFER_BYTES, chunkBuffers, PACK_BYTES } from '../transfer/buffer-pool.ts';
 import { autoPacksInFlight } from '../transfer/chunk-uploader.ts';
 
 /** What reassembly needs of the job's store: ranged reads of packs, and single verified chunks. */
@@ -85,6 +85,11 @@ class RangeWriter implements BodySink {
     this.buffers = buffers;
   }
 
+  /** Holds the socket back while every gather buffer is out (the workers have not caught up). */
+  ready(): Promise<void> | undefined {
+    return this.buffers.room();
+  }
+
   restart(): void {
     this.received = 0;
     this.chunk = 0;
@@ -130,6 +135,8 @@ class RangeWriter implements BodySink {
         this.writtenBytes += ref.bytes * destinations.length;
       },
       (error: unknown) => {
+        // The worker kept the buffer: it is not the pool's any more, but no longer out either.
+        this.buffers.forget();
         throw ChecksumMismatchError.fromWorker(error instanceof Error ? error.message : String(error));
       },
     );
@@ -138,23 +145,55 @@ class RangeWriter implements BodySink {
   }
 }
 
+/** Chunks smaller than this are gathered in a buffer of their own size, not a chunk buffer. */
+const SMALLEST_POOLED_CHUNK = CHUNK_BUFFER_BYTES / 4;
+
 /**
- * Buffers of one restore to gather chunks in, handed back by the workers once a chunk is written: a page
- * window's chunk fits one, and a restore takes about as many as chunks are in flight, once. Larger chunks
- * (files', up to 4 MiB) get a buffer of their own. The pool is the restore's own, not the process's: the agent
- * restores once, and the task it then runs should not pay for buffers kept for a next restore.
+ * The buffers a restore gathers chunks in, handed back by the workers once a chunk is written: the process's
+ * chunk buffers (a page window's chunk fits one; smaller chunks, and larger ones, files' up to 4 MiB, get a
+ * buffer of their own),
+ * at most `limit` out at once. Past that, `room` holds the reads back until a worker hands one back, so that a
+ * restore whose reads outpace its workers holds a few megabytes, not every range in flight whole; and the
+ * restored task's next checkpoint fills its page windows in the same buffers.
  */
-class GatherBuffers {
-  private readonly pool = new BufferPool(1 << 20);
+export class GatherBuffers {
+  private readonly limit: number;
+  private out = 0;
+  private waiting: Array<() => void> = [];
+  /** The most that were out at once, for the tests. */
+  mostOut = 0;
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`a restore needs at least one gather buffer, not ${limit}`);
+    this.limit = limit;
+  }
 
   /** A buffer of exactly `bytes` that owns its whole ArrayBuffer, so that it can be transferred to a worker. */
   take(bytes: number): Buffer {
-    return bytes <= this.pool.bytes ? this.pool.take().subarray(0, bytes) : Buffer.allocUnsafeSlow(bytes);
+    this.out++;
+    this.mostOut = Math.max(this.mostOut, this.out);
+    // A small chunk (a small image's) gets a buffer of its size: a read may hold dozens of them, and a chunk
+    // buffer each would leave the pool that many megabytes larger for the life of the process.
+    const pooled = bytes <= CHUNK_BUFFER_BYTES && bytes >= SMALLEST_POOLED_CHUNK;
+    return pooled ? chunkBuffers.take().subarray(0, bytes) : Buffer.allocUnsafeSlow(bytes);
   }
 
   /** Gives a buffer from `take` back, whole (one of its own size is not the pool's, and the pool ignores it). */
   release(view: Buffer): void {
-    this.pool.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+    chunkBuffers.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+    this.forget();
+  }
+
+  /** A buffer from `take` will not come back (a worker failed with it): it no longer counts as out. */
+  forget(): void {
+    this.out = Math.max(0, this.out - 1);
+    if (this.out < this.limit) for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  /** Nothing while fewer than `limit` buffers are out; else a promise that settles once one comes back. */
+  room(): Promise<void> | undefined {
+    if (this.out < this.limit) return undefined;
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 }
 
@@ -165,8 +204,7 @@ const MIN_AUTO_READS_IN_FLIGHT = 4;
  * Ranged reads a restore keeps in flight, from SPOTSNAP_PACKS_IN_FLIGHT as a checkpoint reads it: a number is
  * used as it is; `auto` is one per GiB of images, as a checkpoint's uploads (from 4, to 16). One S3 connection
  * carries some 100 MB/s, so a big task's restore needs as many as its checkpoint had to come back in as good a
- * time; each costs a 256 KiB read buffer and, until the workers have checked and written them, the chunks of
- * its range (up to PACK_BYTES).
+ * time; each costs a 256 KiB read buffer and the chunk buffer it gathers in (see GatherBuffers).
  */
 export function readsInFlight(setting: number | 'auto', imageBytes: number): number {
   return setting === 'auto' ? Math.max(MIN_AUTO_READS_IN_FLIGHT, autoPacksInFlight(imageBytes)) : setting;
@@ -189,7 +227,8 @@ export async function downloadImages(
   const handles = await Promise.all(images.map((image) => open(path.join(dir, image.name), 'wx', 0o600)));
   const fds = handles.map((h) => h.fd);
   const ranges = planPackRanges(images);
-  const buffers = new GatherBuffers();
+  // Enough for each worker to have two chunks queued, as a checkpoint keeps them, and each read one it fills.
+  const buffers = new GatherBuffers(2 * workers.size + concurrency);
   let next = 0;
   let bytes = 0;
   let failed = false;

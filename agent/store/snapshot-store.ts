@@ -66,6 +66,11 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env, limits: S3L
     // Every chunk read is checked against the SHA-256 its manifest names (which is stronger than S3's stored
     // checksum, and is the same hash): the SDK need not hash each response a second time.
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // No `Expect: 100-continue` (the SDK's default from 2 MB): every pack PUT would wait a round trip for the
+    // server's go-ahead before its body, and with a few packs in flight those waits are idle connections. A
+    // request S3 refuses (credentials, a missing bucket, found at start by `spotsnap doctor`) then wastes at
+    // most one pack's bytes.
+    expectContinueHeader: false,
   });
 }
 

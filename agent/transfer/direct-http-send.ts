@@ -12,6 +12,11 @@ export interface BodySink {
   restart(): void;
   /** The next bytes of the body: valid only during the call. Throwing stops the transfer with that error. */
   write(piece: Buffer): void;
+  /**
+   * Asked after each read of body bytes: a promise when the sink wants no more for now (its buffers are all
+   * out); nothing more is read from the socket until it settles (a rejection stops the transfer with it).
+   */
+  ready?(): Promise<void> | undefined;
 }
 
 /** The parts of the SDK's signed request this transport sends (`HttpRequest` of @smithy/protocol-http). */
@@ -137,6 +142,16 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
           }
         }
         if (piece.length > 0) body(piece);
+        const wait = settled || head.statusCode < 200 || head.statusCode >= 300 ? undefined : sink.ready?.();
+        if (wait) {
+          wait.then(
+            () => {
+              if (!settled) socket.resume();
+            },
+            (error: unknown) => fail(error),
+          );
+          return false;
+        }
       } catch (error) {
         fail(error);
       }

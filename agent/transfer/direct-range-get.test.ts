@@ -110,6 +110,50 @@ describe('getRangeDirect', () => {
     expect(sink.bytes().equals(object.subarray(4096, 4096 + (1 << 20)))).toBe(true);
   });
 
+  it('reads nothing more while the sink is not ready, and the whole body once it is', async () => {
+    let served: http.ServerResponse | undefined;
+    answer = (_n, req, res, data) => {
+      served = res;
+      serveRange(req, res, data);
+    };
+    const collected = collectingSink();
+    let writes = 0;
+    let release: (() => void) | undefined;
+    let held = 0;
+    const sink: BodySink = {
+      restart: collected.restart,
+      write: (piece) => {
+        writes++;
+        collected.write(piece);
+      },
+      // Not ready after the first read: nothing is written until the test lets it go on.
+      ready: () => {
+        if (held > 0) return undefined;
+        held++;
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    };
+    const reading = getRangeDirect(client, 'bucket', 'k', 0, 2 << 20, sink);
+    await expect.poll(() => release !== undefined).toBe(true);
+    const writesWhileHeld = writes;
+    // Once the server has sent the whole body or is held back by the client's full socket, and the client's
+    // loop has turned, the sink has still seen nothing more: the socket is paused.
+    await expect.poll(() => served !== undefined && (served.writableFinished || (served.socket?.writableLength ?? 0) > 0)).toBe(true);
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toBe(writesWhileHeld);
+    expect(collected.bytes().length).toBeLessThan(2 << 20);
+    release!();
+    await reading;
+    expect(collected.bytes().equals(object.subarray(0, 2 << 20))).toBe(true);
+  });
+
+  it('stops with the error a sink that is not ready rejects with', async () => {
+    answer = (_n, req, res, data) => serveRange(req, res, data);
+    const sink: BodySink = { restart: () => undefined, write: () => undefined, ready: () => Promise.reject(new Error('the workers stopped')) };
+    await expect(getRangeDirect(client, 'bucket', 'k', 0, 1 << 20, sink)).rejects.toThrow('the workers stopped');
+    expect(requests).toHaveLength(1);
+  });
+
   it('rejects with the S3 error a 404 carries, without retrying', async () => {
     answer = (_n, _req, res) => s3Error(res, 404, 'NoSuchKey');
     await expect(getRangeDirect(client, 'bucket', 'gone', 0, 10, collectingSink())).rejects.toMatchObject({ name: 'NoSuchKey' });

@@ -28,6 +28,7 @@ export async function getRangeDirect(client: S3Client, bucket: string, key: stri
       if (delivered > bytes) throw new RangeLengthError(key, offset, bytes, `more bytes than asked for (${delivered} bytes)`);
       sink.write(piece);
     },
+    ready: () => sink.ready?.(),
   };
   const command = new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` });
   command.middlewareStack.add(() => async (args) => ({ response: await sendDirect(args.request as SignedRequest, counting), output: undefined }) as never, {
