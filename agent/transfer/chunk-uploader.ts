@@ -1,4 +1,5 @@
 // Encodes chunks on the worker threads, and uploads those S3 does not have yet, several to a pack object, a bounded number of packs in flight.
+import { collectYoungGarbage } from '../shared/young-garbage.ts';
 import { CompressionPace } from './compression-pace.ts';
 import { crc32Combine } from './crc32-combine.ts';
 import type { ChunkRef } from '../store/manifest.ts';
@@ -261,6 +262,8 @@ export class ChunkUploader {
     const pack = this.open;
     this.open = undefined;
     if (!pack) return;
+    // The compressed chunks copied into it, which the workers allocated, are dead now.
+    collectYoungGarbage();
     if (pack.bytes > 0) await this.send(pack, true);
     else transferBuffers.release(pack.buffer);
   }

@@ -2,6 +2,7 @@
 import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { collectYoungGarbage } from '../shared/young-garbage.ts';
 import { decodeChunk, encodeKnownHash, sha256Hex, type ChunkEncoding } from './chunk-encoding.ts';
 
 /** What the pool sends a worker. Buffers travel as transferred ArrayBuffers, never copied. */
@@ -39,9 +40,12 @@ export function transferable(view: Uint8Array): Uint8Array {
   return own;
 }
 
-/** `view` itself when it already owns its whole ArrayBuffer (a zstd result usually does), else a copy. */
-function ownedOrCopy(view: Uint8Array): Uint8Array {
-  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer ? view : transferable(view);
+/**
+ * zstd's output as it can travel: itself, over the ArrayBuffer zlib allocated for it (no copy), or a copy when
+ * that is smaller than Node's pool of small buffers, which is shared.
+ */
+function zstdOutputToSend(output: Uint8Array): Uint8Array {
+  return output.buffer instanceof ArrayBuffer && output.buffer.byteLength > Buffer.poolSize ? output : transferable(output);
 }
 
 function asBuffer(view: Uint8Array): Buffer {
@@ -70,7 +74,7 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
         };
       }
       const encoded = encodeKnownHash(raw, sha256, request.compress);
-      const stored = encoded.encoding === 'raw' ? undefined : ownedOrCopy(encoded.stored);
+      const stored = encoded.encoding === 'raw' ? undefined : zstdOutputToSend(encoded.stored);
       const transfer = [request.raw.buffer as ArrayBuffer, ...(stored ? [stored.buffer as ArrayBuffer] : [])];
       // The CRC-32 of the bytes as stored: the pack's, which S3 checks, is combined from its chunks'.
       const checksum = crc32(encoded.stored);
@@ -101,12 +105,18 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
       return { reply: { job: request.job, kind: 'decoded', stored: request.stored }, transfer: [request.stored.buffer as ArrayBuffer] };
     }
     // A raw chunk decodes to its stored bytes themselves: one buffer goes back, listed once.
-    const raw = decoded.buffer === request.stored.buffer ? request.stored : ownedOrCopy(decoded);
+    const raw = decoded.buffer === request.stored.buffer ? request.stored : zstdOutputToSend(decoded);
     const transfer = raw.buffer === request.stored.buffer ? [raw.buffer as ArrayBuffer] : [raw.buffer as ArrayBuffer, request.stored.buffer as ArrayBuffer];
     return { reply: { job: request.job, kind: 'decoded', raw, stored: request.stored }, transfer };
   } catch (error) {
     return { reply: { job: request.job, kind: 'failed', message: error instanceof Error ? error.message : String(error) }, transfer: [] };
   }
+}
+
+/** Whether zstd ran for this request: it left an output (or its copy) that is dead once the answer is sent. */
+function ranZstd(request: WorkerRequest, reply: WorkerReply): boolean {
+  if (request.kind === 'decode') return request.encoding !== 'raw';
+  return reply.kind === 'encoded' && reply.zstdMs !== undefined;
 }
 
 parentPort?.on('message', (request: WorkerRequest) => {
@@ -122,4 +132,6 @@ parentPort?.on('message', (request: WorkerRequest) => {
       message: `a chunk worker could not answer: ${error instanceof Error ? error.message : String(error)}`,
     } satisfies WorkerReply);
   }
+  // Freed now, not once 64 MiB of them piled up (young-garbage.ts).
+  if (ranZstd(request, answer.reply)) collectYoungGarbage();
 });

@@ -79,7 +79,17 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   // measured here at a third of the time of one into memory given back, which is what a new attempt gets.
   const criu = new CriuCli();
   const raw = await startRawTask(mib, kind);
-  const dumpMs = await timedExec(raw.c, `mkdir -p /tmpfs/raw && ${criu.baselineDumpCommand(raw.pid, '/tmpfs/raw', 'dump.log').join(' ')}`);
+  // The faster of two dumps of the same task (the first leaves it running, and its images are deleted): on
+  // this VM the first touch of tmpfs memory that was given back to the hypervisor has made one plain dump of
+  // 1 GiB take 3.2 s against 0.5-1.0 s in other runs, slower than spotsnap's whole checkpoint, and a limit
+  // slower than spotsnap is no limit.
+  const trialDumpMs = await timedExec(
+    raw.c,
+    `mkdir -p /tmpfs/trial && ${criu.baselineDumpCommand(raw.pid, '/tmpfs/trial', 'dump.log').join(' ')} --leave-running`,
+  );
+  await execa('docker', ['exec', raw.c.getId(), 'rm', '-rf', '/tmpfs/trial']);
+  const lastDumpMs = await timedExec(raw.c, `mkdir -p /tmpfs/raw && ${criu.baselineDumpCommand(raw.pid, '/tmpfs/raw', 'dump.log').join(' ')}`);
+  const dumpMs = Math.min(trialDumpMs, lastDumpMs);
   const imageBytes = Number((await execa('docker', ['exec', raw.c.getId(), 'sh', '-c', 'cat /tmpfs/raw/*.img | wc -c'])).stdout.trim());
   // The same bytes on the host's tmpfs, for the plain upload.
   const imagesFile = path.join(target.scratchDir, `${bucket}.img`);
@@ -93,7 +103,9 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     `cd /tmp && ${criu.baselineRestoreCommand('/tmpfs/raw', 'restore.log').join(' ')} || { tail -n 20 /tmpfs/raw/restore.log; exit 1; }`,
   );
   await restorer.stop({ remove: true, timeout: 0 });
-  console.log(`plain dump ${dumpMs} ms, plain restore ${restoreMs} ms, ${(imageBytes / 1048576).toFixed(0)} MiB of images`);
+  console.log(
+    `plain dump ${dumpMs} ms (of ${trialDumpMs} and ${lastDumpMs}), plain restore ${restoreMs} ms, ${(imageBytes / 1048576).toFixed(0)} MiB of images`,
+  );
 
   // 2. Plain upload and download of as many bytes (the network-side limits), at their fastest in-flight counts.
   const up = await measurePlainUpload(s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
