@@ -1,7 +1,12 @@
-// How many ranged reads a restore keeps in flight, from SPOTSNAP_PACKS_IN_FLIGHT and the size of the images, and how many chunk buffers it holds.
+// How many ranged reads a restore keeps in flight, how many chunk buffers it holds, and that its files outlive the workers' writes.
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_BUFFER_BYTES, chunkBuffers } from '../transfer/buffer-pool.ts';
-import { GatherBuffers, readsInFlight } from './chunk-downloader.ts';
+import type { ChunkWorkers } from '../transfer/chunk-workers.ts';
+import type { BodySink } from '../transfer/direct-range-get.ts';
+import { downloadImages, GatherBuffers, readsInFlight } from './chunk-downloader.ts';
 
 const GiB = 1024 ** 3;
 
@@ -71,5 +76,35 @@ describe('GatherBuffers', () => {
 
   it('refuses a limit below one', () => {
     expect(() => new GatherBuffers(0)).toThrow('at least one gather buffer, not 0');
+  });
+});
+
+describe('downloadImages', () => {
+  it('when a range fails, closes the image files only once the workers are done writing its chunks', async () => {
+    const chunks = [0, 10].map((offset) => ({ sha256: `${offset}`.padStart(64, '0'), bytes: 10, pack: 'p1', offset }));
+    const pending: Array<() => void> = [];
+    // Workers that hold each chunk until the test lets them finish, as busy ones would.
+    const workers = {
+      size: 1,
+      decodeAndWrite: (stored: Buffer) => new Promise<Buffer>((resolve) => pending.push(() => resolve(stored))),
+    } as unknown as ChunkWorkers;
+    // A read that delivers both chunks, then fails (a connection cut after the SDK's last retry).
+    const store = {
+      readPackRange: async (_pack: string, _offset: number, bytes: number, sink: BodySink) => {
+        sink.restart();
+        sink.write(Buffer.alloc(bytes, 7));
+        throw new Error('the connection was cut');
+      },
+    };
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'spotsnap-download-'));
+    let rejected = false;
+    const download = downloadImages(store, [{ name: 'pages-1.img', bytes: 20, chunks }], dir, 1, undefined, workers);
+    download.catch(() => (rejected = true));
+    await expect.poll(() => pending.length).toBe(2);
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // The files are still open: the download has not given up while the workers write.
+    expect(rejected).toBe(false);
+    for (const finish of pending) finish();
+    await expect(download).rejects.toThrow('the connection was cut');
   });
 });

@@ -232,13 +232,17 @@ export async function downloadImages(
   let next = 0;
   let bytes = 0;
   let failed = false;
+  /** Ranges whose chunks may still be with the workers. */
+  const unsettled = new Set<RangeWriter>();
   const worker = async (): Promise<void> => {
     while (next < ranges.length && !failed) {
       const range = ranges[next++]!;
       const writer = new RangeWriter(range, fds, workers, buffers);
+      unsettled.add(writer);
       try {
         await store.readPackRange(range.pack, range.offset, range.bytes, writer);
         await writer.settled();
+        unsettled.delete(writer);
       } catch (error) {
         failed = true;
         throw error;
@@ -258,6 +262,9 @@ export async function downloadImages(
     }
     return bytes;
   } finally {
+    // A failed range leaves its other chunks' writes to the workers: the files close only once those are done,
+    // or a worker could write into whatever file reuses the descriptor.
+    await Promise.allSettled([...unsettled].map((w) => w.settled()));
     await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
   }
 }

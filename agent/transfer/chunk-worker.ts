@@ -41,11 +41,14 @@ export function transferable(view: Uint8Array): Uint8Array {
 }
 
 /**
- * zstd's output as it can travel: itself, over the ArrayBuffer zlib allocated for it (no copy), or a copy when
- * that is smaller than Node's pool of small buffers, which is shared.
+ * zstd's output as it can travel: itself, over the ArrayBuffer zlib allocated for it (no copy), when it fills
+ * at least half of it; else a copy of its bytes. zlib sizes that buffer for the whole input, so a chunk that
+ * compressed well would carry a megabyte to hold a few kilobytes (and one smaller than Node's pool of small
+ * buffers is shared, and must not travel at all). What is left here is freed by this thread's collection.
  */
 function zstdOutputToSend(output: Uint8Array): Uint8Array {
-  return output.buffer instanceof ArrayBuffer && output.buffer.byteLength > Buffer.poolSize ? output : transferable(output);
+  const own = output.buffer instanceof ArrayBuffer && output.buffer.byteLength > Buffer.poolSize;
+  return own && output.byteLength * 2 >= output.buffer.byteLength ? output : transferable(output);
 }
 
 function asBuffer(view: Uint8Array): Buffer {
