@@ -5,7 +5,7 @@ import type { ChunkUploader } from '../transfer/chunk-uploader.ts';
 import { chunkBuffers } from '../transfer/buffer-pool.ts';
 import { ContentChunker } from '../transfer/content-chunker.ts';
 import { encodePagemapImage } from './pagemap-image.ts';
-import { WINDOW_BYTES, type PageSink, type ReceivedImage } from './page-receiver.ts';
+import type { PageSink, ReceivedImage } from './page-receiver.ts';
 
 /**
  * The page receiver's sink: window buffers come from the process's chunk buffers (one per chunk being encoded,
@@ -25,7 +25,7 @@ export class PageChunkSink implements PageSink {
   }
 
   async chunk(image: ReceivedImage, buffer: Buffer, length: number): Promise<void> {
-    const { ref } = await this.uploader.addOwned(buffer.subarray(0, length), (back) => chunkBuffers.release(Buffer.from(back.buffer, 0, WINDOW_BYTES)));
+    const { ref } = await this.uploader.addOwned(buffer.subarray(0, length), (back) => chunkBuffers.release(back));
     const list = this.refs.get(image) ?? [];
     list.push(ref);
     this.refs.set(image, list);

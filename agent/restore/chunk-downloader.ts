@@ -151,10 +151,9 @@ const SMALLEST_POOLED_CHUNK = CHUNK_BUFFER_BYTES / 4;
 /**
  * The buffers a restore gathers chunks in, handed back by the workers once a chunk is written: the process's
  * chunk buffers (a page window's chunk fits one; smaller chunks, and larger ones, files' up to 4 MiB, get a
- * buffer of their own),
- * at most `limit` out at once. Past that, `room` holds the reads back until a worker hands one back, so that a
- * restore whose reads outpace its workers holds a few megabytes, not every range in flight whole; and the
- * restored task's next checkpoint fills its page windows in the same buffers.
+ * buffer of their own), at most `limit` out at once. Past that, `room` holds the reads back until a worker
+ * hands one back, so that a restore whose reads outpace its workers holds a few megabytes, not every range in
+ * flight whole; and the restored task's next checkpoint fills its page windows in the same buffers.
  */
 export class GatherBuffers {
   private readonly limit: number;
@@ -178,9 +177,9 @@ export class GatherBuffers {
     return pooled ? chunkBuffers.take().subarray(0, bytes) : Buffer.allocUnsafeSlow(bytes);
   }
 
-  /** Gives a buffer from `take` back, whole (one of its own size is not the pool's, and the pool ignores it). */
+  /** Gives a buffer from `take` back (one of its own size is not the pool's, and the pool ignores it). */
   release(view: Buffer): void {
-    chunkBuffers.release(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+    chunkBuffers.release(view);
     this.forget();
   }
 

@@ -14,6 +14,19 @@ describe('BufferPool', () => {
     expect(pool.take() === first).toBe(false);
   });
 
+  it('takes back the whole buffer from any view of it, once', () => {
+    const pool = new BufferPool(1024);
+    const [first, second] = [pool.take(), pool.take()];
+    // A part of it, and a new object over its memory (as one that came back from a worker thread): once only.
+    pool.release(first.subarray(0, 10));
+    pool.release(Buffer.from(first.buffer, 0, 1024));
+    pool.release(second);
+    const again = [pool.take(), pool.take(), pool.take()];
+    expect(again.map((b) => b.length)).toEqual([1024, 1024, 1024]);
+    expect(again.filter((b) => b.buffer === first.buffer)).toHaveLength(1);
+    expect(again.filter((b) => b.buffer === second.buffer)).toHaveLength(1);
+  });
+
   it('keeps as many spares as were ever out at once, and never a buffer of another size', () => {
     const pool = new BufferPool(1024);
     const taken = Array.from({ length: 6 }, () => pool.take());

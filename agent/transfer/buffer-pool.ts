@@ -3,9 +3,9 @@
 // Packs are filled and go up in buffers of PACK_BYTES; a checkpoint's page windows and a restore's gathered
 // chunks are chunk buffers (CHUNK_BUFFER_BYTES), which travel to the workers and back; restores read each
 // connection into a buffer of its own (direct-http-send.ts). Taking them from a pool rather than allocating
-// them per use keeps a process that
-// transfers again (background checkpoints, a restored task interrupted once more, range after range of a
-// restore) at one set, and buffers that are already resident cost no page faults when reused.
+// them per use keeps a process that transfers again (background checkpoints, a restored task interrupted once
+// more, range after range of a restore) at one set, and buffers that are already resident cost no page faults
+// when reused.
 
 /** The size of every transfer buffer: a pack's largest size (and the largest ranged read of a restore). */
 export const PACK_BYTES = 8 << 20;
@@ -29,11 +29,17 @@ export class BufferPool {
     return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.bytes);
   }
 
-  /** Returns a buffer from `take`; nothing may use it afterwards. Twice, or one of another size, is ignored. */
-  release(buffer: Buffer): void {
-    if (buffer.length !== this.bytes || this.spare.includes(buffer)) return;
+  /**
+   * Returns a buffer from `take`, or any view of its memory (a part of it, or one that came back from a worker
+   * thread as a new object): the whole of it is the pool's again, and nothing may use it afterwards. Memory of
+   * another size, or memory already given back, is ignored.
+   */
+  release(view: Uint8Array): void {
+    const memory = view.buffer;
+    if (!(memory instanceof ArrayBuffer) || memory.byteLength !== this.bytes || this.spare.some((b) => b.buffer === memory)) return;
     this.out = Math.max(0, this.out - 1);
-    if (this.spare.length < this.mostOut) this.spare.push(buffer);
+    const whole = Buffer.isBuffer(view) && view.byteOffset === 0 && view.length === this.bytes;
+    if (this.spare.length < this.mostOut) this.spare.push(whole ? view : Buffer.from(memory));
   }
 }
 

@@ -263,7 +263,7 @@ export class ChunkUploader {
     this.open = undefined;
     if (!pack) return;
     // The compressed chunks copied into it, which the workers allocated, are dead now.
-    collectYoungGarbage();
+    if (pack.refs.some((ref) => ref.encoding === 'zstd')) collectYoungGarbage();
     if (pack.bytes > 0) await this.send(pack, true);
     else transferBuffers.release(pack.buffer);
   }
