@@ -45,8 +45,10 @@ describe('planOutsideFiles', () => {
     await writeFile(path.join(scratch, 'spill', 'run-1'), 'sorted run');
     await symlink('run-1', path.join(scratch, 'spill', 'latest'));
     await writeFile(path.join(work, 'new.txt'), 'in the working directory');
-    const task = spawn('sh', ['-c', `exec 7<${data}/input.bin 8>>${data}/out.log 9<${work}/old.txt; echo ready; exec sleep 30`], {
-      stdio: ['ignore', 'pipe', 'ignore'],
+    // The shell itself holds the files and waits on a read of its stdin, so that "ready" means its libraries are
+    // mapped: an `exec` after it would leave a moment in which the new program has not mapped libc yet.
+    const task = spawn('sh', ['-c', `exec 7<${data}/input.bin 8>>${data}/out.log 9<${work}/old.txt; echo ready; read line`], {
+      stdio: ['pipe', 'pipe', 'ignore'],
     });
     try {
       await new Promise((resolve) => task.stdout.once('data', resolve));

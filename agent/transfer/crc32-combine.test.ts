@@ -24,4 +24,18 @@ describe('crc32Combine', () => {
     const folded = chunks.reduce((crc, c) => crc32Combine(crc, crc32(c), c.length), 0);
     expect(folded).toBe(crc32(Buffer.concat(chunks)));
   });
+
+  it('is associative for lengths past 2^32 bits, where the powers of x wrap around', () => {
+    // No buffer of gigabytes is needed: combining A with B then C must equal A with (B then C), at any lengths.
+    const [a, b, c] = [0x1234abcd, 0x9e3779b9, 0x7f4a7c15];
+    for (const [lengthB, lengthC] of [
+      [2 ** 29, 1],
+      [2 ** 32 + 5, 2 ** 31 - 1],
+      [3 * 2 ** 40 + 17, 2 ** 33],
+    ] as const) {
+      const left = crc32Combine(crc32Combine(a, b, lengthB), c, lengthC);
+      const right = crc32Combine(a, crc32Combine(b, c, lengthC), lengthB + lengthC);
+      expect(left).toBe(right);
+    }
+  });
 });
