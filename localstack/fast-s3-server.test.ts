@@ -84,7 +84,8 @@ describe('the fast S3 stand-in', () => {
   it('stores a pack as the agent writes it (unsigned, CRC-32) and serves ranges of it to the direct reader', async () => {
     const store = new SnapshotStore(client, { bucket, prefix: 'p' }, 'job-1');
     const data = seededBytes('fast-s3/pack', 5 << 20);
-    await store.putPack('pack-1', data, zlib.crc32(data));
+    // In three parts, as a pack of chunks goes: the server sees one body.
+    await store.putPack('pack-1', [data.subarray(0, 1 << 20), data.subarray(1 << 20, 3 << 20), data.subarray(3 << 20)], zlib.crc32(data));
     const { objects } = await listAll(client, bucket, 'p/job-1/packs/');
     expect(objects.map((o) => [o.key, o.bytes])).toEqual([[objects[0]!.key, data.length]]);
     const packKey = objects[0]!.key;
@@ -157,7 +158,7 @@ describe('the fast S3 stand-in', () => {
 
   it('refuses a body whose checksum does not match, and stores nothing of it', async () => {
     const data = seededBytes('fast-s3/bad', 2 << 20);
-    expect(await s3Error(putPackObject(client, bucket, 'bad/crc', data, zlib.crc32(data) ^ 1, { mode: 'none' }))).toMatchObject({
+    expect(await s3Error(putPackObject(client, bucket, 'bad/crc', [data], zlib.crc32(data) ^ 1, { mode: 'none' }))).toMatchObject({
       name: 'BadDigest',
       status: 400,
     });
@@ -227,9 +228,9 @@ describe('the fast S3 stand-in', () => {
     const versions = [seededBytes('fast-s3/race-a', 3 << 20), seededBytes('fast-s3/race-b', 3 << 20)];
     const hashes = versions.map(sha);
     const store = new SnapshotStore(client, { bucket, prefix: 'race' }, 'job');
-    await store.putPack('p', versions[0]!, zlib.crc32(versions[0]!));
+    await store.putPack('p', [versions[0]!], zlib.crc32(versions[0]!));
     const key = (await listAll(client, bucket, 'race/')).objects[0]!.key;
-    const puts = Array.from({ length: 12 }, (_, i) => store.putPack('p', versions[i % 2]!, zlib.crc32(versions[i % 2]!)));
+    const puts = Array.from({ length: 12 }, (_, i) => store.putPack('p', [versions[i % 2]!], zlib.crc32(versions[i % 2]!)));
     const reads = Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? rangeDirect(key, 0, 3 << 20) : getAll(key)));
     const [, seen] = await Promise.all([Promise.all(puts), Promise.all(reads)]);
     for (const data of seen) expect(hashes).toContain(sha(data));

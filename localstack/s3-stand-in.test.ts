@@ -50,9 +50,9 @@ describe('S3StandIn objects', () => {
   });
 
   it('takes a pack as spotsnap writes it (unsigned payload, its CRC-32) and refuses one whose CRC-32 is wrong', async () => {
-    await putPackObject(client, bucket, 'packs/good', data, zlib.crc32(data), { mode: 'none' });
+    await putPackObject(client, bucket, 'packs/good', [data.subarray(0, 1000), data.subarray(1000)], zlib.crc32(data), { mode: 'none' });
     expect(standIn.object(bucket, 'packs/good')?.data.equals(data)).toBe(true);
-    const bad = await s3Error(putPackObject(client, bucket, 'packs/bad', data, zlib.crc32(data) ^ 1, { mode: 'none' }));
+    const bad = await s3Error(putPackObject(client, bucket, 'packs/bad', [data], zlib.crc32(data) ^ 1, { mode: 'none' }));
     expect(bad).toMatchObject({ name: 'BadDigest', status: 400 });
     expect(bad.message).toMatch(/CRC32 you specified did not match/);
     expect(standIn.object(bucket, 'packs/bad')).toBeUndefined();

@@ -221,7 +221,7 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
       if (!config) return { status: 'fail', detail: `no valid ${ENV_VARS.s3Uri.name}`, fix: `set ${ENV_VARS.s3Uri.name}=s3://BUCKET/PREFIX` };
       const key = doctorProbeKey(config.s3, randomUUID());
       const probe = Buffer.from('spotsnap doctor probe');
-      await putPackObject(client, config.s3.bucket, key, probe, crc32(probe), config.encryption);
+      await putPackObject(client, config.s3.bucket, key, [probe], crc32(probe), config.encryption);
       await client.send(new DeleteObjectsCommand({ Bucket: config.s3.bucket, Delete: { Objects: [{ Key: key }], Quiet: true } }));
       return { status: 'ok', detail: `wrote and deleted s3://${config.s3.bucket}/${key}` };
     }),

@@ -3,6 +3,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { createHash } from 'node:crypto';
 import type { Encryption, S3Location } from '../config/config.ts';
 import { getRangeDirect, type BodySink } from '../transfer/direct-range-get.ts';
+import { putObjectDirect } from '../transfer/direct-object-put.ts';
 import { S3_LIMITS, type S3Limits } from '../shared/limits.ts';
 import { storedLength, type ChunkRef, type Manifest, type ManifestObject } from './manifest.ts';
 import { parseManifest } from './manifest-parser.ts';
@@ -95,29 +96,14 @@ export async function putPackObject(
   client: S3Client,
   bucket: string,
   key: string,
-  data: Buffer,
+  parts: readonly Buffer[],
   crc32: number,
   encryption: Encryption,
   signal?: AbortSignal,
 ): Promise<void> {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32 >>> 0);
-  const command = new PutObjectCommand({
-    Bucket: bucket,
-    Key: key,
-    Body: data,
-    ContentLength: data.length,
-    ...writeParams(encryption, 'CRC32'),
-    ChecksumCRC32: crc.toString('base64'),
-  });
-  command.middlewareStack.add(
-    (next) => async (args) => {
-      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-      return next(args);
-    },
-    { step: 'build', name: 'spotsnapUnsignedPackPayload' },
-  );
-  await client.send(command, { abortSignal: signal });
+  await putObjectDirect(client, { Bucket: bucket, Key: key, ...writeParams(encryption, 'CRC32'), ChecksumCRC32: crc.toString('base64') }, parts, signal);
 }
 
 export class SnapshotStore {
@@ -142,8 +128,9 @@ export class SnapshotStore {
    * fails the upload; the payload itself is not signed (each chunk's SHA-256 in the manifest is checked at
    * every read), which spares hashing every byte once more.
    */
-  async putPack(packId: string, data: Buffer, crc32: number, signal?: AbortSignal): Promise<void> {
-    await putPackObject(this.client, this.location.bucket, packKey(this.location, this.jobId, packId), data, crc32, this.encryption, signal);
+  /** Puts a pack whose bytes are `parts` one after the other (sent as they are, not joined), with their CRC-32. */
+  async putPack(packId: string, parts: readonly Buffer[], crc32: number, signal?: AbortSignal): Promise<void> {
+    await putPackObject(this.client, this.location.bucket, packKey(this.location, this.jobId, packId), parts, crc32, this.encryption, signal);
   }
 
   /**

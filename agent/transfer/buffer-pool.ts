@@ -1,7 +1,8 @@
-// Pools of large buffers of one size, reused by every transfer of the process: pack buffers, chunk buffers and socket read buffers.
+// Pools of large buffers of one size, reused by every transfer of the process: chunk buffers, spilled-pack buffers and socket read buffers.
 //
-// Packs are filled and go up in buffers of PACK_BYTES; a checkpoint's page windows and a restore's gathered
-// chunks are chunk buffers (CHUNK_BUFFER_BYTES), which travel to the workers and back; restores read each
+// A checkpoint's page windows and a restore's gathered chunks are chunk buffers (CHUNK_BUFFER_BYTES), which
+// travel to the workers and back; a window is sent to S3 as a part of its pack, and comes back to the pool once
+// the pack is stored. A spilled pack is read back into a buffer of PACK_BYTES before it goes; restores read each
 // connection into a buffer of its own (direct-http-send.ts). Taking them from a pool rather than allocating
 // them per use keeps a process that transfers again (background checkpoints, a restored task interrupted once
 // more, range after range of a restore) at one set, and buffers that are already resident cost no page faults
@@ -43,14 +44,15 @@ export class BufferPool {
   }
 }
 
-/** Pack buffers: a checkpoint has SPOTSNAP_PACKS_IN_FLIGHT + 1 out at once. */
+/** Spilled packs read back for their upload: at most SPOTSNAP_PACKS_IN_FLIGHT out at once. */
 export const transferBuffers = new BufferPool(PACK_BYTES);
 
 /** The size of a chunk buffer: one page window of a checkpoint (WINDOW_BYTES), the most a page chunk holds. */
 export const CHUNK_BUFFER_BYTES = 1 << 20;
 
 /**
- * Chunk buffers, shared by a checkpoint's page windows and a restore's gathered chunks: the restored task's
+ * Chunk buffers, shared by a checkpoint's page windows (held by their packs until stored: some
+ * (SPOTSNAP_PACKS_IN_FLIGHT + 1) x 8 plus the chunks being encoded) and a restore's gathered chunks: the restored task's
  * next checkpoint fills the windows its restore gathered chunks in, rather than holding both sets at once.
  */
 export const chunkBuffers = new BufferPool(CHUNK_BUFFER_BYTES);

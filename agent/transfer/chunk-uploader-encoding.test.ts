@@ -21,9 +21,9 @@ function sha256(data: Buffer): string {
 class MemoryStore implements PackStore {
   readonly packs = new Map<string, { data: Buffer; crc32: number }>();
 
-  async putPack(id: string, data: Buffer, checksum: number): Promise<void> {
+  async putPack(id: string, parts: readonly Buffer[], checksum: number): Promise<void> {
     if (this.packs.has(id)) throw new Error(`pack ${id} was put twice`);
-    this.packs.set(id, { data: Buffer.from(data), crc32: checksum });
+    this.packs.set(id, { data: Buffer.concat(parts), crc32: checksum });
   }
 
   /** The raw bytes of a chunk as a restore reads them: its stored bytes at its offset, decoded. */

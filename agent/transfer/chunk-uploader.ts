@@ -5,7 +5,7 @@ import { crc32Combine } from './crc32-combine.ts';
 import type { ChunkRef } from '../store/manifest.ts';
 import { newPackId } from '../store/s3-layout.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
-import { PACK_BYTES, transferBuffers } from './buffer-pool.ts';
+import { PACK_BYTES } from './buffer-pool.ts';
 import type { EncodeResult } from './chunk-workers.ts';
 import { sharedChunkWorkers, type ChunkWorkers } from './chunk-workers.ts';
 import type { PackSpill } from './pack-spill.ts';
@@ -47,10 +47,28 @@ export type KnownChunks = Map<string, ChunkRef>;
 
 interface OpenPack {
   id: string;
-  buffer: Buffer;
+  /**
+   * The chunks as stored, in order. They are sent as they are, never joined: a raw chunk's part is its own
+   * buffer (a page window), which goes back to its owner only once the pack is stored or dropped.
+   */
+  parts: Buffer[];
   bytes: number;
   crc32: number;
   refs: ChunkRef[];
+  /** Hands the parts' buffers back to their owners: called once, when the pack is stored or dropped. */
+  releases: Array<() => void>;
+}
+
+/**
+ * A part as a pack keeps it until it is stored: itself when it fills most of the memory it is a view of (a
+ * full window, a zstd output that filled its buffer); else a copy of its own size, so that a pack of small
+ * chunks (the ends of mappings) does not hold a window of a megabyte for each of them.
+ */
+function keptPart(stored: Buffer): { part: Buffer; copied: boolean } {
+  if (stored.length * 4 >= stored.buffer.byteLength * 3) return { part: stored, copied: false };
+  const copy = Buffer.allocUnsafe(stored.length);
+  stored.copy(copy);
+  return { part: copy, copied: true };
 }
 
 export interface UploaderOptions {
@@ -76,8 +94,9 @@ export interface UploaderOptions {
  * Takes chunks in order; each is hashed (and compressed, unless S3 has it) on a worker thread while the next
  * ones come, and those S3 does not have are appended to the open pack; a full pack is uploaded while the next
  * fills. A pack holds up to 8 MiB: a sixth of the requests of one object per chunk, which is what an S3
- * endpoint charges and limits by. At most `concurrency` packs are in flight, so memory stays near
- * (concurrency + 1) x 8 MiB plus the chunks being encoded; `add` waits for room.
+ * endpoint charges and limits by. A pack is a list of its chunks' buffers, sent without being joined, and a
+ * chunk's buffer is handed back (`recycle`) once its pack is stored. At most `concurrency` packs are in flight,
+ * so memory stays near (concurrency + 1) x 8 MiB plus the chunks being encoded; `add` waits for room.
  * Only chunks of committed snapshots count as known (the checkpoint adds its own after its commit): packs of a
  * checkpoint that failed are never referenced later, so `spotsnap prune` may delete them at any time.
  * With a spill (a background checkpoint's, while the task is frozen), a full pack that finds no slot is written
@@ -127,8 +146,9 @@ export class ChunkUploader {
 
   /**
    * Queues a chunk whose buffer the uploader may take (`raw` owns its ArrayBuffer and nothing else uses it
-   * until `recycle` hands it back). Resolves once there is room for it, with the promise of its reference
-   * (in an object: a promise cannot resolve to a promise).
+   * until `recycle` hands it back: once the chunk is known, copied or compressed, or else once the pack that
+   * carries it is stored or dropped). Resolves once there is room for it, with the promise of its reference
+   * (in an object: a promise cannot resolve to a promise). The reference may resolve before `recycle` runs.
    */
   async addOwned(raw: Buffer, recycle: (buffer: Buffer) => void = () => undefined): Promise<{ ref: Promise<ChunkRef> }> {
     let waitedForWorkers = false;
@@ -148,11 +168,18 @@ export class ChunkUploader {
     if (this.compress) this.compressionChoices[compress ? 'compressed' : 'raw']++;
     const ref = this.workers.encode(raw, compress, true).then(async (result) => {
       if (result.zstdMs !== undefined) this.pace.noteCompressed(result.bytes, result.zstdMs);
-      try {
-        return await this.enqueuePacking(result);
-      } finally {
-        // Only once packed: a raw chunk's stored bytes are its buffer, copied into the pack when packed.
+      let handedBack = false;
+      const handBack = (): void => {
+        if (handedBack) return;
+        handedBack = true;
         recycle(result.raw);
+      };
+      try {
+        return await this.enqueuePacking(result, handBack);
+      } catch (error) {
+        // Never packed: nothing else holds the buffer.
+        handBack();
+        throw error;
       }
     });
     const tracked = ref.then(
@@ -211,13 +238,13 @@ export class ChunkUploader {
     this.fail(reason);
     while (this.encoding.size > 0) await Promise.allSettled(this.encoding);
     await this.packing.catch(() => undefined);
-    if (this.open) transferBuffers.release(this.open.buffer);
+    if (this.open) this.releasePack(this.open);
     this.open = undefined;
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
-  private enqueuePacking(result: EncodeResult): Promise<ChunkRef> {
-    const packed = this.packing.then(() => this.packOne(result));
+  private enqueuePacking(result: EncodeResult, handBack: () => void): Promise<ChunkRef> {
+    const packed = this.packing.then(() => this.packOne(result, handBack));
     this.packing = packed.then(
       () => undefined,
       (error: unknown) => this.fail(error),
@@ -225,13 +252,17 @@ export class ChunkUploader {
     return packed;
   }
 
-  private async packOne(result: EncodeResult): Promise<ChunkRef> {
+  /** Packs one encoded chunk; `handBack` returns its raw buffer, now or (when the pack keeps it) once the pack is stored or dropped. */
+  private async packOne(result: EncodeResult, handBack: () => void): Promise<ChunkRef> {
     this.throwIfFailed();
     const { sha256, bytes, stored } = result;
     this.transfer.totalChunks++;
     this.transfer.totalBytes += bytes;
     const existing = this.known.get(sha256) ?? this.packed.get(sha256);
-    if (existing && existing.bytes === bytes) return { ...existing };
+    if (existing && existing.bytes === bytes) {
+      handBack();
+      return { ...existing };
+    }
     this.transfer.uploadedChunks++;
     this.transfer.uploadedBytes += bytes;
     const encoding = result.encoding === 'zstd' ? { encoding: 'zstd' as const, storedBytes: stored.length } : {};
@@ -240,16 +271,21 @@ export class ChunkUploader {
       await this.seal();
       const ref: ChunkRef = { sha256, bytes, pack: newPackId(), offset: 0, ...encoding };
       this.packed.set(sha256, ref);
-      // A copy: the caller may reuse the chunk's buffer once it is packed, and this pack is sent later.
+      // A copy of its own, so that the caller has its buffer back at once.
       const alone = Buffer.from(stored);
-      await this.send({ id: ref.pack, buffer: alone, bytes: alone.length, crc32: result.crc32, refs: [ref] }, false);
+      handBack();
+      await this.send({ id: ref.pack, parts: [alone], bytes: alone.length, crc32: result.crc32, refs: [ref], releases: [] });
       return { ...ref };
     }
     if (this.open && this.open.bytes + stored.length > PACK_BYTES) await this.seal();
-    this.open ??= { id: newPackId(), buffer: transferBuffers.take(), bytes: 0, crc32: 0, refs: [] };
+    this.open ??= { id: newPackId(), parts: [], bytes: 0, crc32: 0, refs: [], releases: [] };
     const pack = this.open;
     const ref: ChunkRef = { sha256, bytes, pack: pack.id, offset: pack.bytes, ...encoding };
-    stored.copy(pack.buffer, pack.bytes);
+    const { part, copied } = keptPart(stored);
+    pack.parts.push(part);
+    // The raw buffer is held only while the pack holds it as its part (a raw chunk kept as it is).
+    if (part === result.raw && !copied) pack.releases.push(handBack);
+    else handBack();
     pack.bytes += stored.length;
     pack.crc32 = crc32Combine(pack.crc32, result.crc32, stored.length);
     pack.refs.push(ref);
@@ -262,35 +298,47 @@ export class ChunkUploader {
     const pack = this.open;
     this.open = undefined;
     if (!pack) return;
-    // The compressed chunks copied into it, which the workers allocated, are dead now.
-    if (pack.refs.some((ref) => ref.encoding === 'zstd')) collectYoungGarbage();
-    if (pack.bytes > 0) await this.send(pack, true);
-    else transferBuffers.release(pack.buffer);
+    if (pack.bytes > 0) await this.send(pack);
+    else this.releasePack(pack);
   }
 
-  private async send(pack: OpenPack, reuseBuffer: boolean): Promise<void> {
+  /** Uploads a sealed pack once a slot is free (or spills it, while the task is frozen); its parts are released once it is stored or dropped. */
+  private async send(pack: OpenPack): Promise<void> {
     this.transfer.uploadedPacks++;
     this.transfer.storedBytes += pack.bytes;
-    if (this.spilling && this.inFlight.size >= this.concurrency && this.spill?.hasRoomFor(pack.bytes)) {
-      const spilled = await this.spill.put(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32).then(
-        () => true,
-        () => {
-          // The work dir refused it (full, read-only): the pack waits for a slot as without a spill, and the
-          // task stays frozen a little longer; nothing more is spilled.
-          this.spillTo(undefined);
-          return false;
-        },
-      );
-      if (spilled) {
-        if (reuseBuffer) transferBuffers.release(pack.buffer);
-        this.pumpSpilled();
-        return;
+    try {
+      if (this.spilling && this.inFlight.size >= this.concurrency && this.spill?.hasRoomFor(pack.bytes)) {
+        const spilled = await this.spill.put(pack.id, pack.parts, pack.crc32).then(
+          () => true,
+          () => {
+            // The work dir refused it (full, read-only): the pack waits for a slot as without a spill, and the
+            // task stays frozen a little longer; nothing more is spilled.
+            this.spillTo(undefined);
+            return false;
+          },
+        );
+        if (spilled) {
+          this.releasePack(pack);
+          this.pumpSpilled();
+          return;
+        }
       }
+      await this.slot();
+    } catch (error) {
+      this.releasePack(pack);
+      throw error;
     }
-    await this.slot();
-    this.upload(pack.id, pack.buffer.subarray(0, pack.bytes), pack.crc32, () => {
-      if (reuseBuffer) transferBuffers.release(pack.buffer);
-    });
+    this.upload(pack.id, pack.parts, pack.bytes, pack.crc32, () => this.releasePack(pack));
+  }
+
+  /** Hands a pack's parts back to their owners (once): it was stored, spilled or dropped. */
+  private releasePack(pack: OpenPack): void {
+    const releases = pack.releases.splice(0);
+    // A new list, not the one the store was handed, which it may still hold.
+    pack.parts = [];
+    for (const release of releases) release();
+    // The compressed chunks it carried, which the workers allocated, are dead now.
+    if (pack.refs.some((ref) => ref.encoding === 'zstd')) collectYoungGarbage();
   }
 
   /** Waits until fewer than `concurrency` packs are in flight. */
@@ -307,14 +355,14 @@ export class ChunkUploader {
     this.throwIfFailed();
   }
 
-  private upload(id: string, data: Buffer, checksum: number, done: () => void | Promise<void>): void {
+  private upload(id: string, parts: readonly Buffer[], bytes: number, checksum: number, done: () => void | Promise<void>): void {
     const started = performance.now();
     const upload = this.store
-      .putPack(id, data, checksum, this.abort.signal)
+      .putPack(id, parts, checksum, this.abort.signal)
       .then(
         () => {
-          this.sentBytes += data.length;
-          this.pace.notePut(data.length, performance.now() - started);
+          this.sentBytes += bytes;
+          this.pace.notePut(bytes, performance.now() - started);
         },
         (error: unknown) => this.fail(error),
       )
@@ -336,7 +384,7 @@ export class ChunkUploader {
       const reading = next.read().then(
         (data) => {
           this.inFlight.delete(reading);
-          this.upload(next.id, data, next.crc32, () => next.release());
+          this.upload(next.id, [data], data.length, next.crc32, () => next.release());
         },
         (error: unknown) => {
           this.inFlight.delete(reading);

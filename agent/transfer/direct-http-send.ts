@@ -1,4 +1,4 @@
-// Sends one signed request on a connection of its own, reading the answer into a reused buffer and the body into a sink.
+// Sends one signed request on a connection of its own, its body straight from the caller's buffers, reading the answer into a reused buffer and the body into a sink.
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
@@ -61,13 +61,29 @@ export function signedQueryString(query: SignedRequest['query'] = {}): string {
   return parts.join('&');
 }
 
+/** What a request sends after its head, and what stops it. */
+export interface SendOptions {
+  /**
+   * The request's body, in order: its buffers are written to the socket as they are (no copy is made), and
+   * must not change until the answer settles. Their total must be the request's content-length.
+   */
+  body?: readonly Uint8Array[];
+  /** Aborting it drops the connection and rejects with its reason. */
+  signal?: AbortSignal;
+}
+
+/** A sink for answers that carry no body the caller wants (a PUT's): any bytes are dropped. */
+export const DISCARD_BODY: BodySink = { restart: () => undefined, write: () => undefined };
+
 /**
  * Sends one signed request on a connection of its own and reads the answer. A 2xx body goes to `sink`; any
  * other answer's body is kept and handed back for the SDK to turn into its error (and retry when it should).
  * A connection not made within `limits.connectTimeoutMs`, or silent for `limits.socketIdleTimeoutMs`, is dropped
  * with a transient error, which the SDK retries.
  */
-export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Limits = S3_LIMITS): Promise<PlainResponse> {
+export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Limits = S3_LIMITS, options: SendOptions = {}): Promise<PlainResponse> {
+  const { body: requestBody, signal } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<PlainResponse>((resolve, reject) => {
     const readBuffer = readBuffers.take();
     /** Bytes of a head that did not fit in one read (copied: the read buffer is reused). */
@@ -82,12 +98,15 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(error);
     };
+    const onAbort = (): void => fail(signal!.reason);
     const finish = (): void => {
       if (settled || !head) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       const ok = head.statusCode >= 200 && head.statusCode < 300;
       resolve({ statusCode: head.statusCode, reason: head.reason, headers: head.headers, body: Readable.from(ok ? [] : [Buffer.concat(errorBody)]) });
@@ -197,6 +216,11 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
         return fail(new Error(`refusing to send header ${JSON.stringify(name)} with a line break in it`));
       lines.push(`${name}: ${value}`);
     }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // The head and every part of the body in one write of many buffers, once connected.
+    socket.cork();
     socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    for (const part of requestBody ?? []) if (part.length > 0) socket.write(part);
+    socket.uncork();
   });
 }

@@ -5,6 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
+import { emulatorClient } from '../../test/support/s3-client.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signedQueryString } from './direct-http-send.ts';
 import { getRangeDirect, RangeLengthError, type BodySink } from './direct-range-get.ts';
@@ -62,13 +63,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    maxAttempts: 3,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  client = emulatorClient(`http://127.0.0.1:${port}`, { maxAttempts: 3 });
 });
 
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));

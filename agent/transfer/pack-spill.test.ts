@@ -34,8 +34,8 @@ class GatedStore implements PackStore {
   private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
   private opened = false;
 
-  putPack(id: string, data: Buffer, checksum: number, signal?: AbortSignal): Promise<void> {
-    const call: PutCall = { id, data: Buffer.from(data), crc32: checksum, signal, done: false };
+  putPack(id: string, parts: readonly Buffer[], checksum: number, signal?: AbortSignal): Promise<void> {
+    const call: PutCall = { id, data: Buffer.concat(parts), crc32: checksum, signal, done: false };
     this.calls.push(call);
     for (const w of this.waiters.filter((w) => w.count <= this.calls.length)) {
       this.waiters.splice(this.waiters.indexOf(w), 1);
@@ -191,8 +191,8 @@ describe('PackSpill', () => {
     const b = seededBytes('spill-b', MiB + 17);
     expect(spill.hasRoomFor(3 * MiB)).toBe(true);
     expect(spill.hasRoomFor(3 * MiB + 1)).toBe(false);
-    await spill.put('a', a, crc32(a));
-    await spill.put('b', b, crc32(b));
+    await spill.put('a', [a], crc32(a));
+    await spill.put('b', [b.subarray(0, 10), b.subarray(10)], crc32(b));
     expect(spill.waiting).toBe(2);
     expect(spill.spilledPacks).toBe(2);
     expect(spill.mostBytes).toBe(2 * MiB + 17);
@@ -223,8 +223,8 @@ describe('PackSpill', () => {
     const dir = await spillDir();
     const spill = new PackSpill(dir, 8 * MiB);
     const a = seededBytes('spill-twice', 4096);
-    await spill.put('a', a, crc32(a));
-    await expect(spill.put('a', a, crc32(a))).rejects.toThrow(/EEXIST/);
+    await spill.put('a', [a], crc32(a));
+    await expect(spill.put('a', [a], crc32(a))).rejects.toThrow(/EEXIST/);
     await truncate(path.join(dir, 'a.pack'), 1000);
     const next = spill.takeNext()!;
     await expect(next.read()).rejects.toThrow(`spilled pack ${path.join(dir, 'a.pack')} ended at 1000 of its 4096 bytes`);
@@ -234,7 +234,7 @@ describe('PackSpill', () => {
   it('discards what is left, directory and all', async () => {
     const dir = await spillDir();
     const spill = new PackSpill(dir, 8 * MiB);
-    await spill.put('a', Buffer.from('pack'), 0);
+    await spill.put('a', [Buffer.from('pack')], 0);
     await writeFile(path.join(dir, 'stray'), 'x');
     await spill.discard();
     expect(spill.waiting).toBe(0);

@@ -37,22 +37,27 @@ export class PackSpill {
     return this.heldBytes + bytes <= this.limitBytes;
   }
 
-  async put(id: string, data: Buffer, crc32: number): Promise<void> {
+  /** Writes a pack whose bytes are `parts` one after the other. */
+  async put(id: string, parts: readonly Buffer[], crc32: number): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const file = path.join(this.dir, `${id}.pack`);
     const handle = await open(file, 'wx', 0o600);
+    let bytes = 0;
     try {
-      for (let done = 0; done < data.length; ) done += (await handle.write(data, done, data.length - done)).bytesWritten;
+      for (const part of parts) {
+        for (let done = 0; done < part.length; ) done += (await handle.write(part, done, part.length - done)).bytesWritten;
+        bytes += part.length;
+      }
     } catch (error) {
       await handle.close().catch(() => undefined);
       await rm(file, { force: true }).catch(() => undefined);
       throw error;
     }
     await handle.close();
-    this.heldBytes += data.length;
+    this.heldBytes += bytes;
     this.mostBytes = Math.max(this.mostBytes, this.heldBytes);
     this.spilledPacks++;
-    this.queue.push({ id, crc32, bytes: data.length, file });
+    this.queue.push({ id, crc32, bytes, file });
   }
 
   /** The oldest waiting pack, if any. */

@@ -5,7 +5,7 @@ import { TEST_AWS_ENV } from './test-aws-env.ts';
 export { TEST_AWS_ENV };
 
 /** An S3 client for a local endpoint, as the agent would build it from AWS_ENDPOINT_URL_S3; refuses none. */
-export function emulatorClient(endpoint: string): S3Client {
+export function emulatorClient(endpoint: string, options: { maxAttempts?: number } = {}): S3Client {
   if (!endpoint || !/^https?:\/\/127\.0\.0\.1(:\d+)?\/?$/.test(endpoint)) {
     throw new Error(
       `a test's S3 client needs a local endpoint such as http://127.0.0.1:4566, not ${JSON.stringify(endpoint)}: ` +
@@ -16,6 +16,7 @@ export function emulatorClient(endpoint: string): S3Client {
     endpoint,
     region: TEST_AWS_ENV.AWS_REGION,
     forcePathStyle: true,
+    ...options,
     credentials: { accessKeyId: TEST_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: TEST_AWS_ENV.AWS_SECRET_ACCESS_KEY },
   });
 }
