@@ -98,6 +98,16 @@ class RangeWriter implements BodySink {
     this.writtenBytes = 0;
   }
 
+  /** The rest of the chunk being gathered (its buffer taken now if need be): the socket reads straight into it. */
+  into(bytes: number): Buffer | undefined {
+    const entry = this.range.chunks[this.chunk];
+    if (!entry || bytes <= 0) return undefined;
+    const stored = storedLength(entry.ref);
+    const within = this.received - (entry.ref.offset - this.range.offset);
+    this.gathered ??= this.buffers.take(stored);
+    return this.gathered.subarray(within, within + Math.min(stored - within, bytes));
+  }
+
   write(piece: Buffer): void {
     let at = 0;
     while (at < piece.length) {
@@ -105,9 +115,11 @@ class RangeWriter implements BodySink {
       const stored = storedLength(ref);
       const within = this.received - (ref.offset - this.range.offset);
       const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
-      // Synchronous: the socket's read buffer is reused as soon as this returns.
+      // Synchronous: the socket's read buffer is reused as soon as this returns. Bytes the socket read straight
+      // into place (`into`) are not copied again.
       this.gathered ??= this.buffers.take(stored);
-      part.copy(this.gathered, within);
+      const inPlace = part.buffer === this.gathered.buffer && part.byteOffset === this.gathered.byteOffset + within;
+      if (!inPlace) part.copy(this.gathered, within);
       at += part.length;
       this.received += part.length;
       if (within + part.length === stored) {

@@ -10,8 +10,17 @@ import { S3_LIMITS, type S3Limits } from '../shared/limits.ts';
 export interface BodySink {
   /** An attempt starts delivering the body from its first byte (again, after a retry). */
   restart(): void;
-  /** The next bytes of the body: valid only during the call. Throwing stops the transfer with that error. */
+  /**
+   * The next bytes of the body: valid only during the call. Throwing stops the transfer with that error. When
+   * `into` named where they go, they are already there (`piece` is a view of that memory).
+   */
   write(piece: Buffer): void;
+  /**
+   * Where the socket may read the next body bytes straight into, at most `bytes` of them (what is left of the
+   * body): a view the sink will be handed back in `write`, so that those bytes are not copied again. Undefined,
+   * or no method, reads them into the connection's own buffer.
+   */
+  into?(bytes: number): Uint8Array | undefined;
   /**
    * Asked after each read of body bytes: a promise when the sink wants no more for now (its buffers are all
    * out); nothing more is read from the socket until it settles (a rejection stops the transfer with it).
@@ -178,7 +187,13 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
     };
 
     const port = request.port ?? (request.protocol === 'https:' ? 443 : 80);
-    const onread = { buffer: readBuffer, callback: onRead };
+    // Before each read: once the head is in and the body's length known, straight into the sink's memory.
+    const nextReadTarget = (): Uint8Array => {
+      if (!head || settled || framing?.kind !== 'length' || framing.remaining <= 0 || head.statusCode < 200 || head.statusCode >= 300) return readBuffer;
+      const target = sink.into?.(framing.remaining);
+      return target && target.length > 0 ? target : readBuffer;
+    };
+    const onread = { buffer: nextReadTarget, callback: onRead };
     const socket =
       request.protocol === 'https:'
         ? tls.connect({ host: request.hostname, port, servername: net.isIP(request.hostname) ? undefined : request.hostname, onread } as tls.ConnectionOptions)

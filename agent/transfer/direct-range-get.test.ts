@@ -84,6 +84,27 @@ describe('getRangeDirect', () => {
     expect(requests[0]!.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=test\//);
   });
 
+  it('reads the body straight into the memory the sink names, and copies only what came with the head', async () => {
+    answer = (_n, req, res, data) => serveRange(req, res, data);
+    const bytes = 2 << 20;
+    const target = Buffer.alloc(bytes);
+    let filled = 0;
+    let inPlace = 0;
+    const sink: BodySink = {
+      restart: () => (filled = 0),
+      into: (left) => target.subarray(filled, filled + Math.min(left, 100_000)),
+      write: (piece) => {
+        if (piece.buffer === target.buffer && piece.byteOffset === target.byteOffset + filled) inPlace += piece.length;
+        else piece.copy(target, filled);
+        filled += piece.length;
+      },
+    };
+    await getRangeDirect(client, 'bucket', 'k', 777, bytes, sink);
+    expect(target.equals(object.subarray(777, 777 + bytes))).toBe(true);
+    // Only the first read, which holds the head, lands in the connection's own buffer (256 KiB at most).
+    expect(inPlace).toBeGreaterThanOrEqual(bytes - (256 << 10));
+  });
+
   it('decodes a chunked body', async () => {
     answer = (_n, req, res, data) => serveRange(req, res, data, { chunked: true });
     const sink = collectingSink();

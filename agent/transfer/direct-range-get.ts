@@ -29,6 +29,7 @@ export async function getRangeDirect(client: S3Client, bucket: string, key: stri
       sink.write(piece);
     },
     ready: () => sink.ready?.(),
+    into: (left) => sink.into?.(Math.min(left, bytes - delivered)),
   };
   const command = new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + bytes - 1}` });
   command.middlewareStack.add(() => async (args) => ({ response: await sendDirect(args.request as SignedRequest, counting), output: undefined }) as never, {
