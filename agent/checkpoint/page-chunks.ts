@@ -8,9 +8,10 @@ import { encodePagemapImage } from './pagemap-image.ts';
 import type { PageSink, ReceivedImage } from './page-receiver.ts';
 
 /**
- * The page receiver's sink: window buffers come from the process's chunk buffers (one per chunk being encoded,
- * and back once it is packed), each filled window goes to the uploader, and its reference is kept in order per
- * image. Memory stays at (chunks encoding ahead + 1) windows, whatever the task's size.
+ * The page receiver's sink: window buffers come from the process's chunk buffers (one per chunk being encoded
+ * or carried by a pack not yet stored, back once it is), each filled window goes to the uploader, and its
+ * reference is kept in order per image. Memory stays at the uploader's packs in flight and open, plus the
+ * chunks encoding ahead and one filling, whatever the task's size.
  */
 export class PageChunkSink implements PageSink {
   private readonly uploader: Pick<ChunkUploader, 'addOwned'>;

@@ -90,6 +90,12 @@ class RangeWriter implements BodySink {
     return this.buffers.room();
   }
 
+  /** The range failed for good: the chunk it was gathering goes back. */
+  abandon(): void {
+    if (this.gathered) this.buffers.release(this.gathered);
+    this.gathered = undefined;
+  }
+
   restart(): void {
     this.received = 0;
     this.chunk = 0;
@@ -98,10 +104,14 @@ class RangeWriter implements BodySink {
     this.writtenBytes = 0;
   }
 
-  /** The rest of the chunk being gathered (its buffer taken now if need be): the socket reads straight into it. */
+  /**
+   * The rest of the chunk being gathered (its buffer taken now if need be): the socket reads straight into it.
+   * Nothing while every gather buffer is out: the socket is paused then (`ready`), and the read after it goes
+   * through the connection's own buffer.
+   */
   into(bytes: number): Buffer | undefined {
     const entry = this.range.chunks[this.chunk];
-    if (!entry || bytes <= 0) return undefined;
+    if (!entry || bytes <= 0 || (!this.gathered && !this.buffers.hasRoom())) return undefined;
     const stored = storedLength(entry.ref);
     const within = this.received - (entry.ref.offset - this.range.offset);
     this.gathered ??= this.buffers.take(stored);
@@ -201,9 +211,14 @@ export class GatherBuffers {
     if (this.out < this.limit) for (const wake of this.waiting.splice(0)) wake();
   }
 
+  /** Whether fewer than `limit` buffers are out. */
+  hasRoom(): boolean {
+    return this.out < this.limit;
+  }
+
   /** Nothing while fewer than `limit` buffers are out; else a promise that settles once one comes back. */
   room(): Promise<void> | undefined {
-    if (this.out < this.limit) return undefined;
+    if (this.hasRoom()) return undefined;
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 }
@@ -256,6 +271,7 @@ export async function downloadImages(
         unsettled.delete(writer);
       } catch (error) {
         failed = true;
+        writer.abandon();
         throw error;
       }
       // Counted once the whole range is in, so that a retried range counts once.

@@ -96,7 +96,9 @@ export interface UploaderOptions {
  * fills. A pack holds up to 8 MiB: a sixth of the requests of one object per chunk, which is what an S3
  * endpoint charges and limits by. A pack is a list of its chunks' buffers, sent without being joined, and a
  * chunk's buffer is handed back (`recycle`) once its pack is stored. At most `concurrency` packs are in flight,
- * so memory stays near (concurrency + 1) x 8 MiB plus the chunks being encoded; `add` waits for room.
+ * so memory stays near (concurrency + 1) x 8 MiB plus the chunks being encoded (at worst a third more: a
+ * chunk that fills three quarters of its window is sent from it, and the window is held whole); `add` waits
+ * for room.
  * Only chunks of committed snapshots count as known (the checkpoint adds its own after its commit): packs of a
  * checkpoint that failed are never referenced later, so `spotsnap prune` may delete them at any time.
  * With a spill (a background checkpoint's, while the task is frozen), a full pack that finds no slot is written

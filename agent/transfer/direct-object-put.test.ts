@@ -99,6 +99,13 @@ describe('putObjectDirect', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('refuses a checksum algorithm without its value, and sends nothing', async () => {
+    await expect(putObjectDirect(client, { Bucket: 'b', Key: 'packs/p5', ChecksumAlgorithm: 'CRC32' }, parts)).rejects.toThrow(
+      'putObjectDirect needs the value of ChecksumCRC32 for packs/p5',
+    );
+    expect(seen).toHaveLength(0);
+  });
+
   it('drops the connection and rejects with the reason when its signal aborts', async () => {
     const abort = new AbortController();
     let closed: Promise<void> | undefined;

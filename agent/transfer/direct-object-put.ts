@@ -23,6 +23,11 @@ export async function putObjectDirect(
   parts: readonly Uint8Array[],
   signal?: AbortSignal,
 ): Promise<void> {
+  // The SDK would compute a checksum the caller did not give over its own (empty) body, which S3 would refuse.
+  const algorithm = input.ChecksumAlgorithm;
+  if (algorithm && !input[`Checksum${algorithm}` as keyof typeof input]) {
+    throw new Error(`putObjectDirect needs the value of Checksum${algorithm} for ${input.Key}: it cannot compute one over parts it sends itself`);
+  }
   const bytes = parts.reduce((sum, part) => sum + part.length, 0);
   const command = new PutObjectCommand({ ...input, Body: NO_BODY, ContentLength: bytes });
   command.middlewareStack.add(
