@@ -1,14 +1,14 @@
-// Pools of large buffers of one size, reused by every transfer of the process: chunk buffers, spilled-pack buffers and socket read buffers.
+// Pools of large buffers of one size, reused by every transfer of the process: chunk buffers and socket read buffers.
 //
 // A checkpoint's page windows and a restore's gathered chunks are chunk buffers (CHUNK_BUFFER_BYTES), which
-// travel to the workers and back; a window is sent to S3 as a part of its pack, and comes back to the pool once
-// the pack is stored. A spilled pack is read back into a buffer of PACK_BYTES before it goes; restores read each
-// connection into a buffer of its own (direct-http-send.ts). Taking them from a pool rather than allocating
+// travel to the workers and back. A window is sent to S3 as a part of its pack and comes back to the pool once
+// the pack is stored; a spilled pack is read back into them too. Restores read each connection into a buffer
+// of its own (direct-http-send.ts). Taking them from a pool rather than allocating
 // them per use keeps a process that transfers again (background checkpoints, a restored task interrupted once
 // more, range after range of a restore) at one set, and buffers that are already resident cost no page faults
 // when reused.
 
-/** The size of every transfer buffer: a pack's largest size (and the largest ranged read of a restore). */
+/** A pack's largest size (and the largest ranged read of a restore). */
 export const PACK_BYTES = 8 << 20;
 
 /** Buffers of one size. As many are kept as were ever out at once, so the next use of as many allocates none. */
@@ -43,9 +43,6 @@ export class BufferPool {
     if (this.spare.length < this.mostOut) this.spare.push(whole ? view : Buffer.from(memory));
   }
 }
-
-/** Spilled packs read back for their upload: at most SPOTSNAP_PACKS_IN_FLIGHT out at once. */
-export const transferBuffers = new BufferPool(PACK_BYTES);
 
 /** The size of a chunk buffer: one page window of a checkpoint (WINDOW_BYTES), the most a page chunk holds. */
 export const CHUNK_BUFFER_BYTES = 1 << 20;

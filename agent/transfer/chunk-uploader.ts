@@ -384,9 +384,10 @@ export class ChunkUploader {
       const next = spill.takeNext();
       if (!next) break;
       const reading = next.read().then(
-        (data) => {
+        (parts) => {
           this.inFlight.delete(reading);
-          this.upload(next.id, [data], data.length, next.crc32, () => next.release());
+          const bytes = parts.reduce((sum, part) => sum + part.length, 0);
+          this.upload(next.id, parts, bytes, next.crc32, () => next.release());
         },
         (error: unknown) => {
           this.inFlight.delete(reading);

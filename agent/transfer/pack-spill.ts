@@ -1,14 +1,17 @@
 // Where a background checkpoint's sealed packs wait on disk while S3 is slower than CRIU's dump, so that the task is not kept frozen for the upload.
 import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { transferBuffers } from './buffer-pool.ts';
+import { CHUNK_BUFFER_BYTES, chunkBuffers } from './buffer-pool.ts';
 
 /** A spilled pack, read back when a slot to S3 is free. */
 export interface SpilledPack {
   id: string;
   crc32: number;
-  /** Its bytes, in a transfer buffer; `release` gives the buffer back and deletes the file (never rejects). */
-  read(): Promise<Buffer>;
+  /**
+   * Its bytes, in chunk buffers of the process's pool (the page windows, free again once the task runs on), as
+   * the parts of one body; `release` gives them back and deletes the file (never rejects).
+   */
+  read(): Promise<Buffer[]>;
   release(): Promise<void>;
 }
 
@@ -64,27 +67,33 @@ export class PackSpill {
   takeNext(): SpilledPack | undefined {
     const next = this.queue.shift();
     if (!next) return undefined;
-    let buffer: Buffer | undefined;
+    const buffers: Buffer[] = [];
     return {
       id: next.id,
       crc32: next.crc32,
       read: async () => {
-        buffer = transferBuffers.take();
         const handle = await open(next.file, 'r');
+        const parts: Buffer[] = [];
         try {
-          for (let done = 0; done < next.bytes; ) {
-            const { bytesRead } = await handle.read(buffer, done, next.bytes - done, done);
-            if (bytesRead === 0) throw new Error(`spilled pack ${next.file} ended at ${done} of its ${next.bytes} bytes`);
-            done += bytesRead;
+          for (let at = 0; at < next.bytes; ) {
+            const buffer = chunkBuffers.take();
+            buffers.push(buffer);
+            const part = buffer.subarray(0, Math.min(CHUNK_BUFFER_BYTES, next.bytes - at));
+            for (let done = 0; done < part.length; ) {
+              const { bytesRead } = await handle.read(part, done, part.length - done, at + done);
+              if (bytesRead === 0) throw new Error(`spilled pack ${next.file} ended at ${at + done} of its ${next.bytes} bytes`);
+              done += bytesRead;
+            }
+            parts.push(part);
+            at += part.length;
           }
         } finally {
           await handle.close();
         }
-        return buffer.subarray(0, next.bytes);
+        return parts;
       },
       release: async () => {
-        if (buffer) transferBuffers.release(buffer);
-        buffer = undefined;
+        for (const buffer of buffers.splice(0)) chunkBuffers.release(buffer);
         this.heldBytes -= next.bytes;
         // A file that cannot be removed is only disk used a while longer: the checkpoint removes its spool dir.
         await rm(next.file, { force: true }).catch(() => undefined);

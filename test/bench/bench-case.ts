@@ -182,7 +182,12 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     first: { ...firstFigures, totalMs: firstManifest!.timings.totalMs },
     second: { ...secondFigures, totalMs: secondManifest.timings.totalMs },
     restore: { totalMs: restoreTotalMs, agentPeakRssBytes: restoreRss },
-    background: { frozenMs: backgroundFigures.frozenMs, totalMs: backgroundFigures.totalMs, workDirPeakBytes: backgroundFigures.workDirPeakBytes },
+    background: {
+      frozenMs: backgroundFigures.frozenMs,
+      totalMs: backgroundFigures.totalMs,
+      workDirPeakBytes: backgroundFigures.workDirPeakBytes,
+      agentPeakRssBytes: backgroundFigures.agentPeakRssBytes,
+    },
   };
   console.log(
     `spotsnap: first ${result.first.totalMs} ms, second ${result.second.totalMs} ms, restore ${restoreTotalMs} ms, background freeze ${result.background.frozenMs} ms`,
