@@ -1,8 +1,6 @@
-// Sends one signed request on a connection of its own, its body straight from the caller's buffers, reading the answer into a reused buffer and the body into a sink.
-import net from 'node:net';
+// Sends one signed request on a kept-alive connection, its body straight from the caller's buffers, reading the answer into the connection's buffer and the body into a sink.
 import { Readable } from 'node:stream';
-import tls from 'node:tls';
-import { BufferPool } from './buffer-pool.ts';
+import { KeptAliveConnection } from './kept-alive-connections.ts';
 import { ChunkedDecoder, framingOf, parseHead, transientError, type Framing, type ParsedHead } from './http-response-framing.ts';
 import { S3_LIMITS, type S3Limits } from '../shared/limits.ts';
 
@@ -47,12 +45,6 @@ export interface PlainResponse {
   body: Readable;
 }
 
-const READ_BUFFER_BYTES = 256 << 10;
-/**
- * Read buffers of closed connections, for the next ones: a restore allocates one per concurrent read, once. (A
- * new buffer per request left 64 MiB of dead ones in the heap by the end of a 2 GiB restore.)
- */
-const readBuffers = new BufferPool(READ_BUFFER_BYTES);
 const MAX_HEAD_BYTES = 64 << 10;
 const EMPTY = Buffer.alloc(0);
 /** An error response's body is kept for the SDK to parse (S3 error documents are a few hundred bytes). */
@@ -84,17 +76,41 @@ export interface SendOptions {
 /** A sink for answers that carry no body the caller wants (a PUT's): any bytes are dropped. */
 export const DISCARD_BODY: BodySink = { restart: () => undefined, write: () => undefined };
 
+/** A request that failed on a kept-alive connection before any answer: the server may have closed it as it went out. */
+class StaleConnectionError extends Error {
+  override readonly cause: unknown;
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.cause = cause;
+  }
+}
+
 /**
- * Sends one signed request on a connection of its own and reads the answer. A 2xx body goes to `sink`; any
- * other answer's body is kept and handed back for the SDK to turn into its error (and retry when it should).
- * A connection not made within `limits.connectTimeoutMs`, or silent for `limits.socketIdleTimeoutMs`, is dropped
- * with a transient error, which the SDK retries.
+ * Sends one signed request and reads the answer, on a connection kept alive from an earlier request to the
+ * same endpoint or a new one (kept-alive-connections.ts). A 2xx body goes to `sink`; any other answer's body is
+ * kept and handed back for the SDK to turn into its error (and retry when it should). A connection not made
+ * within `limits.connectTimeoutMs`, or silent for `limits.socketIdleTimeoutMs`, is dropped with a transient
+ * error, which the SDK retries. A kept-alive connection that fails before any answer is replaced once by a new
+ * one, at once (the server closed it while it waited).
  */
 export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Limits = S3_LIMITS, options: SendOptions = {}): Promise<PlainResponse> {
+  if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+  const port = request.port ?? (request.protocol === 'https:' ? 443 : 80);
+  const connection = KeptAliveConnection.take(request.protocol, request.hostname, port, limits.connectTimeoutMs);
+  return sendOn(connection, request, sink, limits, options).catch((error: unknown) => {
+    if (!(error instanceof StaleConnectionError)) throw error;
+    return sendOn(new KeptAliveConnection(request.protocol, request.hostname, port, limits.connectTimeoutMs), request, sink, limits, options).catch(
+      (again: unknown) => {
+        throw again instanceof StaleConnectionError ? again.cause : again;
+      },
+    );
+  });
+}
+
+function sendOn(connection: KeptAliveConnection, request: SignedRequest, sink: BodySink, limits: S3Limits, options: SendOptions): Promise<PlainResponse> {
   const { body: requestBody, signal } = options;
-  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<PlainResponse>((resolve, reject) => {
-    const readBuffer = readBuffers.take();
+    const { readBuffer } = connection;
     /** Bytes of a head that did not fit in one read (copied: the read buffer is reused). */
     let headSoFar = EMPTY;
     let head: ParsedHead | undefined;
@@ -103,21 +119,32 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
     const errorBody: Buffer[] = [];
     let errorBodyBytes = 0;
     let settled = false;
+    /** Whether any byte of an answer arrived, and whether the server sent bytes past the end of the body. */
+    let answered = false;
+    let bytesPastBody = false;
+    /** Whether the connection went back to be kept alive: the read that ended the answer then goes on reading. */
+    let kept = false;
 
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      reject(error);
+      connection.detach(false);
+      // A reset, a broken pipe or a close before any answer, on a connection that had waited: the server's close.
+      const code = error instanceof Error ? (error as { code?: string }).code : undefined;
+      const stale = connection.reused && !answered && !signal?.aborted && (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED');
+      reject(stale ? new StaleConnectionError(error) : error);
     };
     const onAbort = (): void => fail(signal!.reason);
     const finish = (): void => {
       if (settled || !head) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
       const ok = head.statusCode >= 200 && head.statusCode < 300;
+      // Kept alive only when the answer ended where its length said, the server keeps the connection, and it
+      // read the whole request (a refusal may come before the body was read).
+      kept = framing?.kind === 'length' && !bytesPastBody && (head.headers.connection ?? '').toLowerCase() !== 'close' && (ok || !requestBody?.length);
+      connection.detach(kept);
       resolve({ statusCode: head.statusCode, reason: head.reason, headers: head.headers, body: Readable.from(ok ? [] : [Buffer.concat(errorBody)]) });
     };
     const deliver = (data: Buffer): void => {
@@ -135,12 +162,14 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
       } else {
         const take = piece.subarray(0, framing!.remaining);
         framing!.remaining -= take.length;
+        if (take.length < piece.length) bytesPastBody = true;
         if (take.length > 0) deliver(take);
         if (framing!.remaining === 0) finish();
       }
     };
     const onRead = (length: number, buffer: Buffer): boolean => {
       if (settled) return false;
+      answered = true;
       try {
         let piece = buffer.subarray(0, length);
         while (!head) {
@@ -165,8 +194,9 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
           if (framing.kind === 'chunked') chunked = new ChunkedDecoder();
           if (head.statusCode >= 200 && head.statusCode < 300) sink.restart();
           if (framing.kind === 'length' && framing.remaining === 0) {
+            if (piece.length > 0) bytesPastBody = true;
             finish();
-            return false;
+            return kept;
           }
         }
         if (piece.length > 0) body(piece);
@@ -174,7 +204,7 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
         if (wait) {
           wait.then(
             () => {
-              if (!settled) socket.resume();
+              if (!settled) connection.socket.resume();
             },
             (error: unknown) => fail(error),
           );
@@ -183,49 +213,35 @@ export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Lim
       } catch (error) {
         fail(error);
       }
-      return !settled;
+      // A kept connection reads on (idle), so that the server's close is seen while it waits.
+      return settled ? kept : true;
     };
 
-    const port = request.port ?? (request.protocol === 'https:' ? 443 : 80);
     // Before each read: once the head is in and the body's length known, straight into the sink's memory.
     const nextReadTarget = (): Uint8Array => {
       if (!head || settled || framing?.kind !== 'length' || framing.remaining <= 0 || head.statusCode < 200 || head.statusCode >= 300) return readBuffer;
       const target = sink.into?.(framing.remaining);
       return target && target.length > 0 ? target : readBuffer;
     };
-    const onread = { buffer: nextReadTarget, callback: onRead };
-    const socket =
-      request.protocol === 'https:'
-        ? tls.connect({ host: request.hostname, port, servername: net.isIP(request.hostname) ? undefined : request.hostname, onread } as tls.ConnectionOptions)
-        : net.connect({ host: request.hostname, port, onread });
-    socket.setNoDelay(true);
-    const connectTimer = setTimeout(
-      () => fail(transientError(`timed out: no connection to the S3 endpoint ${request.hostname}:${port} within ${limits.connectTimeoutMs} ms`, 'ETIMEDOUT')),
-      limits.connectTimeoutMs,
+    connection.attach(
+      {
+        nextReadTarget,
+        onRead,
+        onEnd: () => {
+          if (head && framing?.kind === 'close') finish();
+          else fail(transientError(`the S3 endpoint closed the connection ${head ? 'before the end of the body' : 'before answering'}`, 'ECONNRESET'));
+        },
+        onError: fail,
+      },
+      limits.socketIdleTimeoutMs,
     );
-    socket.once('connect', () => clearTimeout(connectTimer));
-    socket.setTimeout(limits.socketIdleTimeoutMs, () =>
-      fail(transientError(`timed out: no byte from the S3 endpoint for ${limits.socketIdleTimeoutMs} ms`, 'ETIMEDOUT')),
-    );
-    socket.on('error', fail);
-    socket.on('end', () => {
-      if (head && framing?.kind === 'close') finish();
-      else fail(transientError(`the S3 endpoint closed the connection ${head ? 'before the end of the body' : 'before answering'}`, 'ECONNRESET'));
-    });
-    socket.on('close', () => {
-      clearTimeout(connectTimer);
-      fail(transientError('the connection to the S3 endpoint closed before the answer ended', 'ECONNRESET'));
-      // Closed: nothing reads into the buffer any more.
-      readBuffers.release(readBuffer);
-    });
+    const socket = connection.socket;
 
     const query = signedQueryString(request.query);
     const lines = [`${request.method} ${request.path}${query ? `?${query}` : ''} HTTP/1.1`];
     const headers: Record<string, string> = { ...request.headers };
     const names = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
     if (!names.has('host')) headers.host = request.port ? `${request.hostname}:${request.port}` : request.hostname;
-    // One connection per request: a range is megabytes, so a connect is a small part of its time.
-    headers.connection = 'close';
     for (const [name, value] of Object.entries(headers)) {
       if (/[\r\n]/.test(name) || /[\r\n]/.test(String(value)))
         return fail(new Error(`refusing to send header ${JSON.stringify(name)} with a line break in it`));
