@@ -95,19 +95,46 @@ class StaleConnectionError extends Error {
  */
 export function sendDirect(request: SignedRequest, sink: BodySink, limits: S3Limits = S3_LIMITS, options: SendOptions = {}): Promise<PlainResponse> {
   if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+  let head: string;
+  try {
+    head = requestHead(request);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const port = request.port ?? (request.protocol === 'https:' ? 443 : 80);
   const connection = KeptAliveConnection.take(request.protocol, request.hostname, port, limits.connectTimeoutMs);
-  return sendOn(connection, request, sink, limits, options).catch((error: unknown) => {
+  return sendOn(connection, head, request.method, sink, limits, options).catch((error: unknown) => {
     if (!(error instanceof StaleConnectionError)) throw error;
-    return sendOn(new KeptAliveConnection(request.protocol, request.hostname, port, limits.connectTimeoutMs), request, sink, limits, options).catch(
-      (again: unknown) => {
-        throw again instanceof StaleConnectionError ? again.cause : again;
-      },
-    );
+    if (options.signal?.aborted) throw options.signal.reason;
+    const fresh = new KeptAliveConnection(request.protocol, request.hostname, port, limits.connectTimeoutMs);
+    return sendOn(fresh, head, request.method, sink, limits, options).catch((again: unknown) => {
+      throw again instanceof StaleConnectionError ? again.cause : again;
+    });
   });
 }
 
-function sendOn(connection: KeptAliveConnection, request: SignedRequest, sink: BodySink, limits: S3Limits, options: SendOptions): Promise<PlainResponse> {
+/** The request's head as it goes on the wire; refuses a header with a line break in it. */
+function requestHead(request: SignedRequest): string {
+  const query = signedQueryString(request.query);
+  const lines = [`${request.method} ${request.path}${query ? `?${query}` : ''} HTTP/1.1`];
+  const headers: Record<string, string> = { ...request.headers };
+  const names = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
+  if (!names.has('host')) headers.host = request.port ? `${request.hostname}:${request.port}` : request.hostname;
+  for (const [name, value] of Object.entries(headers)) {
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(String(value))) throw new Error(`refusing to send header ${JSON.stringify(name)} with a line break in it`);
+    lines.push(`${name}: ${value}`);
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+function sendOn(
+  connection: KeptAliveConnection,
+  requestHeadText: string,
+  method: string,
+  sink: BodySink,
+  limits: S3Limits,
+  options: SendOptions,
+): Promise<PlainResponse> {
   const { body: requestBody, signal } = options;
   return new Promise<PlainResponse>((resolve, reject) => {
     const { readBuffer } = connection;
@@ -190,7 +217,7 @@ function sendOn(connection: KeptAliveConnection, request: SignedRequest, sink: B
             continue;
           }
           head = parsed;
-          framing = framingOf(head, request.method);
+          framing = framingOf(head, method);
           if (framing.kind === 'chunked') chunked = new ChunkedDecoder();
           if (head.statusCode >= 200 && head.statusCode < 300) sink.restart();
           if (framing.kind === 'length' && framing.remaining === 0) {
@@ -237,20 +264,10 @@ function sendOn(connection: KeptAliveConnection, request: SignedRequest, sink: B
     );
     const socket = connection.socket;
 
-    const query = signedQueryString(request.query);
-    const lines = [`${request.method} ${request.path}${query ? `?${query}` : ''} HTTP/1.1`];
-    const headers: Record<string, string> = { ...request.headers };
-    const names = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
-    if (!names.has('host')) headers.host = request.port ? `${request.hostname}:${request.port}` : request.hostname;
-    for (const [name, value] of Object.entries(headers)) {
-      if (/[\r\n]/.test(name) || /[\r\n]/.test(String(value)))
-        return fail(new Error(`refusing to send header ${JSON.stringify(name)} with a line break in it`));
-      lines.push(`${name}: ${value}`);
-    }
     signal?.addEventListener('abort', onAbort, { once: true });
     // The head and every part of the body in one write of many buffers, once connected.
     socket.cork();
-    socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    socket.write(requestHeadText, 'latin1');
     for (const part of requestBody ?? []) if (part.length > 0) socket.write(part);
     socket.uncork();
   });

@@ -9,6 +9,8 @@ interface RawServer {
   port: number;
   connections: number;
   requests: number;
+  /** Ends every open connection from the server's side; resolves once they are closed. */
+  closeConnections(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,16 @@ async function rawServer(answer: Answer): Promise<RawServer> {
     get requests() {
       return state.requests;
     },
+    closeConnections: () =>
+      Promise.all(
+        [...sockets].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.once('close', () => resolve());
+              s.end();
+            }),
+        ),
+      ).then(() => undefined),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -78,6 +90,24 @@ describe('kept-alive connections', () => {
     await sendDirect(get(overlong.port), DISCARD_BODY);
     await sendDirect(get(overlong.port), DISCARD_BODY);
     expect(overlong.connections).toBe(2);
+  });
+
+  it('does not keep a connection after a refusal of a request with a body (the server may not have read it)', async () => {
+    const server = await rawServer((_request, connection) => (connection === 0 ? 'HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n' : OK));
+    const put: SignedRequest = { ...get(server.port), method: 'PUT', headers: { 'content-length': '3' } };
+    expect((await sendDirect(put, DISCARD_BODY, undefined, { body: [Buffer.from('abc')] })).statusCode).toBe(403);
+    expect((await sendDirect(get(server.port), DISCARD_BODY)).statusCode).toBe(200);
+    expect(server.connections).toBe(2);
+  });
+
+  it('answers the next request when the server closed the kept connection while it waited', async () => {
+    const server = await rawServer(() => OK);
+    const first = await sendDirect(get(server.port), DISCARD_BODY);
+    expect(first.statusCode).toBe(200);
+    // The server closes its idle side, as servers do after their keep-alive timeout.
+    await server.closeConnections();
+    expect((await sendDirect(get(server.port), DISCARD_BODY)).statusCode).toBe(200);
+    expect(server.connections).toBe(2);
   });
 
   it('sends again at once on a new connection when a kept one is closed by the server as the request goes out', async () => {

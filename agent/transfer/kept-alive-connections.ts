@@ -90,6 +90,9 @@ export class KeptAliveConnection {
     clearTimeout(this.idleTimer);
     this.socket.ref();
     this.socket.setTimeout(socketIdleTimeoutMs);
+    // Reading may have been stopped under the last request (a sink that paused it) even though its answer
+    // ended: over TLS, records already decrypted are still delivered after a pause.
+    this.socket.resume();
   }
 
   /**
@@ -104,8 +107,11 @@ export class KeptAliveConnection {
       return;
     }
     this.socket.setTimeout(0);
-    // Waiting does not keep the agent alive.
+    // Waiting does not keep the agent alive; it reads, so that the server's close is seen.
     this.socket.unref();
+    setImmediate(() => {
+      if (!this.user && !this.socket.destroyed) this.socket.resume();
+    }).unref();
     this.reused = true;
     list.push(this);
     idle.set(this.endpoint, list);
