@@ -170,7 +170,7 @@ function sendOn(
       const ok = head.statusCode >= 200 && head.statusCode < 300;
       // Kept alive only when the answer ended where its length said, the server keeps the connection, and it
       // read the whole request (a refusal may come before the body was read).
-      kept = framing?.kind === 'length' && !bytesPastBody && (head.headers.connection ?? '').toLowerCase() !== 'close' && (ok || !requestBody?.length);
+      kept = framing?.kind === 'length' && !bytesPastBody && !/(^|,)\s*close\s*(,|$)/i.test(head.headers.connection ?? '') && (ok || !requestBody?.length);
       connection.detach(kept);
       resolve({ statusCode: head.statusCode, reason: head.reason, headers: head.headers, body: Readable.from(ok ? [] : [Buffer.concat(errorBody)]) });
     };

@@ -86,6 +86,11 @@ describe('kept-alive connections', () => {
     await sendDirect(get(closing.port), DISCARD_BODY);
     await sendDirect(get(closing.port), DISCARD_BODY);
     expect(closing.connections).toBe(2);
+    // `close` among other tokens of the header is still a close.
+    const closingAmongOthers = await rawServer(() => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\nConnection: Upgrade, Close\r\n\r\nok');
+    await sendDirect(get(closingAmongOthers.port), DISCARD_BODY);
+    await sendDirect(get(closingAmongOthers.port), DISCARD_BODY);
+    expect(closingAmongOthers.connections).toBe(2);
     const overlong = await rawServer(() => `${OK}extra`);
     await sendDirect(get(overlong.port), DISCARD_BODY);
     await sendDirect(get(overlong.port), DISCARD_BODY);
