@@ -2,11 +2,10 @@
 //
 // A checkpoint's page windows and a restore's gathered chunks are chunk buffers (CHUNK_BUFFER_BYTES), which
 // travel to the workers and back. A window is sent to S3 as a part of its pack and comes back to the pool once
-// the pack is stored; a spilled pack is read back into them too. Restores read each connection into a buffer
-// of its own (direct-http-send.ts). Taking them from a pool rather than allocating
-// them per use keeps a process that transfers again (background checkpoints, a restored task interrupted once
-// more, range after range of a restore) at one set, and buffers that are already resident cost no page faults
-// when reused.
+// the pack is stored; a spilled pack is read back into them too. Each connection reads into a buffer of its own
+// (kept-alive-connections.ts). Taking them from a pool rather than allocating them per use keeps a process that
+// transfers again (background checkpoints, a restored task interrupted once more, range after range of a
+// restore) at one set, and buffers that are already resident cost no page faults when reused.
 
 /** A pack's largest size (and the largest ranged read of a restore). */
 export const PACK_BYTES = 8 << 20;
@@ -49,7 +48,8 @@ export const CHUNK_BUFFER_BYTES = 1 << 20;
 
 /**
  * Chunk buffers, shared by a checkpoint's page windows (held by their packs until stored: some
- * (SPOTSNAP_PACKS_IN_FLIGHT + 1) x 8 plus the chunks being encoded) and a restore's gathered chunks: the restored task's
- * next checkpoint fills the windows its restore gathered chunks in, rather than holding both sets at once.
+ * (SPOTSNAP_PACKS_IN_FLIGHT + 1) x 8 plus the chunks being encoded) and a restore's gathered chunks: the
+ * restored task's next checkpoint fills the windows its restore gathered chunks in, rather than holding both
+ * sets at once.
  */
 export const chunkBuffers = new BufferPool(CHUNK_BUFFER_BYTES);

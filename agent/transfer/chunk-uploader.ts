@@ -64,11 +64,11 @@ interface OpenPack {
  * full window, a zstd output that filled its buffer); else a copy of its own size, so that a pack of small
  * chunks (the ends of mappings) does not hold a window of a megabyte for each of them.
  */
-function keptPart(stored: Buffer): { part: Buffer; copied: boolean } {
-  if (stored.length * 4 >= stored.buffer.byteLength * 3) return { part: stored, copied: false };
+function keptPart(stored: Buffer): Buffer {
+  if (stored.length * 4 >= stored.buffer.byteLength * 3) return stored;
   const copy = Buffer.allocUnsafe(stored.length);
   stored.copy(copy);
-  return { part: copy, copied: true };
+  return copy;
 }
 
 export interface UploaderOptions {
@@ -283,10 +283,10 @@ export class ChunkUploader {
     this.open ??= { id: newPackId(), parts: [], bytes: 0, crc32: 0, refs: [], releases: [] };
     const pack = this.open;
     const ref: ChunkRef = { sha256, bytes, pack: pack.id, offset: pack.bytes, ...encoding };
-    const { part, copied } = keptPart(stored);
+    const part = keptPart(stored);
     pack.parts.push(part);
     // The raw buffer is held only while the pack holds it as its part (a raw chunk kept as it is).
-    if (part === result.raw && !copied) pack.releases.push(handBack);
+    if (part === result.raw) pack.releases.push(handBack);
     else handBack();
     pack.bytes += stored.length;
     pack.crc32 = crc32Combine(pack.crc32, result.crc32, stored.length);
@@ -386,8 +386,7 @@ export class ChunkUploader {
       const reading = next.read().then(
         (parts) => {
           this.inFlight.delete(reading);
-          const bytes = parts.reduce((sum, part) => sum + part.length, 0);
-          this.upload(next.id, parts, bytes, next.crc32, () => next.release());
+          this.upload(next.id, parts, next.bytes, next.crc32, () => next.release());
         },
         (error: unknown) => {
           this.inFlight.delete(reading);

@@ -202,7 +202,7 @@ describe('PackSpill', () => {
     expect((await readFile(path.join(dir, 'b.pack'))).equals(b)).toBe(true);
 
     const first = spill.takeNext()!;
-    expect(first).toMatchObject({ id: 'a', crc32: crc32(a) });
+    expect(first).toMatchObject({ id: 'a', crc32: crc32(a), bytes: MiB });
     expect(spill.waiting).toBe(1);
     const firstParts = await first.read();
     // Read back in chunk buffers (a megabyte each) of the process's pool, as the parts of one body.

@@ -7,6 +7,7 @@ import { CHUNK_BUFFER_BYTES, chunkBuffers } from './buffer-pool.ts';
 export interface SpilledPack {
   id: string;
   crc32: number;
+  bytes: number;
   /**
    * Its bytes, in chunk buffers of the process's pool (the page windows, free again once the task runs on), as
    * the parts of one body; `release` gives them back and deletes the file (never rejects).
@@ -71,6 +72,7 @@ export class PackSpill {
     return {
       id: next.id,
       crc32: next.crc32,
+      bytes: next.bytes,
       read: async () => {
         const handle = await open(next.file, 'r');
         const parts: Buffer[] = [];
