@@ -15,6 +15,7 @@ context="$root/dist/image-context"
 rm -rf "$context" && mkdir -p "$context"
 cp "$here/Dockerfile" "$here/spotsnap" "$here/spotsnap-start.mjs" "$here/make-bundle.sh" "$root/dist/spotsnap.mjs" "$root/dist/chunk-worker.mjs" "$context/"
 cp -r "$here/sample-tasks" "$context/sample-tasks"
+cp -r "$root/dist/native" "$context/native"
 # The runtime's debug symbols are not needed in the image.
 if command -v strip >/dev/null; then strip -o "$context/node" "$node_bin"; else cp "$node_bin" "$context/node"; fi
 

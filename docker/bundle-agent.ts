@@ -1,7 +1,10 @@
-// Bundles the agent into ESM files for the task image's /opt/spotsnap: dist/spotsnap.mjs, and dist/chunk-worker.mjs for its worker threads.
+// Bundles the agent into ESM files for the task image's /opt/spotsnap: dist/spotsnap.mjs, dist/chunk-worker.mjs for its worker threads, and dist/native/ for their native bindings.
 import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundledBindingFile, NATIVE_BINDINGS, type NativeBindingName } from '../agent/shared/native-binding.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -28,6 +31,19 @@ for (const { entry, out } of bundles)
     legalComments: 'none',
     // Some bundled CommonJS modules call require() for Node built-ins.
     banner: { js: "import { createRequire as spotsnapCreateRequire } from 'node:module'; const require = spotsnapCreateRequire(import.meta.url);" },
+    // Loaded at run time from native/ beside the bundle (agent/shared/native-binding.ts), never bundled.
+    external: Object.values(NATIVE_BINDINGS).map((b) => b.package),
     logLevel: 'warning',
   });
-console.log(`bundled ${bundles.map((b) => b.out).join(', ')}`);
+
+// The bindings of this machine's architecture, glibc builds: the image's runtime is glibc's (make-bundle.sh).
+const native = path.join(root, 'dist', 'native');
+rmSync(native, { recursive: true, force: true });
+mkdirSync(native, { recursive: true });
+const require = createRequire(import.meta.url);
+for (const name of Object.keys(NATIVE_BINDINGS) as NativeBindingName[]) {
+  const platformPackage = `${NATIVE_BINDINGS[name].package}-${process.platform}-${process.arch}-gnu`;
+  const file = bundledBindingFile(name);
+  copyFileSync(path.join(path.dirname(require.resolve(`${platformPackage}/package.json`)), file), path.join(native, file));
+}
+console.log(`bundled ${bundles.map((b) => b.out).join(', ')} and dist/native/`);

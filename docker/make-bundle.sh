@@ -7,7 +7,8 @@ rt="$root/runtime"
 # proc-stage: the empty directory where the task's own /proc is mounted before it is moved over /proc.
 mkdir -p "$rt/bin" "$rt/lib" "$root/bin" "$rt/proc-stage"
 cp "$(command -v criu)" "$(command -v unshare)" "$(command -v setsid)" "$(command -v mount)" "$(command -v umount)" "$(command -v mkfifo)" "$(command -v mknod)" "$rt/bin/"
-for binary in "$rt"/bin/*; do
+# The agent's native bindings (lib/native, docker/bundle-agent.ts) load into the bundled Node: their libraries too.
+for binary in "$rt"/bin/* "$root"/lib/native/*.node; do
   ldd "$binary" | awk '/=> \// { print $3 }'
 done | sort -u | while read -r library; do cp -L "$library" "$rt/lib/"; done
 cp -L /lib64/ld-linux-x86-64.so.2 "$rt/lib/ld-linux-x86-64.so.2"

@@ -248,7 +248,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     parseManifest(JSON.stringify(manifest));
     await store.commit(manifest);
     committed = true;
-    for (const ref of chunkRefs(manifest)) ctx.knownChunks.set(ref.sha256, ref);
+    for (const ref of chunkRefs(manifest)) ctx.knownChunks.set(ref.digest, ref);
     ctx.record?.checkpoints.push({
       snapshotId,
       kind,

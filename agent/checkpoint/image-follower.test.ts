@@ -1,14 +1,14 @@
 // The image follower holds one chunk of memory and one descriptor whatever the number of growing image files, and cuts where the content says.
-import { createHash } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { chunkDigest } from '../transfer/chunk-digest.ts';
 import { ContentChunker, DEFAULT_CHUNKER } from '../transfer/content-chunker.ts';
 import { ImageFollower, followImages, type FollowOptions } from './image-follower.ts';
 import type { ChunkRef, ImageFile } from '../store/manifest.ts';
 
-const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const digest = (b: Buffer) => chunkDigest(b);
 
 /** Deterministic pseudo-random numbers (xorshift32), so that every run writes the same files in the same order. */
 function seeded(seed: number): () => number {
@@ -40,7 +40,7 @@ function fakeUploader() {
         await new Promise((resolve) => setImmediate(resolve));
         expect(digest(chunk)).toBe(before);
         stored.set(before, Buffer.from(chunk));
-        refs.push({ sha256: before, bytes: chunk.length, pack: 'fake', offset: 0 });
+        refs.push({ digest: before, bytes: chunk.length, pack: 'fake', offset: 0 });
       };
     },
   };
@@ -112,8 +112,8 @@ describe('ImageFollower', () => {
       const data = contents[i]!;
       totalBytes += data.length;
       expect(image.bytes).toBe(data.length);
-      expect(Buffer.concat(image.chunks.map((c) => uploader.stored.get(c.sha256)!)).equals(data)).toBe(true);
-      expect(image.chunks.map((c) => c.sha256)).toEqual(await wholeFileCuts(data));
+      expect(Buffer.concat(image.chunks.map((c) => uploader.stored.get(c.digest)!)).equals(data)).toBe(true);
+      expect(image.chunks.map((c) => c.digest)).toEqual(await wholeFileCuts(data));
     }
     expect(images.reduce((n, f) => n + f.chunks.length, 0)).toBeGreaterThan(FILES);
 
@@ -146,8 +146,8 @@ describe('ImageFollower', () => {
     }
     finishDump();
     const [image] = (await following) as [ImageFile];
-    expect(Buffer.concat(image.chunks.map((c) => uploader.stored.get(c.sha256)!)).equals(data)).toBe(true);
-    expect(image.chunks.map((c) => c.sha256)).toEqual(await wholeFileCuts(data));
+    expect(Buffer.concat(image.chunks.map((c) => uploader.stored.get(c.digest)!)).equals(data)).toBe(true);
+    expect(image.chunks.map((c) => c.digest)).toEqual(await wholeFileCuts(data));
     expect(follower.counters.mostOpenHandles).toBe(1);
   });
 

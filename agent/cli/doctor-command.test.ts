@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { doctorReport, harmlessCheckError, missingCapabilities, tcpCheck } from './doctor-command.ts';
+import { chunkHashingCheck, doctorReport, harmlessCheckError, missingCapabilities, tcpCheck } from './doctor-command.ts';
 
 describe('missingCapabilities', () => {
   it('finds none in a full set and names what a default container lacks', () => {
@@ -16,6 +16,17 @@ describe('harmlessCheckError', () => {
     expect(harmlessCheckError('Error (criu/cr-check.c:160): sys/kernel/ns_last_pid sysctl is inaccessible: Read-only file system', true)).toBe(true);
     expect(harmlessCheckError('Error (criu/cr-check.c:160): sys/kernel/ns_last_pid sysctl is inaccessible: Read-only file system', false)).toBe(false);
     expect(harmlessCheckError('Error (criu/cr-check.c:1234): ptrace: Operation not permitted', true)).toBe(false);
+  });
+});
+
+describe('chunkHashingCheck', () => {
+  it('is ok with BLAKE3, and warns without it, saying what that costs and what to fix', () => {
+    expect(chunkHashingCheck(undefined, 'native (x)')).toEqual({ status: 'ok', detail: 'chunks named by BLAKE3 (native); pack CRC-32 native (x)' });
+    const missing = chunkHashingCheck('/opt/spotsnap/lib/native/blake.linux-x64-gnu.node: cannot open shared object file', 'zlib');
+    expect(missing.status).toBe('warn');
+    expect(missing.detail).toContain('blake.linux-x64-gnu.node: cannot open shared object file');
+    expect(missing.detail).toContain('cannot restore a snapshot whose chunks are named by BLAKE3');
+    expect(missing.fix).toContain('/opt/spotsnap/lib/native');
   });
 });
 

@@ -81,7 +81,7 @@ describe('GatherBuffers', () => {
 
 describe('downloadImages', () => {
   it('when a range fails, closes the image files only once the workers are done writing its chunks', async () => {
-    const chunks = [0, 10].map((offset) => ({ sha256: `${offset}`.padStart(64, '0'), bytes: 10, pack: 'p1', offset }));
+    const chunks = [0, 10].map((offset) => ({ digest: `sha256:${`${offset}`.padStart(64, '0')}`, bytes: 10, pack: 'p1', offset }));
     const pending: Array<() => void> = [];
     // Workers that hold each chunk until the test lets them finish, as busy ones would.
     const workers = {

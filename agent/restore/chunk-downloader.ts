@@ -35,9 +35,9 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
   images.forEach((image, index) => {
     let offset = 0;
     for (const ref of image.chunks) {
-      const entry = byChunk.get(ref.sha256) ?? { ref, destinations: [] };
+      const entry = byChunk.get(ref.digest) ?? { ref, destinations: [] };
       entry.destinations.push({ image: index, offset });
-      byChunk.set(ref.sha256, entry);
+      byChunk.set(ref.digest, entry);
       offset += ref.bytes;
     }
   });
@@ -151,7 +151,7 @@ class RangeWriter implements BodySink {
     const where = `pack ${this.range.pack} bytes ${ref.offset}+${storedLength(ref)}`;
     // The worker writes the chunk (to the page cache) only once it passed its check.
     const writes = destinations.map((to) => ({ fd: this.fds[to.image]!, position: to.offset }));
-    const done = this.workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.sha256, where, writes).then(
+    const done = this.workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.digest, where, writes).then(
       (back) => {
         this.buffers.release(back);
         this.writtenBytes += ref.bytes * destinations.length;

@@ -48,6 +48,20 @@ describe('incompatibility', () => {
     );
     expect(incompatibility(manifest({ paths: ['/data'] }), config, command)).toBe('it holds paths /data but SPOTSNAP_PATHS is /work');
   });
+
+  it('refuses a snapshot whose chunks are named by a hash this agent cannot compute, saying why', () => {
+    const config = configFor({ AWS_BATCH_JOB_ID: 'job-1' });
+    const noBlake3 = (algorithm: string) => (algorithm === 'blake3' ? 'blake.linux-x64-gnu.node: cannot open shared object file' : undefined);
+    expect(incompatibility(manifest(), config, command, process.arch, noBlake3)).toBe(
+      'its chunks are named by blake3, which this agent cannot check: blake.linux-x64-gnu.node: cannot open shared object file',
+    );
+    // One named by SHA-256 throughout is fine without BLAKE3.
+    const bySha256 = manifest();
+    for (const ref of [...bySha256.images.flatMap((i) => i.chunks), ...bySha256.files.chunks, ...bySha256.outside.files.chunks]) {
+      ref.digest = `sha256:${ref.digest.split(':')[1]}`;
+    }
+    expect(incompatibility(bySha256, config, command, process.arch, noBlake3)).toBeUndefined();
+  });
 });
 
 describe('chooseSnapshots', () => {

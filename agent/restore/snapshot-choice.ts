@@ -1,7 +1,8 @@
 // Which of the job's snapshots a restore tries, in which order, and why a snapshot cannot resume this task here.
 import type { AgentConfig } from '../config/config.ts';
-import { commandDigest, type Manifest } from '../store/manifest.ts';
+import { chunkRefs, commandDigest, type Manifest } from '../store/manifest.ts';
 import { attemptOfSnapshotId } from '../store/s3-layout.ts';
+import { cannotCompute, digestAlgorithm, type ChunkDigestAlgorithm } from '../transfer/chunk-digest.ts';
 
 /** How many committed snapshots are tried, newest first, before giving up. */
 export const MAX_SNAPSHOTS_TRIED = 3;
@@ -24,7 +25,13 @@ export function chooseSnapshots(committed: readonly string[], endedAttempt: numb
 }
 
 /** Why a manifest cannot resume this task here, or undefined when it can. */
-export function incompatibility(manifest: Manifest, config: AgentConfig, command: readonly string[], arch: string = process.arch): string | undefined {
+export function incompatibility(
+  manifest: Manifest,
+  config: AgentConfig,
+  command: readonly string[],
+  arch: string = process.arch,
+  cannotCheck: (algorithm: ChunkDigestAlgorithm) => string | undefined = cannotCompute,
+): string | undefined {
   if (manifest.task.commandSha256 !== commandDigest(command)) return 'it was taken from a different command line';
   if (manifest.host.arch !== arch) return `it was taken on ${manifest.host.arch}, this is ${arch}`;
   const same = manifest.paths.length === config.paths.length && manifest.paths.every((p, i) => p === config.paths[i]);
@@ -35,6 +42,11 @@ export function incompatibility(manifest: Manifest, config: AgentConfig, command
     const show = (b: { jobId: string | null; arrayIndex: number | null }) =>
       `${b.jobId ?? '(no Batch job)'}${b.arrayIndex === null ? '' : ` index ${b.arrayIndex}`}`;
     return `it was taken in AWS Batch job ${show(manifest.batch)}, this is ${show(batch)}`;
+  }
+  // Every chunk is checked by its digest before it is used: one this agent cannot compute is a chunk it cannot trust.
+  for (const algorithm of new Set(chunkRefs(manifest).map((ref) => digestAlgorithm(ref.digest)))) {
+    const why = cannotCheck(algorithm);
+    if (why) return `its chunks are named by ${algorithm}, which this agent cannot check: ${why}`;
   }
   return undefined;
 }

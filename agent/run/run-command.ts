@@ -90,7 +90,7 @@ async function runWithSnapshots(
   // One for the attempt: each checkpoint judges compression from the rates the ones before it measured.
   const compressionPace = new CompressionPace();
   if (outcome.kind === 'restored') {
-    for (const ref of chunkRefs(outcome.manifest)) knownChunks.set(ref.sha256, ref);
+    for (const ref of chunkRefs(outcome.manifest)) knownChunks.set(ref.digest, ref);
     record.latest = outcome.manifest;
     record.restore = {
       snapshotId: outcome.manifest.snapshotId,

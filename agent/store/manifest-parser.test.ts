@@ -16,10 +16,11 @@ describe('parseManifest', () => {
   });
 
   it('refuses a newer schema version with what to do, and an older one', () => {
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 6)))).toThrow(
-      /schema version 6 is not supported \(this agent reads version 5\); it was written by a newer spotsnap: upgrade the agent/,
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 7)))).toThrow(
+      /schema version 7 is not supported \(this agent reads version 6\); it was written by a newer spotsnap: upgrade the agent/,
     );
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 4)))).toThrow(/schema version 4 is not supported .*too old/);
+    // Version 5 named chunks by bare SHA-256 hex, before chunk digests named their algorithm.
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 5)))).toThrow(/schema version 5 is not supported .*too old/);
   });
 
   it.each<[string, (m: Record<string, unknown>) => void, RegExp]>([
@@ -29,7 +30,7 @@ describe('parseManifest', () => {
     ['no image files', (m) => (m.images = []), /lists no image files/],
     ['an image file listed twice', (m) => (m.images = [(m.images as unknown[])[0], (m.images as unknown[])[0]]), /image file twice/],
     ['an image name with a slash', (m) => ((m.images as Array<Record<string, unknown>>)[0]!.name = '../pages-1.img'), /images\[0\]\.name/],
-    ['a bad chunk digest', (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.sha256 = 'xyz'), /files\.chunks\[0\]\.sha256/],
+    ['a bad chunk digest', (m) => ((m.files as { chunks: Array<Record<string, unknown>> }).chunks[0]!.digest = 'xyz'), /files\.chunks\[0\]\.digest/],
     [
       'a chunk too large to hold in memory',
       (m) => {

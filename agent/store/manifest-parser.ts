@@ -1,4 +1,5 @@
 // Parses a snapshot manifest's JSON text, and refuses anything it cannot fully read, naming the field.
+import { CHUNK_DIGEST_PATTERN } from '../transfer/chunk-digest.ts';
 import type { SnapshotObjectName } from './s3-layout.ts';
 import { MANIFEST_KIND, MANIFEST_SCHEMA_VERSION, MAX_CHUNK_BYTES, type ChunkedStream, type ChunkRef, type Manifest } from './manifest.ts';
 
@@ -129,7 +130,7 @@ function chunked(value: Record<string, unknown>, where: string): ChunkedStream {
     const bytes = count(chunk.bytes, `${where}.chunks[${i}].bytes`);
     if (bytes > MAX_CHUNK_BYTES) throw new ManifestError(`${where}.chunks[${i}].bytes ${bytes} is above the ${MAX_CHUNK_BYTES} bytes a chunk may have`);
     const ref: ChunkRef = {
-      sha256: pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`),
+      digest: pattern(chunk.digest, CHUNK_DIGEST_PATTERN, `${where}.chunks[${i}].digest`),
       bytes,
       pack: pattern(chunk.pack, PACK_ID, `${where}.chunks[${i}].pack`),
       offset: count(chunk.offset, `${where}.chunks[${i}].offset`),

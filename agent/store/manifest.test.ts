@@ -14,6 +14,6 @@ describe('commandDigest', () => {
 
 describe('chunkRefs', () => {
   it('lists the chunks of the images, the files and the outside files, in that order', () => {
-    expect(chunkRefs(sampleManifest()).map((c) => c.sha256[0])).toEqual(['b', 'c', 'd', 'e', '9']);
+    expect(chunkRefs(sampleManifest()).map((c) => c.digest.split(':')[1]![0])).toEqual(['b', 'c', 'd', 'e', '9']);
   });
 });

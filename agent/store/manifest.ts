@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { TaskPipeKeys } from '../../criu-bridge/criu-options.ts';
 import type { SnapshotObjectName } from './s3-layout.ts';
 
-export const MANIFEST_SCHEMA_VERSION = 5;
+export const MANIFEST_SCHEMA_VERSION = 6;
 export const MANIFEST_KIND = 'spotsnap-snapshot';
 
 /** One object of a snapshot, with what it must hash to. */
@@ -22,11 +22,12 @@ export interface ReferencedFile {
 
 /**
  * A content-addressed chunk, and where it is stored: at `offset` in the job's pack `pack`, as `bytes` raw bytes,
- * or, with `encoding: 'zstd'`, as a zstd frame of `storedBytes` bytes. `sha256` is the hash of the raw bytes
- * whatever the encoding, so the same content is the same chunk.
+ * or, with `encoding: 'zstd'`, as a zstd frame of `storedBytes` bytes. `digest` is the hash of the raw bytes
+ * whatever the encoding (`blake3:hex` or `sha256:hex`, agent/transfer/chunk-digest.ts), so the same content is
+ * the same chunk.
  */
 export interface ChunkRef {
-  sha256: string;
+  digest: string;
   bytes: number;
   pack: string;
   offset: number;

@@ -37,7 +37,7 @@ async function chunked(s: SnapshotStore, data: Buffer, known: KnownChunks = new 
   for (let i = 0; i < data.length; i += 1 << 20) await chunker.push(data.subarray(i, i + (1 << 20)), uploader.addingTo(refs));
   await chunker.flush(uploader.addingTo(refs));
   const transfer = await uploader.drain();
-  for (const ref of refs) known.set(ref.sha256, ref);
+  for (const ref of refs) known.set(ref.digest, ref);
   return { refs, transfer };
 }
 

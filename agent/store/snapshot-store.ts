@@ -20,6 +20,7 @@ import {
 } from './s3-layout.ts';
 import { deleteKeys, listAll } from './s3-objects.ts';
 import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
+import { chunkDigest, digestAlgorithm } from '../transfer/chunk-digest.ts';
 
 /** Stored bytes that are not what the manifest says. */
 export class ChecksumMismatchError extends Error {
@@ -36,15 +37,15 @@ export class ChecksumMismatchError extends Error {
   }
 }
 
-/** Throws unless `data` hashes to the chunk's SHA-256. */
+/** Throws unless `data` hashes to the chunk's digest, by the digest's algorithm. */
 export function verifyChunk(ref: ChunkRef, data: Buffer, where: string): void {
-  verifyChunkDigest(ref, createHash('sha256').update(data).digest('hex'), data.length, where);
+  verifyChunkDigest(ref, chunkDigest(data, digestAlgorithm(ref.digest)), data.length, where);
 }
 
-/** Throws unless a chunk's bytes, hashed as they arrived (`sha256`, hex), are the chunk the manifest names. */
-export function verifyChunkDigest(ref: ChunkRef, sha256: string, bytes: number, where: string): void {
-  if (sha256 !== ref.sha256 || bytes !== ref.bytes) {
-    throw new ChecksumMismatchError(`${where} bytes ${ref.offset}+${ref.bytes}`, `the manifest's SHA-256 ${ref.sha256}`, `SHA-256 ${sha256}`, bytes);
+/** Throws unless a chunk's bytes, hashed as they arrived (`algorithm:hex`), are the chunk the manifest names. */
+export function verifyChunkDigest(ref: ChunkRef, digest: string, bytes: number, where: string): void {
+  if (digest !== ref.digest || bytes !== ref.bytes) {
+    throw new ChecksumMismatchError(`${where} bytes ${ref.offset}+${ref.bytes}`, `the manifest's ${ref.digest}`, digest, bytes);
   }
 }
 
@@ -155,7 +156,7 @@ export class SnapshotStore {
     const where = packKey(this.location, this.jobId, ref.pack);
     if (ref.encoding === 'zstd') {
       try {
-        return await sharedChunkWorkers().decode(into.subarray(0, stored), 'zstd', ref.bytes, ref.sha256, `${where} bytes ${ref.offset}+${stored}`);
+        return await sharedChunkWorkers().decode(into.subarray(0, stored), 'zstd', ref.bytes, ref.digest, `${where} bytes ${ref.offset}+${stored}`);
       } catch (error) {
         throw ChecksumMismatchError.fromWorker(error instanceof Error ? error.message : String(error));
       }

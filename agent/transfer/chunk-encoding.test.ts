@@ -1,15 +1,11 @@
-// How a chunk is stored: zstd when that saves at least 1/8, raw otherwise, identified by the SHA-256 of its raw bytes, and decoded back or refused.
-import { createHash } from 'node:crypto';
+// How a chunk is stored: zstd when that saves at least 1/8, raw otherwise, identified by the digest of its raw bytes, and decoded back or refused.
 import { describe, expect, it } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { seededAcgtLines } from '../../test/support/seeded-text.ts';
-import { decodeChunk, encodeChunk, encodeKnownHash, mayCompress, sha256Hex, WORTHWHILE_SAVING } from './chunk-encoding.ts';
+import { chunkDigest } from './chunk-digest.ts';
+import { decodeChunk, encodeChunk, encodeKnownHash, mayCompress, WORTHWHILE_SAVING } from './chunk-encoding.ts';
 
 const MiB = 1 << 20;
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 describe('encodeChunk', () => {
   it('stores compressible bytes as one zstd frame that saves at least 1/8 and decodes back to them', () => {
@@ -66,11 +62,11 @@ describe('encodeChunk', () => {
 
   it('keeps chunks under 512 bytes raw, and compresses one of 512 that pays', () => {
     const empty = encodeChunk(Buffer.alloc(0), true);
-    expect(empty).toMatchObject({ encoding: 'raw', bytes: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+    expect(empty).toMatchObject({ encoding: 'raw', bytes: 0, digest: 'blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262' });
     expect(decodeChunk(empty.stored, 'raw', 0, 'empty chunk').length).toBe(0);
 
     const one = encodeChunk(Buffer.from([0x41]), true);
-    expect(one).toMatchObject({ encoding: 'raw', bytes: 1, sha256: sha256(Buffer.from([0x41])) });
+    expect(one).toMatchObject({ encoding: 'raw', bytes: 1, digest: chunkDigest(Buffer.from([0x41])) });
 
     const zeros511 = encodeChunk(Buffer.alloc(511), true);
     expect(zeros511.encoding).toBe('raw');
@@ -82,26 +78,25 @@ describe('encodeChunk', () => {
     expect(decodeChunk(zeros512.stored, 'zstd', 512, 'chunk d').equals(Buffer.alloc(512))).toBe(true);
   });
 
-  it('identifies a chunk by the SHA-256 of its raw bytes, whatever its encoding', () => {
+  it('identifies a chunk by the digest of its raw bytes, whatever its encoding', () => {
     const compressible = seededAcgtLines('encoding-identity', 256 << 10);
     const zstd = encodeChunk(compressible, true);
     const raw = encodeChunk(compressible, false);
     expect(zstd.encoding).toBe('zstd');
     expect(raw.encoding).toBe('raw');
-    expect(zstd.sha256).toBe(sha256(compressible));
-    expect(raw.sha256).toBe(zstd.sha256);
-    expect(sha256Hex(compressible)).toBe(zstd.sha256);
-    expect(zstd.sha256).not.toBe(sha256(zstd.stored));
+    expect(zstd.digest).toBe(chunkDigest(compressible));
+    expect(raw.digest).toBe(zstd.digest);
+    expect(zstd.digest).not.toBe(chunkDigest(zstd.stored));
 
     const random = seededBytes('encoding-identity-random', 256 << 10);
-    expect(encodeChunk(random, true).sha256).toBe(sha256(random));
+    expect(encodeChunk(random, true).digest).toBe(chunkDigest(random));
   });
 
   it('takes the hash it is given, and encodes the bytes as encodeChunk does', () => {
     const raw = seededAcgtLines('encoding-known-hash', 128 << 10);
-    const given = encodeKnownHash(raw, 'f'.repeat(64), true);
+    const given = encodeKnownHash(raw, `blake3:${'f'.repeat(64)}`, true);
     const computed = encodeChunk(raw, true);
-    expect(given.sha256).toBe('f'.repeat(64));
+    expect(given.digest).toBe(`blake3:${'f'.repeat(64)}`);
     expect(given.encoding).toBe(computed.encoding);
     expect(given.stored.equals(computed.stored)).toBe(true);
   });

@@ -1,6 +1,6 @@
-// How a chunk is stored: its identity is the SHA-256 of its raw bytes; its bytes go up zstd-compressed, or raw when that does not pay.
-import { createHash } from 'node:crypto';
+// How a chunk is stored: its identity is the digest of its raw bytes (chunk-digest.ts); its bytes go up zstd-compressed, or raw when that does not pay.
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { chunkDigest } from './chunk-digest.ts';
 
 /** 'zstd': one zstd frame of the raw bytes. 'raw': the bytes themselves. */
 export type ChunkEncoding = 'raw' | 'zstd';
@@ -15,8 +15,8 @@ export const ZSTD_LEVEL = 1;
 export const WORTHWHILE_SAVING = 1 / 8;
 
 export interface EncodedChunk {
-  /** SHA-256 of the raw bytes, hex: the chunk's identity, whatever its encoding. */
-  sha256: string;
+  /** The digest of the raw bytes (`algorithm:hex`): the chunk's identity, whatever its encoding. */
+  digest: string;
   /** Raw bytes. */
   bytes: number;
   encoding: ChunkEncoding;
@@ -66,24 +66,20 @@ export function mayCompress(raw: Buffer): boolean {
   return starts.some((s) => bitsPerByte(raw.subarray(s, s + PROBE_BYTES)) < INCOMPRESSIBLE_BITS_PER_BYTE);
 }
 
-export function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** Encodes a chunk whose hash is known to be `sha256`: compressed if that saves enough, else raw. */
-export function encodeKnownHash(raw: Buffer, sha256: string, compress: boolean): EncodedChunk {
+/** Encodes a chunk whose digest is known to be `digest`: compressed if that saves enough, else raw. */
+export function encodeKnownHash(raw: Buffer, digest: string, compress: boolean): EncodedChunk {
   if (compress && raw.length >= 512 && mayCompress(raw)) {
     const started = performance.now();
     const packed = zstd(raw);
     const zstdMs = performance.now() - started;
-    if (packed.length <= raw.length * (1 - WORTHWHILE_SAVING)) return { sha256, bytes: raw.length, encoding: 'zstd', stored: packed, zstdMs };
-    return { sha256, bytes: raw.length, encoding: 'raw', stored: raw, zstdMs };
+    if (packed.length <= raw.length * (1 - WORTHWHILE_SAVING)) return { digest, bytes: raw.length, encoding: 'zstd', stored: packed, zstdMs };
+    return { digest, bytes: raw.length, encoding: 'raw', stored: raw, zstdMs };
   }
-  return { sha256, bytes: raw.length, encoding: 'raw', stored: raw };
+  return { digest, bytes: raw.length, encoding: 'raw', stored: raw };
 }
 
 export function encodeChunk(raw: Buffer, compress: boolean): EncodedChunk {
-  return encodeKnownHash(raw, sha256Hex(raw), compress);
+  return encodeKnownHash(raw, chunkDigest(raw), compress);
 }
 
 /** The raw bytes of a stored chunk; throws, naming the chunk, when they cannot be its `bytes` raw bytes. */

@@ -1,11 +1,11 @@
 // The uploader packs chunks as the workers encoded them: zstd where it pays, refs in chunk order, each chunk stored once, known ones not at all.
-import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { seededAcgtLines } from '../../test/support/seeded-text.ts';
 import { type ChunkRef, storedLength } from '../store/manifest.ts';
 import { PACK_BYTES } from './buffer-pool.ts';
+import { chunkDigest } from './chunk-digest.ts';
 import { decodeChunk, encodeChunk, WORTHWHILE_SAVING } from './chunk-encoding.ts';
 import { ChunkUploader, type KnownChunks, type PackStore } from './chunk-uploader.ts';
 import { type ChunkWorkers, ChunkWorkers as Pool, type EncodeResult } from './chunk-workers.ts';
@@ -13,8 +13,8 @@ import { CompressionPace } from './compression-pace.ts';
 
 const MiB = 1 << 20;
 
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+function digestOf(data: Buffer): string {
+  return chunkDigest(data);
 }
 
 /** Packs kept in memory, as S3 would keep them: a copy of the bytes and the CRC32 they were sent with. */
@@ -54,8 +54,8 @@ class GatedWorkers {
 
   encode(raw: Buffer, compress: boolean): Promise<EncodeResult> {
     const encoded = encodeChunk(raw, compress);
-    const result: EncodeResult = this.known.has(encoded.sha256)
-      ? { sha256: encoded.sha256, bytes: raw.length, encoding: 'raw', stored: raw, known: true, raw, crc32: 0 }
+    const result: EncodeResult = this.known.has(encoded.digest)
+      ? { digest: encoded.digest, bytes: raw.length, encoding: 'raw', stored: raw, known: true, raw, crc32: 0 }
       : { ...encoded, known: false, raw, crc32: crc32(encoded.stored) };
     return new Promise((resolve) => this.pending.push(() => resolve(result)));
   }
@@ -89,7 +89,7 @@ describe('ChunkUploader with encoding', () => {
     expect(refs).toHaveLength(chunks.length);
     refs.forEach((ref, i) => {
       const chunk = chunks[i]!;
-      expect(ref.sha256).toBe(sha256(chunk));
+      expect(ref.digest).toBe(digestOf(chunk));
       expect(ref.bytes).toBe(chunk.length);
       if (compressible.includes(chunk)) {
         expect(ref.encoding).toBe('zstd');
@@ -132,7 +132,7 @@ describe('ChunkUploader with encoding', () => {
     for (const complete of gated.pending.splice(0).reverse()) complete();
     await uploader.drain();
 
-    expect(refs.map((r) => r.sha256)).toEqual(chunks.map(sha256));
+    expect(refs.map((r) => r.digest)).toEqual(chunks.map(digestOf));
     // Packed as they completed: the last chunk first.
     expect(refs[4]!.offset).toBe(0);
     expect(refs[0]!.offset).toBeGreaterThan(refs[1]!.offset);
@@ -147,7 +147,7 @@ describe('ChunkUploader with encoding', () => {
       chunks.push(i % 3 ? seededAcgtLines(`uploader-real-order-${i}`, size) : seededBytes(`uploader-real-order-${i}`, size));
     }
     const refs = await uploadAll(new ChunkUploader(store, new Map(), 2, { workers }), chunks);
-    expect(refs.map((r) => r.sha256)).toEqual(chunks.map(sha256));
+    expect(refs.map((r) => r.digest)).toEqual(chunks.map(digestOf));
     for (const [i, ref] of refs.entries()) expect(store.chunk(ref).equals(chunks[i]!)).toBe(true);
   });
 
@@ -178,14 +178,14 @@ describe('ChunkUploader with encoding', () => {
     const old = seededAcgtLines('uploader-known', 256 << 10);
     const fresh = seededAcgtLines('uploader-fresh', 128 << 10);
     const knownRef: ChunkRef = {
-      sha256: sha256(old),
+      digest: digestOf(old),
       bytes: old.length,
       pack: 'c0ffee00c0ffee00c0ffee00c0ffee00',
       offset: 4096,
       encoding: 'zstd',
       storedBytes: 77_777,
     };
-    const known: KnownChunks = new Map([[knownRef.sha256, knownRef]]);
+    const known: KnownChunks = new Map([[knownRef.digest, knownRef]]);
     const uploader = new ChunkUploader(store, known, 2, { workers });
     const refs = await uploadAll(uploader, [old, fresh, old]);
     expect(refs[0]).toEqual(knownRef);

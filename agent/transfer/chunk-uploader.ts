@@ -42,7 +42,7 @@ function ownedCopy(data: Buffer): Buffer {
   return copy;
 }
 
-/** Where each chunk of the job's committed snapshots is, by SHA-256. */
+/** Where each chunk of the job's committed snapshots is, by digest (`algorithm:hex`). */
 export type KnownChunks = Map<string, ChunkRef>;
 
 interface OpenPack {
@@ -112,7 +112,7 @@ export class ChunkUploader {
   private readonly compress: boolean;
   private readonly adaptiveCompression: boolean;
   private readonly encodingAhead: number;
-  /** Chunks this checkpoint packed (open, in flight or stored), by SHA-256. */
+  /** Chunks this checkpoint packed (open, in flight or stored), by digest. */
   private readonly packed = new Map<string, ChunkRef>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly encoding = new Set<Promise<unknown>>();
@@ -257,10 +257,10 @@ export class ChunkUploader {
   /** Packs one encoded chunk; `handBack` returns its raw buffer, now or (when the pack keeps it) once the pack is stored or dropped. */
   private async packOne(result: EncodeResult, handBack: () => void): Promise<ChunkRef> {
     this.throwIfFailed();
-    const { sha256, bytes, stored } = result;
+    const { digest, bytes, stored } = result;
     this.transfer.totalChunks++;
     this.transfer.totalBytes += bytes;
-    const existing = this.known.get(sha256) ?? this.packed.get(sha256);
+    const existing = this.known.get(digest) ?? this.packed.get(digest);
     if (existing && existing.bytes === bytes) {
       handBack();
       return { ...existing };
@@ -271,8 +271,8 @@ export class ChunkUploader {
     if (stored.length > PACK_BYTES) {
       // Larger than a pack (never from spotsnap's own chunkers): it travels alone.
       await this.seal();
-      const ref: ChunkRef = { sha256, bytes, pack: newPackId(), offset: 0, ...encoding };
-      this.packed.set(sha256, ref);
+      const ref: ChunkRef = { digest, bytes, pack: newPackId(), offset: 0, ...encoding };
+      this.packed.set(digest, ref);
       // A copy of its own, so that the caller has its buffer back at once.
       const alone = Buffer.from(stored);
       handBack();
@@ -282,7 +282,7 @@ export class ChunkUploader {
     if (this.open && this.open.bytes + stored.length > PACK_BYTES) await this.seal();
     this.open ??= { id: newPackId(), parts: [], bytes: 0, crc32: 0, refs: [], releases: [] };
     const pack = this.open;
-    const ref: ChunkRef = { sha256, bytes, pack: pack.id, offset: pack.bytes, ...encoding };
+    const ref: ChunkRef = { digest, bytes, pack: pack.id, offset: pack.bytes, ...encoding };
     const part = keptPart(stored);
     pack.parts.push(part);
     // The raw buffer is held only while the pack holds it as its part (a raw chunk kept as it is).
@@ -291,7 +291,7 @@ export class ChunkUploader {
     pack.bytes += stored.length;
     pack.crc32 = crc32Combine(pack.crc32, result.crc32, stored.length);
     pack.refs.push(ref);
-    this.packed.set(sha256, ref);
+    this.packed.set(digest, ref);
     return { ...ref };
   }
 

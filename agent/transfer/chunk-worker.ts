@@ -1,15 +1,16 @@
 // The body of one chunk worker thread: hashes, compresses and decompresses the chunks the main thread hands it.
 import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
 import { collectYoungGarbage } from '../shared/young-garbage.ts';
-import { decodeChunk, encodeKnownHash, sha256Hex, type ChunkEncoding } from './chunk-encoding.ts';
+import { chunkDigest, digestAlgorithm, type ChunkDigestAlgorithm } from './chunk-digest.ts';
+import { decodeChunk, encodeKnownHash, type ChunkEncoding } from './chunk-encoding.ts';
+import { crc32 } from './crc32.ts';
 
 /** What the pool sends a worker. Buffers travel as transferred ArrayBuffers, never copied. */
 export type WorkerRequest =
-  | { kind: 'known'; hashes: string[] }
-  | { kind: 'encode'; job: number; raw: Uint8Array; compress: boolean }
-  | { kind: 'decode'; job: number; stored: Uint8Array; encoding: ChunkEncoding; bytes: number; sha256: string; what: string; writes?: FileWrite[] };
+  | { kind: 'known'; digests: string[] }
+  | { kind: 'encode'; job: number; raw: Uint8Array; compress: boolean; algorithm: ChunkDigestAlgorithm }
+  | { kind: 'decode'; job: number; stored: Uint8Array; encoding: ChunkEncoding; bytes: number; digest: string; what: string; writes?: FileWrite[] };
 
 /** Where a decoded chunk is written: a descriptor of this process (shared by its threads) and a position in its file. */
 export interface FileWrite {
@@ -21,7 +22,7 @@ export type WorkerReply =
   | {
       job: number;
       kind: 'encoded';
-      sha256: string;
+      digest: string;
       bytes: number;
       known: boolean;
       encoding: ChunkEncoding;
@@ -63,20 +64,20 @@ let known = new Set<string>();
 
 function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBuffer[] } | undefined {
   if (request.kind === 'known') {
-    known = new Set(request.hashes);
+    known = new Set(request.digests);
     return undefined;
   }
   try {
     if (request.kind === 'encode') {
       const raw = asBuffer(request.raw);
-      const sha256 = sha256Hex(raw);
-      if (known.has(sha256)) {
+      const digest = chunkDigest(raw, request.algorithm);
+      if (known.has(digest)) {
         return {
-          reply: { job: request.job, kind: 'encoded', sha256, bytes: raw.length, known: true, encoding: 'raw', crc32: 0, raw: request.raw },
+          reply: { job: request.job, kind: 'encoded', digest, bytes: raw.length, known: true, encoding: 'raw', crc32: 0, raw: request.raw },
           transfer: [request.raw.buffer as ArrayBuffer],
         };
       }
-      const encoded = encodeKnownHash(raw, sha256, request.compress);
+      const encoded = encodeKnownHash(raw, digest, request.compress);
       const stored = encoded.encoding === 'raw' ? undefined : zstdOutputToSend(encoded.stored);
       const transfer = [request.raw.buffer as ArrayBuffer, ...(stored ? [stored.buffer as ArrayBuffer] : [])];
       // The CRC-32 of the bytes as stored: the pack's, which S3 checks, is combined from its chunks'.
@@ -85,7 +86,7 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
         reply: {
           job: request.job,
           kind: 'encoded',
-          sha256,
+          digest,
           bytes: raw.length,
           known: false,
           encoding: encoded.encoding,
@@ -98,9 +99,9 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
       };
     }
     const decoded = decodeChunk(asBuffer(request.stored), request.encoding, request.bytes, request.what);
-    const sha256 = sha256Hex(decoded);
-    if (sha256 !== request.sha256) {
-      throw new Error(`${request.what}: SHA-256 ${sha256} (${decoded.byteLength} bytes) does not match the manifest's SHA-256 ${request.sha256}`);
+    const digest = chunkDigest(decoded, digestAlgorithm(request.digest));
+    if (digest !== request.digest) {
+      throw new Error(`${request.what}: digest ${digest} (${decoded.byteLength} bytes) does not match the manifest's ${request.digest}`);
     }
     if (request.writes) {
       // Written here, once checked: the raw bytes never cross back to the main thread, only the stored buffer, for reuse.

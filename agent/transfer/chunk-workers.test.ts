@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { seededAcgtLines } from '../../test/support/seeded-text.ts';
-import { encodeChunk, sha256Hex } from './chunk-encoding.ts';
+import { chunkDigest } from './chunk-digest.ts';
+import { encodeChunk } from './chunk-encoding.ts';
 import { ChunkWorkers } from './chunk-workers.ts';
 
 const MiB = 1 << 20;
@@ -47,9 +48,9 @@ describe('ChunkWorkers', () => {
     const results = await Promise.all(chunks.map((c) => pool.encode(c, true)));
     results.forEach((r, i) => {
       const want = expected[i]!;
-      expect({ i, sha256: r.sha256, bytes: r.bytes, encoding: r.encoding, known: r.known }).toEqual({
+      expect({ i, digest: r.digest, bytes: r.bytes, encoding: r.encoding, known: r.known }).toEqual({
         i,
-        sha256: want.sha256,
+        digest: want.digest,
         bytes: want.bytes,
         encoding: want.encoding,
         known: false,
@@ -63,7 +64,7 @@ describe('ChunkWorkers', () => {
 
     // The compressed ones decode back (raw ones have a test of their own below).
     const zstd = results.map((r, i) => ({ r, i })).filter(({ r }) => r.encoding === 'zstd');
-    const decoded = await Promise.all(zstd.map(({ r, i }) => pool.decode(r.stored, r.encoding, r.bytes, r.sha256, `chunk ${i}`)));
+    const decoded = await Promise.all(zstd.map(({ r, i }) => pool.decode(r.stored, r.encoding, r.bytes, r.digest, `chunk ${i}`)));
     for (const [n, d] of decoded.entries()) expect({ i: zstd[n]!.i, same: d.equals(pristine[zstd[n]!.i]!) }).toEqual({ i: zstd[n]!.i, same: true });
   });
 
@@ -71,7 +72,7 @@ describe('ChunkWorkers', () => {
     const raw = seededAcgtLines('workers-no-compress', 256 << 10);
     const result = await pool.encode(owned(raw), false, true);
     expect(result.encoding).toBe('raw');
-    expect(result.sha256).toBe(sha256Hex(raw));
+    expect(result.digest).toBe(chunkDigest(raw));
     expect(result.stored.equals(raw)).toBe(true);
   });
 
@@ -88,7 +89,7 @@ describe('ChunkWorkers', () => {
     expect(result.raw.byteOffset).toBe(4096);
     expect(result.raw.length).toBe(MiB);
     expect(result.encoding).toBe('zstd');
-    expect(result.sha256).toBe(want.sha256);
+    expect(result.digest).toBe(want.digest);
     expect(result.stored.equals(want.stored)).toBe(true);
     expect(Buffer.from(result.raw.buffer).equals(seededAcgtLines('workers-owned', 2 * MiB))).toBe(true);
   });
@@ -117,16 +118,16 @@ describe('ChunkWorkers', () => {
     const raw = seededBytes('workers-not-owned-whole', MiB);
     expect(raw.byteOffset === 0 && raw.buffer.byteLength === MiB).toBe(true);
     const result = await pool.encode(raw, true);
-    expect(result.sha256).toBe(sha256Hex(seededBytes('workers-not-owned-whole', MiB)));
+    expect(result.digest).toBe(chunkDigest(seededBytes('workers-not-owned-whole', MiB)));
     expect(raw.length).toBe(MiB);
     expect(raw.equals(seededBytes('workers-not-owned-whole', MiB))).toBe(true);
   });
 
   it("leaves the caller's stored bytes usable after a decode", async () => {
     const raw = seededAcgtLines('workers-decode-keeps', MiB);
-    const { stored, sha256, bytes } = encodeChunk(raw, true);
+    const { stored, digest, bytes } = encodeChunk(raw, true);
     const mine = owned(stored);
-    const decoded = await pool.decode(mine, 'zstd', bytes, sha256, 'chunk kept');
+    const decoded = await pool.decode(mine, 'zstd', bytes, digest, 'chunk kept');
     expect(decoded.equals(raw)).toBe(true);
     expect(mine.length).toBe(stored.length);
     expect(mine.equals(stored)).toBe(true);
@@ -134,28 +135,28 @@ describe('ChunkWorkers', () => {
 
   it('hands a known chunk back hashed, raw and uncompressed, and forgets it when told', async () => {
     const raw = seededAcgtLines('workers-known', 256 << 10);
-    const sha256 = sha256Hex(raw);
+    const digest = chunkDigest(raw);
     const other = seededAcgtLines('workers-not-known', 256 << 10);
     // Workers started before setKnown learn the hashes too.
     await Promise.all([pool.encode(owned(other), true, true), pool.encode(owned(other), true, true)]);
-    pool.setKnown(['0'.repeat(64), sha256]);
+    pool.setKnown([`blake3:${'0'.repeat(64)}`, digest]);
     const results = await Promise.all([pool.encode(owned(raw), true, true), pool.encode(owned(raw), true, true), pool.encode(owned(other), true, true)]);
     for (const r of results.slice(0, 2)) {
-      expect(r).toMatchObject({ sha256, bytes: raw.length, known: true, encoding: 'raw' });
+      expect(r).toMatchObject({ digest, bytes: raw.length, known: true, encoding: 'raw' });
       expect(r.stored.equals(raw)).toBe(true);
     }
     expect(results[2]).toMatchObject({ known: false, encoding: 'zstd' });
 
     pool.setKnown([]);
     const again = await Promise.all([pool.encode(owned(raw), true, true), pool.encode(owned(raw), true, true)]);
-    for (const r of again) expect(r).toMatchObject({ sha256, known: false, encoding: 'zstd' });
+    for (const r of again) expect(r).toMatchObject({ digest, known: false, encoding: 'zstd' });
   });
 
   it('tells workers it starts later the known hashes set before', async () => {
     const fresh = new ChunkWorkers(2);
     try {
       const raw = seededAcgtLines('workers-known-early', 256 << 10);
-      fresh.setKnown([sha256Hex(raw)]);
+      fresh.setKnown([chunkDigest(raw)]);
       const results = await Promise.all([0, 1, 2].map(() => fresh.encode(owned(raw), true, true)));
       for (const r of results) expect(r).toMatchObject({ known: true, encoding: 'raw' });
     } finally {
@@ -165,14 +166,14 @@ describe('ChunkWorkers', () => {
 
   it('refuses raw chunks of a wrong length', async () => {
     const raw = seededBytes('workers-decode-raw-short', 64 << 10);
-    await expect(pool.decode(owned(raw), 'raw', raw.length + 1, sha256Hex(raw), 'short raw chunk')).rejects.toThrow(
+    await expect(pool.decode(owned(raw), 'raw', raw.length + 1, chunkDigest(raw), 'short raw chunk')).rejects.toThrow(
       `short raw chunk: ${raw.length} bytes stored raw, the manifest says ${raw.length + 1}`,
     );
   });
 
   it('decodes raw chunks checked against their hash', async () => {
     const raws = [0, 1, 2, 3].map((i) => seededBytes(`workers-decode-raw-${i}`, (64 << 10) + i));
-    const decoded = await Promise.all(raws.map((raw, i) => pool.decode(owned(raw), 'raw', raw.length, sha256Hex(raw), `raw chunk ${i}`)));
+    const decoded = await Promise.all(raws.map((raw, i) => pool.decode(owned(raw), 'raw', raw.length, chunkDigest(raw), `raw chunk ${i}`)));
     for (const [i, d] of decoded.entries()) expect(d.equals(raws[i]!)).toBe(true);
   });
 
@@ -180,34 +181,40 @@ describe('ChunkWorkers', () => {
     const raw = seededBytes('workers-decode-raw-damaged', 64 << 10);
     const damaged = owned(raw);
     damaged[100] = damaged[100]! ^ 1;
-    await expect(pool.decode(damaged, 'raw', raw.length, sha256Hex(raw), 'raw chunk d')).rejects.toThrow(
-      /^raw chunk d: SHA-256 [0-9a-f]{64} \(65536 bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}$/,
+    await expect(pool.decode(damaged, 'raw', raw.length, chunkDigest(raw), 'raw chunk d')).rejects.toThrow(
+      /^raw chunk d: digest blake3:[0-9a-f]{64} \(65536 bytes\) does not match the manifest's blake3:[0-9a-f]{64}$/,
     );
   });
 
   it('rejects a damaged zstd frame with a message naming the chunk', async () => {
     const raw = seededAcgtLines('workers-damaged', 256 << 10);
-    const { stored, sha256, bytes } = encodeChunk(raw, true);
+    const { stored, digest, bytes } = encodeChunk(raw, true);
     const header = Buffer.from(stored);
     header[0] = header[0]! ^ 0xff;
-    await expect(pool.decode(header, 'zstd', bytes, sha256, 'pack p9 bytes 0+42')).rejects.toThrow(
+    await expect(pool.decode(header, 'zstd', bytes, digest, 'pack p9 bytes 0+42')).rejects.toThrow(
       /^pack p9 bytes 0\+42: its zstd frame of \d+ bytes cannot be decompressed/,
     );
     // A flipped byte inside the frame may still decompress, to other bytes: the hash refuses them.
     const inside = Buffer.from(stored);
     inside[inside.length >> 1] = inside[inside.length >> 1]! ^ 0x55;
-    await expect(pool.decode(inside, 'zstd', bytes, sha256, 'pack p9 bytes 42+7')).rejects.toThrow(/^pack p9 bytes 42\+7: /);
+    await expect(pool.decode(inside, 'zstd', bytes, digest, 'pack p9 bytes 42+7')).rejects.toThrow(/^pack p9 bytes 42\+7: /);
   });
 
-  it('rejects a chunk whose bytes are not those of its SHA-256', async () => {
+  it("rejects a chunk whose bytes are not those of its digest, by the digest's own algorithm", async () => {
     const raw = seededAcgtLines('workers-wrong-hash', 256 << 10);
     const { stored, bytes } = encodeChunk(raw, true);
-    const wrong = 'a'.repeat(64);
+    const wrong = `blake3:${'a'.repeat(64)}`;
     await expect(pool.decode(stored, 'zstd', bytes, wrong, 'chunk w')).rejects.toThrow(
-      `chunk w: SHA-256 ${sha256Hex(raw)} (${raw.length} bytes) does not match the manifest's SHA-256 ${wrong}`,
+      `chunk w: digest ${chunkDigest(raw)} (${raw.length} bytes) does not match the manifest's ${wrong}`,
     );
     await expect(pool.decode(owned(raw), 'raw', raw.length, wrong, 'chunk v')).rejects.toThrow(
-      /^chunk v: SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 a{64}/,
+      /^chunk v: digest blake3:[0-9a-f]{64} \(\d+ bytes\) does not match the manifest's blake3:a{64}/,
+    );
+    // A chunk an agent without BLAKE3 named by SHA-256 is checked by SHA-256.
+    const bySha256 = chunkDigest(raw, 'sha256');
+    expect((await pool.decode(owned(raw), 'raw', raw.length, bySha256, 'chunk s')).equals(raw)).toBe(true);
+    await expect(pool.decode(owned(raw), 'raw', raw.length, `sha256:${'a'.repeat(64)}`, 'chunk t')).rejects.toThrow(
+      `chunk t: digest ${bySha256} (${raw.length} bytes) does not match the manifest's sha256:${'a'.repeat(64)}`,
     );
   });
 
@@ -219,7 +226,7 @@ describe('ChunkWorkers', () => {
       const encoded = encodeChunk(raw, true);
       expect(encoded.encoding).toBe('zstd');
       const stored = owned(encoded.stored);
-      const back = await pool.decodeAndWrite(stored, 'zstd', raw.length, encoded.sha256, 'chunk a', [
+      const back = await pool.decodeAndWrite(stored, 'zstd', raw.length, encoded.digest, 'chunk a', [
         { fd: file.fd, position: 0 },
         { fd: file.fd, position: raw.length + 100 },
       ]);
@@ -232,8 +239,8 @@ describe('ChunkWorkers', () => {
 
       const damaged = owned(raw);
       damaged[5] = damaged[5]! ^ 1;
-      await expect(pool.decodeAndWrite(damaged, 'raw', raw.length, sha256Hex(raw), 'chunk b', [{ fd: file.fd, position: 3 * raw.length }])).rejects.toThrow(
-        /^chunk b: SHA-256 [0-9a-f]{64} .*does not match the manifest's SHA-256/,
+      await expect(pool.decodeAndWrite(damaged, 'raw', raw.length, chunkDigest(raw), 'chunk b', [{ fd: file.fd, position: 3 * raw.length }])).rejects.toThrow(
+        /^chunk b: digest blake3:[0-9a-f]{64} .*does not match the manifest's blake3:/,
       );
       expect((await file.stat()).size).toBe(2 * raw.length + 100);
     } finally {
@@ -247,9 +254,9 @@ describe('ChunkWorkers', () => {
     const terminate = vi.spyOn(Worker.prototype, 'terminate');
     try {
       const raw = seededAcgtLines('workers-close', 64 << 10);
-      await expect(own.decode(owned(raw), 'zstd', raw.length, sha256Hex(raw), 'not zstd')).rejects.toThrow(/^not zstd: /);
+      await expect(own.decode(owned(raw), 'zstd', raw.length, chunkDigest(raw), 'not zstd')).rejects.toThrow(/^not zstd: /);
       const results = await Promise.all([0, 1, 2].map(() => own.encode(owned(raw), true, true)));
-      expect(results.map((r) => r.sha256)).toEqual([sha256Hex(raw), sha256Hex(raw), sha256Hex(raw)]);
+      expect(results.map((r) => r.digest)).toEqual([chunkDigest(raw), chunkDigest(raw), chunkDigest(raw)]);
       await own.close();
       // Two workers were started (three jobs at once on a pool of two), and both were terminated and have exited.
       expect(terminate).toHaveBeenCalledTimes(2);

@@ -4,6 +4,7 @@
 // between threads. Each job goes to the worker with the fewest jobs; the caller bounds how many are
 // outstanding (each holds its chunk). Workers keep the process alive only while they hold a job.
 import { Worker } from 'node:worker_threads';
+import { preferredChunkDigest } from './chunk-digest.ts';
 import type { ChunkEncoding, EncodedChunk } from './chunk-encoding.ts';
 import { transferable, type FileWrite, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
 import { usableCores } from './worker-count.ts';
@@ -15,7 +16,7 @@ function workerUrl(): URL {
 }
 
 export interface EncodeResult extends EncodedChunk {
-  /** The chunk's hash is in the known set: nothing was compressed and `stored` is `raw`. */
+  /** The chunk's digest is in the known set: nothing was compressed and `stored` is `raw`. */
   known: boolean;
   /** The raw bytes, handed back (the same memory the caller passed in). */
   raw: Buffer;
@@ -48,25 +49,26 @@ export class ChunkWorkers {
     this.size = size;
   }
 
-  /** Chunks S3 already has: a worker hashes them and hands them back without compressing them. */
-  setKnown(hashes: Iterable<string>): void {
-    this.known = [...hashes];
-    for (const w of this.workers) w.worker.postMessage({ kind: 'known', hashes: this.known } satisfies WorkerRequest);
+  /** Chunks S3 already has, by digest: a worker hashes them and hands them back without compressing them. */
+  setKnown(digests: Iterable<string>): void {
+    this.known = [...digests];
+    for (const w of this.workers) w.worker.postMessage({ kind: 'known', digests: this.known } satisfies WorkerRequest);
   }
 
   /**
-   * Hashes `raw` and, unless its hash is known, compresses it when that pays. With `owned`, `raw`'s
+   * Hashes `raw` (with this process's preferred chunk digest) and, unless its digest is known, compresses it when that pays. With `owned`, `raw`'s
    * ArrayBuffer (which nothing else may share) is transferred to the worker: the caller must not touch it until
    * the result hands it back as `raw`.
    */
   async encode(raw: Buffer, compress: boolean, owned = false): Promise<EncodeResult> {
     // An owned buffer's whole ArrayBuffer travels (and comes back); any other is copied first, so its owner keeps it.
     const view = owned ? raw : transferable(raw);
-    const reply = await this.run((job) => ({ kind: 'encode', job, raw: view, compress }), [view.buffer as ArrayBuffer]);
+    const algorithm = preferredChunkDigest();
+    const reply = await this.run((job) => ({ kind: 'encode', job, raw: view, compress, algorithm }), [view.buffer as ArrayBuffer]);
     if (reply.kind !== 'encoded') throw new Error(`chunk worker answered ${reply.kind} to an encode`);
     const back = asBuffer(reply.raw);
     return {
-      sha256: reply.sha256,
+      digest: reply.digest,
       bytes: reply.bytes,
       known: reply.known,
       encoding: reply.encoding,
@@ -77,10 +79,10 @@ export class ChunkWorkers {
     };
   }
 
-  /** The raw bytes of a stored chunk, checked against its SHA-256; rejects, naming `what`, when they are not its bytes. */
-  async decode(stored: Buffer, encoding: ChunkEncoding, bytes: number, sha256: string, what: string): Promise<Buffer> {
+  /** The raw bytes of a stored chunk, checked against its digest; rejects, naming `what`, when they are not its bytes. */
+  async decode(stored: Buffer, encoding: ChunkEncoding, bytes: number, digest: string, what: string): Promise<Buffer> {
     const view = transferable(stored); // the caller keeps its bytes
-    const reply = await this.run((job) => ({ kind: 'decode', job, stored: view, encoding, bytes, sha256, what }), [view.buffer as ArrayBuffer]);
+    const reply = await this.run((job) => ({ kind: 'decode', job, stored: view, encoding, bytes, digest, what }), [view.buffer as ArrayBuffer]);
     if (reply.kind !== 'decoded' || !reply.raw) throw new Error(`chunk worker answered ${reply.kind} to a decode`);
     return asBuffer(reply.raw);
   }
@@ -90,8 +92,8 @@ export class ChunkWorkers {
    * worker (a descriptor is the process's, whatever thread writes). `stored` (which must own its ArrayBuffer) is
    * transferred, and handed back for reuse once done; rejects, naming `what`, when it is not its chunk.
    */
-  async decodeAndWrite(stored: Buffer, encoding: ChunkEncoding, bytes: number, sha256: string, what: string, writes: FileWrite[]): Promise<Buffer> {
-    const reply = await this.run((job) => ({ kind: 'decode', job, stored, encoding, bytes, sha256, what, writes }), [stored.buffer as ArrayBuffer]);
+  async decodeAndWrite(stored: Buffer, encoding: ChunkEncoding, bytes: number, digest: string, what: string, writes: FileWrite[]): Promise<Buffer> {
+    const reply = await this.run((job) => ({ kind: 'decode', job, stored, encoding, bytes, digest, what, writes }), [stored.buffer as ArrayBuffer]);
     if (reply.kind !== 'decoded') throw new Error(`chunk worker answered ${reply.kind} to a decode`);
     return asBuffer(reply.stored);
   }
@@ -143,7 +145,7 @@ export class ChunkWorkers {
     const worker = new Worker(workerUrl(), { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
     const entry: PoolWorker = { worker, jobs: new Map() };
     worker.unref();
-    if (this.known.length > 0) worker.postMessage({ kind: 'known', hashes: this.known } satisfies WorkerRequest);
+    if (this.known.length > 0) worker.postMessage({ kind: 'known', digests: this.known } satisfies WorkerRequest);
     worker.on('message', (reply: WorkerReply) => {
       const pending = entry.jobs.get(reply.job);
       if (!pending) return;

@@ -115,7 +115,7 @@ class InlineWorkers {
 
   async encode(raw: Buffer, compress: boolean): Promise<EncodeResult> {
     const encoded = encodeChunk(raw, compress);
-    if (this.known.has(encoded.sha256)) return { sha256: encoded.sha256, bytes: raw.length, encoding: 'raw', stored: raw, known: true, raw, crc32: 0 };
+    if (this.known.has(encoded.digest)) return { digest: encoded.digest, bytes: raw.length, encoding: 'raw', stored: raw, known: true, raw, crc32: 0 };
     return { ...encoded, known: false, raw, crc32: crc32(encoded.stored) };
   }
 

@@ -104,11 +104,11 @@ describe('torn and tampered snapshots', () => {
   });
 
   it.each<[string, (c: ChunkRef) => boolean, RegExp]>([
-    ['stored raw', (c) => c.encoding === undefined, /SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}/],
+    ['stored raw', (c) => c.encoding === undefined, /blake3:[0-9a-f]{64} \(\d+ bytes\) does not match the manifest's blake3:[0-9a-f]{64}/],
     [
       'compressed',
       (c) => c.encoding === 'zstd',
-      /zstd frame of \d+ bytes cannot be decompressed|SHA-256 [0-9a-f]{64} \(\d+ bytes\) does not match the manifest's SHA-256 [0-9a-f]{64}/,
+      /zstd frame of \d+ bytes cannot be decompressed|blake3:[0-9a-f]{64} \(\d+ bytes\) does not match the manifest's blake3:[0-9a-f]{64}/,
     ],
   ])('refuses a snapshot whose image chunk %s changed after the commit, and falls back to the one before', async (_kind, ofKind, refusedAs) => {
     const jobId = `tamper-${randomUUID()}`;

@@ -6,7 +6,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { pagemapFileName, pagesFileName } from '../../criu-bridge/page-server-protocol.ts';
 import { encodePagemapImage } from '../../agent/checkpoint/pagemap-image.ts';
 import { receivePages, WINDOW_BYTES, type PageSink, type ReceivedImage } from '../../agent/checkpoint/page-receiver.ts';
-import { sha256Hex } from '../../agent/transfer/chunk-encoding.ts';
+import { chunkDigest } from '../../agent/transfer/chunk-digest.ts';
 import { idleContainer } from '../bench/bench-containers.ts';
 
 /** Keeps every window the receiver hands over, in order, per image. */
@@ -130,7 +130,7 @@ describe('the page server', () => {
     expect(all.filter((w) => w.length === WINDOW_BYTES).length).toBeGreaterThanOrEqual(38);
 
     const second = await dumpThroughPageServer(task.c, task.pid, '/tmp/again');
-    const hashes = (d: typeof first) => d.images.flatMap((i) => (d.sink.windows.get(i) ?? []).map(sha256Hex));
+    const hashes = (d: typeof first) => d.images.flatMap((i) => (d.sink.windows.get(i) ?? []).map((w) => chunkDigest(w)));
     // Every window but the one or two the dumps themselves touch (CRIU's parasite runs on the task's stack)
     // comes back with the same hash: unchanged memory is the same chunks.
     const [a, b] = [hashes(first), hashes(second)];

@@ -4,7 +4,7 @@ import type { Manifest } from '../../agent/store/manifest.ts';
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
   return {
     kind: 'spotsnap-snapshot',
-    schemaVersion: 5,
+    schemaVersion: 6,
     jobId: 'job-1',
     attempt: 1,
     snapshotId: 'a0001-20261121T090000000Z',
@@ -27,16 +27,16 @@ export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
         name: 'pages-1.img',
         bytes: 300,
         chunks: [
-          { sha256: 'b'.repeat(64), bytes: 200, pack: '1'.repeat(32), offset: 0 },
-          { sha256: 'c'.repeat(64), bytes: 100, pack: '1'.repeat(32), offset: 200, encoding: 'zstd', storedBytes: 40 },
+          { digest: `blake3:${'b'.repeat(64)}`, bytes: 200, pack: '1'.repeat(32), offset: 0 },
+          { digest: `blake3:${'c'.repeat(64)}`, bytes: 100, pack: '1'.repeat(32), offset: 200, encoding: 'zstd', storedBytes: 40 },
         ],
       },
-      { name: 'core-1.img', bytes: 10, chunks: [{ sha256: 'd'.repeat(64), bytes: 10, pack: '1'.repeat(32), offset: 300 }] },
+      { name: 'core-1.img', bytes: 10, chunks: [{ digest: `blake3:${'d'.repeat(64)}`, bytes: 10, pack: '1'.repeat(32), offset: 300 }] },
     ],
-    files: { bytes: 1024, chunks: [{ sha256: 'e'.repeat(64), bytes: 1024, pack: '2'.repeat(32), offset: 0 }] },
+    files: { bytes: 1024, chunks: [{ digest: `blake3:${'e'.repeat(64)}`, bytes: 1024, pack: '2'.repeat(32), offset: 0 }] },
     outside: {
       roots: ['/tmp', '/var/tmp', '/dev/shm'],
-      files: { bytes: 512, chunks: [{ sha256: '9'.repeat(64), bytes: 512, pack: '2'.repeat(32), offset: 1024 }] },
+      files: { bytes: 512, chunks: [{ digest: `blake3:${'9'.repeat(64)}`, bytes: 512, pack: '2'.repeat(32), offset: 1024 }] },
       referenced: [{ path: '/usr/lib/x86_64-linux-gnu/libc.so.6', bytes: 2_000_000, mtimeMs: 1_700_000_000_000 }],
     },
     batch: { jobId: 'job-1', arrayIndex: null },
