@@ -151,7 +151,7 @@ export const ENV_VARS = {
     parse: parse.workers,
     expected: 'auto or a whole number from 1 to 256',
     description:
-      "Threads that hash, compress and decompress a snapshot's chunks. `auto`: one per core the container may use (its CPU affinity and cgroup CPU quota, not the host's count); a number caps that. Each costs about 10 MiB of the agent's memory.",
+      "Threads that hash, compress and decompress a snapshot's chunks. `auto`: one per core the container may use (its CPU affinity and cgroup CPU quota, not the host's count) but one, which is the main thread's, and at least one; a number sets the count, at most one per core. Each costs about 10 MiB of the agent's memory.",
   }),
   spillLimit: withDefault('4GiB', {
     name: 'SPOTSNAP_SPILL_LIMIT',

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { preferredChunkDigest } from './chunk-digest.ts';
 import type { ChunkEncoding, EncodedChunk } from './chunk-encoding.ts';
 import { transferable, type FileWrite, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
-import { usableCores } from './worker-count.ts';
+import { workerCount } from './worker-count.ts';
 
 /** The worker's module: beside this one as TypeScript in the source tree, as a bundled .mjs in the task image. */
 function workerUrl(): URL {
@@ -168,9 +168,9 @@ export class ChunkWorkers {
 
 let shared: ChunkWorkers | undefined;
 
-/** The process's pool, of `size` workers (default: one per usable core); a different size replaces it. */
+/** The process's pool, of `size` workers (default: workerCount's for 'auto'); a different size replaces it. */
 export function sharedChunkWorkers(size?: number): ChunkWorkers {
-  const wanted = size ?? shared?.size ?? usableCores();
+  const wanted = size ?? shared?.size ?? workerCount('auto');
   if (shared && shared.size !== wanted) void shared.close();
   if (!shared || shared.size !== wanted) shared = new ChunkWorkers(wanted);
   return shared;

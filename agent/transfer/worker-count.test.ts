@@ -85,8 +85,10 @@ describe('usableCores', () => {
 });
 
 describe('workerCount', () => {
-  it('is one worker per usable core for auto', () => {
-    expect(workerCount('auto', 6)).toBe(6);
+  it('is one worker per usable core but the main thread\'s for auto, and at least one', () => {
+    expect(workerCount('auto', 16)).toBe(15);
+    expect(workerCount('auto', 6)).toBe(5);
+    expect(workerCount('auto', 2)).toBe(1);
     expect(workerCount('auto', 1)).toBe(1);
   });
 

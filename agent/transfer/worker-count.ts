@@ -1,4 +1,4 @@
-// How many chunk workers the agent runs: the cores the container may use (its cgroup CPU quota and CPU affinity), capped by a setting.
+// How many chunk workers the agent runs: the cores the container may use (its cgroup CPU quota and CPU affinity) but the main thread's, capped by a setting.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
@@ -36,7 +36,14 @@ export function usableCores(read: (file: string) => string | undefined = readIfT
   return Math.max(1, quota === undefined ? affinity : Math.min(affinity, quota));
 }
 
-/** Workers for a setting: 'auto' is one per usable core; a number caps that. */
+/**
+ * Workers for a setting: 'auto' is one per usable core but one, at least one; a number caps the usable cores.
+ * The remaining core is the main thread's: it moves every byte (CRIU's socket in, the PUTs out), about 1.1
+ * CPU-seconds a GiB, more than a worker's share since chunks are named by BLAKE3 (agent/transfer/chunk-digest.ts).
+ * At two cores one worker kept a checkpoint as fast as two (`npm run bench:pipeline`, 2.9 s and 2.8 s a GiB)
+ * and the agent 20 MiB smaller: a worker's heap, its chunks in hand, and one thread fewer on the two cores
+ * CRIU and the task share.
+ */
 export function workerCount(setting: number | 'auto', cores = usableCores()): number {
-  return setting === 'auto' ? cores : Math.max(1, Math.min(setting, cores));
+  return setting === 'auto' ? Math.max(1, cores - 1) : Math.max(1, Math.min(setting, cores));
 }
