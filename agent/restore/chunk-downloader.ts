@@ -58,7 +58,7 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
 }
 
 /**
- * Receives one range as it comes off the socket. Each chunk is gathered, then checked against its SHA-256 (and
+ * Receives one range as it comes off the socket. Each chunk is gathered, then checked against its digest (and
  * decompressed first when compressed) on a worker thread while the range reads on, so that every core works on
  * a restore; it is written at every place it goes once it passed (`settled` waits for those). A retried range
  * starts again from its first chunk (the writes land at the same places).
@@ -239,7 +239,7 @@ export function readsInFlight(setting: number | 'auto', imageBytes: number): num
 /**
  * Writes every image file into `dir` from its chunks, `concurrency` ranged reads at a time, each read straight
  * from its socket into the files (memory stays at a read buffer per connection, whatever the range's size).
- * Every chunk is checked against its SHA-256; the directory is fit for `criu restore` only once this resolves,
+ * Every chunk is checked against its digest; the directory is fit for `criu restore` only once this resolves,
  * and a caller that sees it reject must discard it (a chunk that failed its check may be partly written).
  */
 export async function downloadImages(

@@ -110,7 +110,7 @@ async function restoreSnapshot(
       total: () => imageBytes,
       terminal: ctx.terminal ?? process.stderr,
     });
-    // Every chunk is checked against its SHA-256 before a byte of it is used. Images go into a private
+    // Every chunk is checked against its digest before a byte of it is used. Images go into a private
     // staging directory; the files archives are extracted under SPOTSNAP_PATHS and the recorded outside roots
     // only, entry by entry.
     await settleAll<unknown>([

@@ -65,8 +65,8 @@ export function createS3Client(env: NodeJS.ProcessEnv = process.env, limits: S3L
     // The options of the SDK's Node HTTP handler. No total `requestTimeout`: a pack upload on a slow link may
     // take long while its bytes flow; the idle timeout ends a connection that went silent.
     requestHandler: { connectionTimeout: limits.connectTimeoutMs, socketTimeout: limits.socketIdleTimeoutMs },
-    // Every chunk read is checked against the SHA-256 its manifest names (which is stronger than S3's stored
-    // checksum, and is the same hash): the SDK need not hash each response a second time.
+    // Every chunk read is checked against the digest its manifest names (which is stronger than S3's stored
+    // CRC-32): the SDK need not hash each response a second time.
     responseChecksumValidation: 'WHEN_REQUIRED',
     // No `Expect: 100-continue` (the SDK's default from 2 MB): every pack PUT would wait a round trip for the
     // server's go-ahead before its body, and with a few packs in flight those waits are idle connections. A
@@ -126,7 +126,7 @@ export class SnapshotStore {
 
   /**
    * Stores one pack. S3 checks the CRC-32 that goes with it against what arrives, so a byte changed on the way
-   * fails the upload; the payload itself is not signed (each chunk's SHA-256 in the manifest is checked at
+   * fails the upload; the payload itself is not signed (each chunk's digest in the manifest is checked at
    * every read), which spares hashing every byte once more.
    */
   /** Puts a pack whose bytes are `parts` one after the other (sent as they are, not joined), with their CRC-32. */
@@ -144,7 +144,7 @@ export class SnapshotStore {
 
   /**
    * Reads one chunk's stored bytes into `into` (at least its stored length), then its raw bytes are checked
-   * against its SHA-256 (after decompression on a worker thread, when it is compressed) before they are returned.
+   * against its digest (after decompression on a worker thread, when it is compressed) before they are returned.
    */
   async readChunkInto(ref: ChunkRef, into: Buffer): Promise<Buffer> {
     const stored = storedLength(ref);
@@ -166,7 +166,7 @@ export class SnapshotStore {
     return data;
   }
 
-  /** Reads one chunk into a buffer of its own, checked against its SHA-256. */
+  /** Reads one chunk into a buffer of its own, checked against its digest. */
   async getChunk(ref: ChunkRef): Promise<Buffer> {
     return this.readChunkInto(ref, Buffer.allocUnsafe(storedLength(ref)));
   }

@@ -85,7 +85,7 @@ describe('usableCores', () => {
 });
 
 describe('workerCount', () => {
-  it('is one worker per usable core but the main thread\'s for auto, and at least one', () => {
+  it("is one worker per usable core but the main thread's for auto, and at least one", () => {
     expect(workerCount('auto', 16)).toBe(15);
     expect(workerCount('auto', 6)).toBe(5);
     expect(workerCount('auto', 2)).toBe(1);
