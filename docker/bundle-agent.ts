@@ -31,12 +31,12 @@ for (const { entry, out } of bundles)
     legalComments: 'none',
     // Some bundled CommonJS modules call require() for Node built-ins.
     banner: { js: "import { createRequire as spotsnapCreateRequire } from 'node:module'; const require = spotsnapCreateRequire(import.meta.url);" },
-    // Loaded at run time from native/ beside the bundle (agent/shared/native-binding.ts), never bundled.
-    external: Object.values(NATIVE_BINDINGS).map((b) => b.package),
     logLevel: 'warning',
   });
 
-// The bindings of this machine's architecture, glibc builds: the image's runtime is glibc's (make-bundle.sh).
+// The bindings of this machine's architecture, glibc builds (the image's runtime is glibc's, make-bundle.sh),
+// loaded at run time from native/ beside the bundle (agent/shared/native-binding.ts). Where npm installed none
+// for this architecture the bundle goes without it: its agent names chunks by SHA-256 and says so at doctor.
 const native = path.join(root, 'dist', 'native');
 rmSync(native, { recursive: true, force: true });
 mkdirSync(native, { recursive: true });
@@ -44,6 +44,13 @@ const require = createRequire(import.meta.url);
 for (const name of Object.keys(NATIVE_BINDINGS) as NativeBindingName[]) {
   const platformPackage = `${NATIVE_BINDINGS[name].package}-${process.platform}-${process.arch}-gnu`;
   const file = bundledBindingFile(name);
-  copyFileSync(path.join(path.dirname(require.resolve(`${platformPackage}/package.json`)), file), path.join(native, file));
+  let source: string;
+  try {
+    source = path.join(path.dirname(require.resolve(`${platformPackage}/package.json`)), file);
+  } catch {
+    console.warn(`bundle-agent: ${platformPackage} is not installed: the image goes without its ${name} binding`);
+    continue;
+  }
+  copyFileSync(source, path.join(native, file));
 }
 console.log(`bundled ${bundles.map((b) => b.out).join(', ')} and dist/native/`);

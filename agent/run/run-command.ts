@@ -77,6 +77,8 @@ async function runWithSnapshots(
   let outcome: RestoreOutcome;
   let lookupFailed = false;
   try {
+    // The restore's workers are the attempt's: as many as SPOTSNAP_WORKERS says, not the default pool's.
+    sharedChunkWorkers(workerCount(config.workers));
     outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog, beforeCriu: (manifest) => credentials.serveFor(manifest) });
   } catch (error) {
     lookupFailed = true;

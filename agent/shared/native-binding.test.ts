@@ -1,10 +1,12 @@
-// Native bindings load from the bundle's native/ directory when it holds them, else from node_modules, and a missing one is reported, not thrown.
+// Native bindings load from the bundle's native/ directory only when run from a bundle, from node_modules from the source tree, and only once they compute a known value; a missing or wrong one is reported, never thrown.
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type Blake3Binding, checkBlake3 } from '../transfer/chunk-digest.ts';
+import { checkCrc32, type Crc32Binding } from '../transfer/crc32.ts';
 import { bundledBindingFile, loadNativeBinding, NATIVE_BINDINGS } from './native-binding.ts';
 
 const dirs: string[] = [];
@@ -12,38 +14,62 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function bundleDir(): Promise<string> {
+/** A directory standing for /opt/spotsnap/lib, with an empty native/, and the URL of a bundle in it. */
+async function bundleDir(): Promise<{ dir: string; bundleUrl: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'native-binding-'));
   dirs.push(dir);
   await mkdir(path.join(dir, 'native'));
-  return dir;
+  return { dir, bundleUrl: pathToFileURL(path.join(dir, 'spotsnap.mjs')).href };
+}
+
+/** The installed platform package's own file for a binding. */
+function installedFile(name: keyof typeof NATIVE_BINDINGS): string {
+  const pkg = createRequire(import.meta.url).resolve(`${NATIVE_BINDINGS[name].package}-${process.platform}-${process.arch}-gnu/package.json`);
+  return path.join(path.dirname(pkg), bundledBindingFile(name));
 }
 
 describe('loadNativeBinding', () => {
-  it('loads each binding from node_modules in a checkout', () => {
-    for (const name of Object.keys(NATIVE_BINDINGS) as Array<keyof typeof NATIVE_BINDINGS>) {
-      const loaded = loadNativeBinding<object>(name);
-      expect(loaded.binding, name).toBeDefined();
-      expect(loaded.binding ? loaded.from : '').toBe(NATIVE_BINDINGS[name].package);
-    }
+  it('loads each binding from node_modules from the source tree, checked', () => {
+    const blake3 = loadNativeBinding<Blake3Binding>('blake3', checkBlake3);
+    expect(blake3.binding ? blake3.from : blake3.error).toBe('@napi-rs/blake-hash');
+    const crc32 = loadNativeBinding<Crc32Binding>('crc32', checkCrc32);
+    expect(crc32.binding ? crc32.from : crc32.error).toBe('@node-rs/crc32');
   });
 
-  it("loads the bundle's own copy when native/ beside the module holds it", async () => {
-    const dir = await bundleDir();
-    const pkg = createRequire(import.meta.url).resolve(`@napi-rs/blake-hash-${process.platform}-${process.arch}-gnu`);
-    const file = path.join(path.dirname(pkg), bundledBindingFile('blake3'));
-    await copyFile(file, path.join(dir, 'native', bundledBindingFile('blake3')));
-    const loaded = loadNativeBinding<{ blake3(b: Uint8Array): Buffer }>('blake3', pathToFileURL(path.join(dir, 'spotsnap.mjs')).href);
+  it("loads a bundle's own copy from native/ beside it", async () => {
+    const { dir, bundleUrl } = await bundleDir();
+    await copyFile(installedFile('blake3'), path.join(dir, 'native', bundledBindingFile('blake3')));
+    const loaded = loadNativeBinding<Blake3Binding>('blake3', checkBlake3, bundleUrl);
     expect(loaded.binding ? loaded.from : loaded.error).toBe(path.join(dir, 'native', bundledBindingFile('blake3')));
-    expect(loaded.binding?.blake3(Buffer.from('abc')).toString('hex')).toBe('6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
   });
 
-  it('reports, without throwing, a bundled file that is not a binding', async () => {
-    const dir = await bundleDir();
-    await writeFile(path.join(dir, 'native', bundledBindingFile('crc32')), 'not an ELF file');
-    const loaded = loadNativeBinding<object>('crc32', pathToFileURL(path.join(dir, 'spotsnap.mjs')).href);
+  it('never loads a package from the module paths into a bundle whose native/ lacks the file', async () => {
+    // node_modules beside the bundle holds the package: a bundle still does not take it.
+    const { dir, bundleUrl } = await bundleDir();
+    await mkdir(path.join(dir, 'node_modules', '@node-rs'), { recursive: true });
+    await writeFile(path.join(dir, 'node_modules', '@node-rs', 'crc32.js'), 'throw new Error("not ours")');
+    const loaded = loadNativeBinding<Crc32Binding>('crc32', checkCrc32, bundleUrl);
     expect(loaded.binding).toBeUndefined();
-    expect(loaded.binding ? '' : loaded.error).toContain(path.join(dir, 'native', bundledBindingFile('crc32')));
+    expect(loaded.binding ? '' : loaded.error).toBe(`${path.join(dir, 'native', bundledBindingFile('crc32'))} is not in the bundle`);
+  });
+
+  it('reports a bundled file that is not a binding, and one that computes the wrong value, without throwing', async () => {
+    const { dir, bundleUrl } = await bundleDir();
+    await writeFile(path.join(dir, 'native', bundledBindingFile('crc32')), 'not an ELF file');
+    const notBinding = loadNativeBinding<Crc32Binding>('crc32', checkCrc32, bundleUrl);
+    expect(notBinding.binding).toBeUndefined();
+    expect(notBinding.binding ? '' : notBinding.error).toContain(path.join(dir, 'native', bundledBindingFile('crc32')));
+
+    // The BLAKE3 binding put where the CRC-32 one belongs: it loads, but has no crc32 to give the check value.
+    await copyFile(installedFile('blake3'), path.join(dir, 'native', bundledBindingFile('crc32')));
+    const wrong = loadNativeBinding<Crc32Binding>('crc32', checkCrc32, bundleUrl);
+    expect(wrong.binding).toBeUndefined();
+    expect(wrong.binding ? '' : wrong.error).toMatch(/crc32 is not a function/);
+
+    // One whose function answers wrongly is refused by its check.
+    const lying: Blake3Binding = { blake3: () => Buffer.alloc(32) };
+    expect(() => checkBlake3(lying)).toThrow(`it gives ${'0'.repeat(64)} for BLAKE3("abc"), not 6437b3ac`);
+    expect(() => checkCrc32({ crc32: () => 1 })).toThrow('it gives 0x1 for CRC-32("123456789"), not 0xcbf43926');
   });
 });
 

@@ -1,4 +1,4 @@
-// Loads a native binding the agent uses for speed: from beside the bundle in the task image, else from the checkout's node_modules.
+// Loads a native binding the agent uses for speed: the bundle's own copy in the task image, the checkout's node_modules otherwise, and only once it computes a known value.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ export const NATIVE_BINDINGS = {
 
 export type NativeBindingName = keyof typeof NATIVE_BINDINGS;
 
-/** The binding, or why it could not be loaded (the agent then does the same work in Node's own code). */
+/** The binding, or why it cannot be used (the agent then does the same work in Node's own code). */
 export type LoadedBinding<T> = { binding: T; from: string } | { binding: undefined; error: string };
 
 /**
@@ -22,13 +22,23 @@ export function bundledBindingFile(name: NativeBindingName, platform = process.p
   return `${NATIVE_BINDINGS[name].file}.${platform}-${arch}-gnu.node`;
 }
 
-export function loadNativeBinding<T>(name: NativeBindingName, moduleUrl: string = import.meta.url): LoadedBinding<T> {
-  const require = createRequire(moduleUrl);
-  // In the image, the bundle's own directory holds native/<file> (docker/bundle-agent.ts copies it there).
-  const bundled = fileURLToPath(new URL(`./native/${bundledBindingFile(name)}`, moduleUrl));
-  const from = existsSync(bundled) ? bundled : NATIVE_BINDINGS[name].package;
+/**
+ * Loads binding `name` for the module at `moduleUrl`, and runs `check` on it, which throws unless it computes
+ * a known value. A bundle (a `.mjs` module, as in the task image) loads only the copy in `native/` beside it:
+ * never a package found elsewhere on the task's module paths, which spotsnap did not ship. A module run from
+ * the source tree loads the package from node_modules. Nothing here throws.
+ */
+export function loadNativeBinding<T>(name: NativeBindingName, check: (binding: T) => void, moduleUrl: string = import.meta.url): LoadedBinding<T> {
+  const fromSource = moduleUrl.endsWith('.ts');
+  let from: string = NATIVE_BINDINGS[name].package;
   try {
-    return { binding: require(from) as T, from };
+    if (!fromSource) {
+      from = fileURLToPath(new URL(`./native/${bundledBindingFile(name)}`, moduleUrl));
+      if (!existsSync(from)) return { binding: undefined, error: `${from} is not in the bundle` };
+    }
+    const binding = createRequire(moduleUrl)(from) as T;
+    check(binding);
+    return { binding, from };
   } catch (error) {
     return { binding: undefined, error: `${from}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
   }

@@ -1,3 +1,4 @@
+// The manifest parser: reads back what was written, reads the previous schema, and refuses anything else, naming the field.
 import { describe, expect, it } from 'vitest';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
 import { ManifestError, parseManifest } from './manifest-parser.ts';
@@ -17,10 +18,37 @@ describe('parseManifest', () => {
 
   it('refuses a newer schema version with what to do, and an older one', () => {
     expect(() => parseManifest(mutated((m) => (m.schemaVersion = 7)))).toThrow(
-      /schema version 7 is not supported \(this agent reads version 6\); it was written by a newer spotsnap: upgrade the agent/,
+      /schema version 7 is not supported \(this agent reads versions 5 and 6\); it was written by a newer spotsnap: upgrade the agent/,
     );
-    // Version 5 named chunks by bare SHA-256 hex, before chunk digests named their algorithm.
-    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 5)))).toThrow(/schema version 5 is not supported .*too old/);
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 4)))).toThrow(
+      /schema version 4 is not supported \(this agent reads versions 5 and 6\); it is too old/,
+    );
+  });
+
+  it('reads a version 5 manifest, whose chunks are named by bare SHA-256 hex, as chunks named sha256:hex', () => {
+    const v5 = mutated((m) => {
+      m.schemaVersion = 5;
+      for (const chunk of (m.files as { chunks: Array<Record<string, unknown>> }).chunks) {
+        chunk.sha256 = 'a'.repeat(64);
+        delete chunk.digest;
+      }
+      for (const image of m.images as Array<{ chunks: Array<Record<string, unknown>> }>)
+        for (const chunk of image.chunks) {
+          chunk.sha256 = 'b'.repeat(64);
+          delete chunk.digest;
+        }
+      for (const chunk of ((m.outside as Record<string, unknown>).files as { chunks: Array<Record<string, unknown>> }).chunks) {
+        chunk.sha256 = 'c'.repeat(64);
+        delete chunk.digest;
+      }
+    });
+    const parsed = parseManifest(v5);
+    expect(parsed.schemaVersion).toBe(6);
+    expect(parsed.files.chunks.map((c) => c.digest)).toEqual([`sha256:${'a'.repeat(64)}`]);
+    expect(parsed.images.flatMap((i) => i.chunks).every((c) => c.digest === `sha256:${'b'.repeat(64)}`)).toBe(true);
+    expect(parsed.outside.files.chunks.map((c) => c.digest)).toEqual([`sha256:${'c'.repeat(64)}`]);
+    // A version 5 chunk without its sha256 is refused, naming the field.
+    expect(() => parseManifest(mutated((m) => (m.schemaVersion = 5)))).toThrow(/images\[0\]\.chunks\[0\]\.sha256/);
   });
 
   it.each<[string, (m: Record<string, unknown>) => void, RegExp]>([

@@ -12,6 +12,12 @@ export class ManifestError extends Error {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/**
+ * The schema before chunk digests named their algorithm: the same manifest but for each chunk's `sha256` (its
+ * SHA-256, hex), read as the digest `sha256:hex`. So a job whose snapshots an earlier agent took resumes, and
+ * deduplicates against them, after the image is upgraded.
+ */
+const SHA256_CHUNKS_SCHEMA_VERSION = 5;
 const PACK_ID = /^[0-9a-f]{32}$/;
 const OBJECT_NAMES: readonly SnapshotObjectName[] = ['criuLog'];
 /** CRIU names its image files like "pages-1.img"; nothing else may appear as an image file name. */
@@ -30,12 +36,13 @@ export function parseManifest(text: string): Manifest {
   if (typeof m.schemaVersion !== 'number' || !Number.isInteger(m.schemaVersion)) {
     throw new ManifestError(`manifest schemaVersion ${JSON.stringify(m.schemaVersion)} is not a whole number`);
   }
-  if (m.schemaVersion !== MANIFEST_SCHEMA_VERSION) {
+  if (m.schemaVersion !== MANIFEST_SCHEMA_VERSION && m.schemaVersion !== SHA256_CHUNKS_SCHEMA_VERSION) {
     throw new ManifestError(
-      `manifest schema version ${m.schemaVersion} is not supported (this agent reads version ${MANIFEST_SCHEMA_VERSION}); ` +
+      `manifest schema version ${m.schemaVersion} is not supported (this agent reads versions ${SHA256_CHUNKS_SCHEMA_VERSION} and ${MANIFEST_SCHEMA_VERSION}); ` +
         (m.schemaVersion > MANIFEST_SCHEMA_VERSION ? 'it was written by a newer spotsnap: upgrade the agent in the task image' : 'it is too old to restore'),
     );
   }
+  const version = m.schemaVersion;
   const criu = record(m.criu, 'criu');
   const host = record(m.host, 'host');
   const task = record(m.task, 'task');
@@ -50,11 +57,11 @@ export function parseManifest(text: string): Manifest {
   });
   const images = array(m.images, 'images').map((f, i) => {
     const file = record(f, `images[${i}]`);
-    return { name: pattern(file.name, IMAGE_NAME, `images[${i}].name`), ...chunked(file, `images[${i}]`) };
+    return { name: pattern(file.name, IMAGE_NAME, `images[${i}].name`), ...chunked(file, `images[${i}]`, version) };
   });
   if (images.length === 0) throw new ManifestError('manifest lists no image files');
   if (new Set(images.map((f) => f.name)).size !== images.length) throw new ManifestError('manifest lists an image file twice');
-  const files = chunked(record(m.files, 'files'), 'files');
+  const files = chunked(record(m.files, 'files'), 'files', version);
   const outside = record(m.outside, 'outside');
   const batch = record(m.batch, 'batch');
   const relay = m.credentialsRelay === null ? null : record(m.credentialsRelay, 'credentialsRelay');
@@ -88,7 +95,7 @@ export function parseManifest(text: string): Manifest {
     files,
     outside: {
       roots: array(outside.roots, 'outside.roots').map((p, i) => pattern(p, /^\/(?!(proc|sys)(\/|$)).+/, `outside.roots[${i}]`)),
-      files: chunked(record(outside.files, 'outside.files'), 'outside.files'),
+      files: chunked(record(outside.files, 'outside.files'), 'outside.files', version),
       referenced: array(outside.referenced, 'outside.referenced').map((f, i) => {
         const file = record(f, `outside.referenced[${i}]`);
         return {
@@ -124,13 +131,16 @@ export function parseManifest(text: string): Manifest {
 }
 
 /** A chunk list whose sizes add up to the stream's size. */
-function chunked(value: Record<string, unknown>, where: string): ChunkedStream {
+function chunked(value: Record<string, unknown>, where: string, schemaVersion: number): ChunkedStream {
   const chunks = array(value.chunks, `${where}.chunks`).map((c, i) => {
     const chunk = record(c, `${where}.chunks[${i}]`);
     const bytes = count(chunk.bytes, `${where}.chunks[${i}].bytes`);
     if (bytes > MAX_CHUNK_BYTES) throw new ManifestError(`${where}.chunks[${i}].bytes ${bytes} is above the ${MAX_CHUNK_BYTES} bytes a chunk may have`);
     const ref: ChunkRef = {
-      digest: pattern(chunk.digest, CHUNK_DIGEST_PATTERN, `${where}.chunks[${i}].digest`),
+      digest:
+        schemaVersion === SHA256_CHUNKS_SCHEMA_VERSION
+          ? `sha256:${pattern(chunk.sha256, SHA256, `${where}.chunks[${i}].sha256`)}`
+          : pattern(chunk.digest, CHUNK_DIGEST_PATTERN, `${where}.chunks[${i}].digest`),
       bytes,
       pack: pattern(chunk.pack, PACK_ID, `${where}.chunks[${i}].pack`),
       offset: count(chunk.offset, `${where}.chunks[${i}].offset`),

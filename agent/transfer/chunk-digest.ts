@@ -12,11 +12,20 @@ export type ChunkDigestAlgorithm = 'blake3' | 'sha256';
 /** A chunk digest as manifests write it. */
 export const CHUNK_DIGEST_PATTERN = /^(blake3|sha256):[0-9a-f]{64}$/;
 
-interface Blake3Binding {
+export interface Blake3Binding {
   blake3(input: Uint8Array): Buffer;
 }
 
-const blake3 = loadNativeBinding<Blake3Binding>('blake3');
+/** BLAKE3 of "abc", as its specification publishes it: a binding that loads but gives another value is not used. */
+const BLAKE3_OF_ABC = '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85';
+
+/** Throws unless `binding` computes BLAKE3. */
+export function checkBlake3(binding: Blake3Binding): void {
+  const got = binding.blake3(Buffer.from('abc')).toString('hex');
+  if (got !== BLAKE3_OF_ABC) throw new Error(`it gives ${got} for BLAKE3("abc"), not ${BLAKE3_OF_ABC}`);
+}
+
+const blake3 = loadNativeBinding<Blake3Binding>('blake3', checkBlake3);
 
 /** Why this process cannot compute BLAKE3, or undefined when it can. */
 export function blake3Unavailable(): string | undefined {

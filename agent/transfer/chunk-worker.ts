@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { collectYoungGarbage } from '../shared/young-garbage.ts';
-import { chunkDigest, digestAlgorithm, type ChunkDigestAlgorithm } from './chunk-digest.ts';
+import { blake3Unavailable, chunkDigest, digestAlgorithm, type ChunkDigestAlgorithm } from './chunk-digest.ts';
 import { decodeChunk, encodeKnownHash, type ChunkEncoding } from './chunk-encoding.ts';
 import { crc32 } from './crc32.ts';
 
@@ -70,7 +70,8 @@ function handle(request: WorkerRequest): { reply: WorkerReply; transfer: ArrayBu
   try {
     if (request.kind === 'encode') {
       const raw = asBuffer(request.raw);
-      const digest = chunkDigest(raw, request.algorithm);
+      // A worker whose own BLAKE3 binding failed names the chunk by SHA-256: the main thread takes the digest it is given.
+      const digest = chunkDigest(raw, request.algorithm === 'blake3' && blake3Unavailable() ? 'sha256' : request.algorithm);
       if (known.has(digest)) {
         return {
           reply: { job: request.job, kind: 'encoded', digest, bytes: raw.length, known: true, encoding: 'raw', crc32: 0, raw: request.raw },

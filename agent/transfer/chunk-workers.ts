@@ -5,6 +5,9 @@
 // outstanding (each holds its chunk). Workers keep the process alive only while they hold a job.
 import { Worker } from 'node:worker_threads';
 import { preferredChunkDigest } from './chunk-digest.ts';
+// Loaded by the main thread too, not only by the workers: a native addon loaded only by a worker thread can
+// bring the process down when that worker exits (its thread-local destructors run in unloaded code).
+import './crc32.ts';
 import type { ChunkEncoding, EncodedChunk } from './chunk-encoding.ts';
 import { transferable, type FileWrite, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
 import { workerCount } from './worker-count.ts';

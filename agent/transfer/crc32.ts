@@ -2,14 +2,21 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { loadNativeBinding } from '../shared/native-binding.ts';
 
-interface Crc32Binding {
+export interface Crc32Binding {
   crc32(input: Uint8Array, initialState?: number): number;
 }
 
-const native = loadNativeBinding<Crc32Binding>('crc32');
+/** Throws unless `binding` computes CRC-32/ISO-HDLC: its check value, of "123456789", is 0xcbf43926. */
+export function checkCrc32(binding: Crc32Binding): void {
+  const got = binding.crc32(Buffer.from('123456789')) >>> 0;
+  if (got !== 0xcbf43926) throw new Error(`it gives 0x${got.toString(16)} for CRC-32("123456789"), not 0xcbf43926`);
+}
+
+const native = loadNativeBinding<Crc32Binding>('crc32', checkCrc32);
+const binding = native.binding;
 
 /** CRC-32 (ISO-HDLC, zlib's and S3's `x-amz-checksum-crc32`) of `data`, unsigned. */
-export const crc32: (data: Uint8Array) => number = native.binding ? (data) => native.binding!.crc32(data) >>> 0 : (data) => zlibCrc32(data) >>> 0;
+export const crc32: (data: Uint8Array) => number = binding ? (data) => binding.crc32(data) >>> 0 : (data) => zlibCrc32(data) >>> 0;
 
 /** Which implementation this process uses, for `spotsnap doctor`. */
 export function crc32Implementation(): string {

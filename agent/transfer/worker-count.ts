@@ -37,11 +37,11 @@ export function usableCores(read: (file: string) => string | undefined = readIfT
 }
 
 /**
- * Workers for a setting: 'auto' is one per usable core but one, at least one; a number caps the usable cores.
+ * Workers for a setting: 'auto' is one per usable core but one, at least one; a number is the count, at most one per usable core.
  * The remaining core is the main thread's: it moves every byte (CRIU's socket in, the PUTs out), about 1.1
  * CPU-seconds a GiB, more than a worker's share since chunks are named by BLAKE3 (agent/transfer/chunk-digest.ts).
- * At two cores one worker kept a checkpoint as fast as two (`npm run bench:pipeline`, 2.9 s and 2.8 s a GiB)
- * and the agent 20 MiB smaller: a worker's heap, its chunks in hand, and one thread fewer on the two cores
+ * At two cores one worker kept a checkpoint as fast as two, and the agent 7-15 MiB smaller at its peak (`npm run
+ * bench`, docs/performance.md): a worker's heap, its chunks in hand, and one thread fewer on the two cores
  * CRIU and the task share.
  */
 export function workerCount(setting: number | 'auto', cores = usableCores()): number {
