@@ -9,6 +9,8 @@ import { PageChunkSink } from './page-chunks.ts';
 import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
 import { usableCores, workerCount } from '../transfer/worker-count.ts';
 import { PackSpill } from '../transfer/pack-spill.ts';
+import { spillLimitFor } from './spill-headroom.ts';
+import { WindowSpill } from './window-spill.ts';
 import type { CompressionPace } from '../transfer/compression-pace.ts';
 import type { AttemptRecord } from '../run/attempt-report.ts';
 import { autoPacksInFlight, ChunkUploader, type KnownChunks } from '../transfer/chunk-uploader.ts';
@@ -128,9 +130,25 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   const uploader = new ChunkUploader(store, ctx.knownChunks, packsInFlight, { workers, pace: ctx.compressionPace });
   // A background checkpoint's packs may wait on disk while its task is frozen, so that the freeze lasts about
   // as long as CRIU's dump, not as long as the upload. A final one's task stays frozen anyway: nothing spills.
-  const spill = kind === 'background' && config.spillLimitBytes > 0 ? new PackSpill(path.join(spoolDir, 'packs'), config.spillLimitBytes) : undefined;
+  // Its page windows go raw to the work dir first (window-spill.ts), under the same limit.
+  // On a tmpfs work dir, at most half of what the container's memory leaves (spill-headroom.ts).
+  let windowSpill: WindowSpill | undefined;
+  const spillLimit = kind === 'background' && config.spillLimitBytes > 0 ? await spillLimitFor(config.workDir, config.spillLimitBytes) : 0;
+  const spill = spillLimit > 0 ? new PackSpill(path.join(spoolDir, 'packs'), spillLimit, () => windowSpill?.heldBytes ?? 0) : undefined;
   uploader.spillTo(spill);
-  const pages = new PageChunkSink(uploader);
+  const pageChunks = new PageChunkSink(uploader);
+  if (spill) {
+    windowSpill = new WindowSpill(pageChunks, {
+      // Beside the spool directory, not in it: that directory's size is counted on its own below.
+      file: `${spoolDir}.windows`,
+      limitBytes: spillLimit,
+      uploadBytesPerMs: () => {
+        const perPut = ctx.compressionPace?.putBytesPerMs();
+        return perPut === undefined ? undefined : perPut * packsInFlight;
+      },
+      othersHeldBytes: () => spill.held,
+    });
+  }
   const progress = new TransferProgress({
     clock,
     log: slog,
@@ -166,7 +184,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         // caller, a background one lets it go on at once.
         afterDump: 'stop',
       },
-      new DirectPageReceiver(pages),
+      new DirectPageReceiver(windowSpill ?? pageChunks),
     );
     const following = followImages({ imagesDir, uploader, exclude: new Set([SnapshotObject.criuLog]), clock }, dump);
     // Judged below; an upload failure does not stop CRIU half-way (the tree is seized): the dump ends first.
@@ -206,8 +224,10 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       treeStopped = false;
       frozenMs = clock.now() - started;
       slog.info({ event: LogEvent.checkpointThawed, frozenMs }, 'the task runs on; its checkpoint goes on uploading');
+      // The windows that waited in the work dir go through the chunks now, before the images are listed.
+      await windowSpill?.drain();
     }
-    const images = [...(await following), ...(await pages.imageFiles(dumpOutcome.received, uploader))].sort((a, b) => a.name.localeCompare(b.name));
+    const images = [...(await following), ...(await pageChunks.imageFiles(dumpOutcome.received, uploader))].sort((a, b) => a.name.localeCompare(b.name));
     const imageBytes = images.reduce((s, f) => s + f.bytes, 0);
     progress.estimate(uploader.transfer.uploadedBytes - uploader.sentBytes);
     const files = await chunkArchive(spooled?.files ?? archive.files(), uploader, slog);
@@ -286,10 +306,18 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
         // Chunks offered to zstd, those kept raw because the cores, not the uploads, were the limit, and the
         // measured rates that judged it (compression-pace.ts).
         compression: { ...uploader.compressionChoices, ...uploader.pace.figures() },
-        spill: spill ? { packs: spill.spilledPacks, mostBytes: spill.mostBytes } : undefined,
+        spill: spill
+          ? {
+              packs: spill.spilledPacks,
+              mostBytes: spill.mostBytes,
+              windows: windowSpill?.spilledWindows,
+              windowBytes: windowSpill?.mostBytes,
+              windowsRefused: windowSpill?.writeError,
+            }
+          : undefined,
         // What the checkpoint wrote to SPOTSNAP_WORK_DIR at most: CRIU's small images, a background one's spooled
         // archives and spilled packs. Pages never land there.
-        workDirPeakBytes: workDirPeakBytes + (spill?.mostBytes ?? 0),
+        workDirPeakBytes: workDirPeakBytes + (spill?.mostBytes ?? 0) + (windowSpill?.mostBytes ?? 0),
       },
       'checkpoint committed',
     );
@@ -308,6 +336,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       if (treeStopped) task.continueTree();
       if (kind === 'final') task.resumeOutput();
     }
+    await windowSpill?.discard();
     await rm(imagesDir, { recursive: true, force: true });
     await rm(spoolDir, { recursive: true, force: true });
   }

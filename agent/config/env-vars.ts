@@ -158,7 +158,7 @@ export const ENV_VARS = {
     parse: parse.byteSize,
     expected: 'a size like 0, 512MiB or 4GiB',
     description:
-      "How much of a background checkpoint's compressed chunks may wait in `SPOTSNAP_WORK_DIR` when S3 is slower than CRIU's dump, so that the task is not kept frozen while they travel; `0` keeps the task frozen until everything is sent. A final checkpoint never writes its memory to disk.",
+      "How much a background checkpoint may write to `SPOTSNAP_WORK_DIR` while its task is frozen, so that the freeze lasts about as long as CRIU's dump: its page windows, raw, as they come (sent on once the task runs again; no longer once the work dir takes them more slowly than the uploads would), and packs that find no upload slot; at most half the work dir's free space and, on tmpfs, half the memory the container has left. `0` keeps the task frozen until everything is sent. A final checkpoint never writes its memory to disk.",
   }),
   instancePricePerHour: withoutDefault('(none)', {
     name: 'SPOTSNAP_INSTANCE_PRICE_PER_HOUR',

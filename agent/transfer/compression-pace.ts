@@ -45,6 +45,11 @@ export class CompressionPace {
     return workers * this.zstd.bytesPerMs >= packsInFlight * this.put.bytesPerMs;
   }
 
+  /** How fast one pack's PUT takes bytes, bytes per ms, once measured. */
+  putBytesPerMs(): number | undefined {
+    return this.put.samples < MIN_SAMPLES ? undefined : this.put.bytesPerMs;
+  }
+
   /** The measured rates in MB/s, for the log (undefined until measured). */
   figures(): { zstdMBps?: number; putMBps?: number } {
     const mbps = (r: RunningRate) => (r.samples > 0 ? Math.round(r.bytesPerMs / 1000) : undefined);

@@ -28,9 +28,18 @@ export class PackSpill {
   mostBytes = 0;
   spilledPacks = 0;
 
-  constructor(dir: string, limitBytes: number) {
+  private readonly othersHeldBytes: () => number;
+
+  /** `othersHeldBytes`: what the same limit holds elsewhere (the checkpoint's spilled page windows). */
+  constructor(dir: string, limitBytes: number, othersHeldBytes: () => number = () => 0) {
     this.dir = dir;
     this.limitBytes = limitBytes;
+    this.othersHeldBytes = othersHeldBytes;
+  }
+
+  /** Bytes the spilled packs hold now. */
+  get held(): number {
+    return this.heldBytes;
   }
 
   get waiting(): number {
@@ -38,7 +47,7 @@ export class PackSpill {
   }
 
   hasRoomFor(bytes: number): boolean {
-    return this.heldBytes + bytes <= this.limitBytes;
+    return this.heldBytes + this.othersHeldBytes() + bytes <= this.limitBytes;
   }
 
   /** Writes a pack whose bytes are `parts` one after the other. */

@@ -39,9 +39,36 @@ describe('background checkpoints', () => {
     expect(final.transfer.uploadedBytes).toBeLessThan(final.transfer.totalBytes * 0.5);
     // No dirty memory tracking on this kernel: background checkpoints are full dumps, deduplicated by chunk.
     expect(agentEvent(first.stderr, LogEvent.checkpointDirtyTracking)?.memDirtyTrack).toBe(false);
+    // The background checkpoint's windows waited raw in the work dir while the task was frozen; the chunks made
+    // of them once it ran on are the ones the final checkpoint found already sent, and the restore used.
+    const background = agentLog(first.stderr).find((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === 'background');
+    const spill = background?.spill as { windows: number; windowBytes: number } | undefined;
+    expect(spill?.windows).toBeGreaterThan(100);
+    expect(spill?.windowBytes).toBeGreaterThan(100 << 20);
 
     const second = await runToCompletion(command, env(2));
     expect(agentEvent(second.stderr, LogEvent.restoreDone)?.snapshotId).toBe(final.snapshotId);
+    expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
+  });
+
+  it('spill into at most half of a small work dir, and still commit a snapshot that restores', async () => {
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '80', '0.2'];
+    const uninterrupted = await runToCompletion(command, {});
+    const jobId = `background-full-disk-${randomUUID()}`;
+    const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_CHECKPOINT_INTERVAL: '5s' });
+    imds.scheduleNotice(9000);
+    // 4 MiB: room for CRIU's small images, not for the task's 64 MiB of windows.
+    const first = await runUntilCheckpoint(command, env(1), FINAL_COMMITTED, undefined, undefined, { '/var/lib/spotsnap': 'rw,size=4m' });
+    imds.clearNotice();
+    const background = agentLog(first.stderr).find((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === 'background');
+    expect(background, 'a background checkpoint committed').toBeDefined();
+    // Half the 4 MiB at most: the rest stays for CRIU's images and the files copied aside; the windows past it went straight on.
+    const spill = background?.spill as { windows: number; windowBytes: number; windowsRefused?: string } | undefined;
+    expect(spill?.windowBytes).toBeLessThanOrEqual(2 << 20);
+    expect(spill?.windowsRefused).toBeUndefined();
+
+    const second = await runToCompletion(command, env(2));
+    expect(agentEvent(second.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
     expect(first.stdout + second.stdout).toBe(uninterrupted.stdout);
   });
 

@@ -1,0 +1,72 @@
+// The spill's bound: half the work dir's free space, and on tmpfs half of what the container's memory limit (v2, v1) or the host leaves.
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { memoryHeadroom, spillLimitFor } from './spill-headroom.ts';
+
+const GiB = 1024 ** 3;
+
+describe('memoryHeadroom', () => {
+  it("reads cgroup v2's limit less its use", () => {
+    const files: Record<string, string> = { '/sys/fs/cgroup/memory.max': `${4 * GiB}\n`, '/sys/fs/cgroup/memory.current': `${3 * GiB}\n` };
+    expect(memoryHeadroom((f) => files[f])).toBe(GiB);
+  });
+
+  it('falls back to MemAvailable without a limit (v2 "max", or v1 at its no-limit value)', () => {
+    const meminfo = 'MemTotal:       24000000 kB\nMemAvailable:    2097152 kB\n';
+    expect(memoryHeadroom((f) => ({ '/sys/fs/cgroup/memory.max': 'max\n', '/sys/fs/cgroup/memory.current': '1000\n', '/proc/meminfo': meminfo })[f])).toBe(
+      2 * GiB,
+    );
+    const v1 = {
+      '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n',
+      '/sys/fs/cgroup/memory/memory.usage_in_bytes': '5\n',
+      '/proc/meminfo': meminfo,
+    };
+    expect(memoryHeadroom((f) => (v1 as Record<string, string>)[f])).toBe(2 * GiB);
+  });
+
+  it("reads cgroup v1's limit less its usage, never below 0", () => {
+    const v1 = { '/sys/fs/cgroup/memory/memory.limit_in_bytes': `${2 * GiB}`, '/sys/fs/cgroup/memory/memory.usage_in_bytes': `${3 * GiB}` };
+    expect(memoryHeadroom((f) => (v1 as Record<string, string>)[f])).toBe(0);
+  });
+
+  it('is undefined when nothing can be read', () => {
+    expect(memoryHeadroom(() => undefined)).toBeUndefined();
+  });
+});
+
+describe('spillLimitFor', () => {
+  it('is 0 for a work dir that cannot be read', async () => {
+    expect(await spillLimitFor('/nonexistent/spotsnap-work', 4 * GiB)).toBe(0);
+  });
+
+  it('keeps the setting on a disk with room, and at most half its free space', async () => {
+    // The checkout's own directory is on the machine's disk (overlay or ext4), not tmpfs.
+    const dir = await mkdtemp(path.join(process.cwd(), 'node_modules', '.spill-headroom-'));
+    try {
+      const free = await statfs(dir);
+      const half = Math.floor((free.bavail * free.bsize) / 2);
+      expect(await spillLimitFor(dir, 1 << 20)).toBe(1 << 20);
+      const unbounded = await spillLimitFor(dir, Number.MAX_SAFE_INTEGER);
+      // Other processes write to the same disk meanwhile: within a gigabyte of half of what was free.
+      expect(Math.abs(unbounded - half)).toBeLessThan(GiB);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('holds a tmpfs work dir to half the memory headroom, at most the setting', async () => {
+    const shm = await mkdtemp(path.join('/dev/shm', 'spill-headroom-')).catch(() => undefined);
+    if (!shm) return expect.fail('/dev/shm is needed for this test');
+    try {
+      const limit = await spillLimitFor(shm, 1024 * GiB);
+      expect(limit).toBeGreaterThan(0);
+      expect(limit).toBeLessThan(os.totalmem());
+      expect(await spillLimitFor(shm, 1)).toBe(1);
+      expect(limit).toBeLessThanOrEqual(Math.floor(((await statfs(shm)).bavail * (await statfs(shm)).bsize) / 2));
+    } finally {
+      await rm(shm, { recursive: true, force: true });
+    }
+  });
+});
