@@ -143,7 +143,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       file: `${spoolDir}.windows`,
       limitBytes: spillLimit,
       uploadBytesPerMs: () => {
-        const perPut = ctx.compressionPace?.putBytesPerMs();
+        const perPut = uploader.pace.putBytesPerMs();
         return perPut === undefined ? undefined : perPut * packsInFlight;
       },
       othersHeldBytes: () => spill.held,

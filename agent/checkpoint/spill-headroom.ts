@@ -1,5 +1,6 @@
 // How much a background checkpoint may spill into its work dir: half its free space, and on tmpfs half of what the container's memory limit leaves.
-import { readFile, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
+import { readIfThere } from '../shared/read-if-there.ts';
 
 /** Filesystems whose files are memory that cannot be reclaimed (statfs f_type): tmpfs and ramfs. */
 const MEMORY_FILESYSTEMS = new Set([0x01021994, 0x858458f6]);
@@ -25,10 +26,6 @@ export function memoryHeadroom(read: (file: string) => string | undefined): numb
   return available === undefined ? undefined : Number(available) * 1024;
 }
 
-function readIfThere(file: string): Promise<string | undefined> {
-  return readFile(file, 'utf8').catch(() => undefined);
-}
-
 /**
  * The spill limit for a work dir: `limitBytes`, at most half the space free there (the other half stays for
  * CRIU's own images and the task's files copied aside while it is frozen, which a spill must never starve),
@@ -41,15 +38,6 @@ export async function spillLimitFor(workDir: string, limitBytes: number): Promis
   if (!fs) return 0;
   const limit = Math.min(limitBytes, Math.floor((Number(fs.bavail) * Number(fs.bsize)) / 2));
   if (!MEMORY_FILESYSTEMS.has(Number(fs.type))) return limit;
-  const files = [
-    '/sys/fs/cgroup/memory.max',
-    '/sys/fs/cgroup/memory.current',
-    '/sys/fs/cgroup/memory/memory.limit_in_bytes',
-    '/sys/fs/cgroup/memory/memory.usage_in_bytes',
-    '/proc/meminfo',
-  ];
-  const contents = new Map<string, string | undefined>();
-  for (const file of files) contents.set(file, await readIfThere(file));
-  const headroom = memoryHeadroom((file) => contents.get(file));
+  const headroom = memoryHeadroom(readIfThere);
   return headroom === undefined ? 0 : Math.min(limit, Math.floor(headroom / 2));
 }

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Blake3Binding, checkBlake3 } from '../transfer/chunk-digest.ts';
 import { checkCrc32, type Crc32Binding } from '../transfer/crc32.ts';
-import { bundledBindingFile, loadNativeBinding, NATIVE_BINDINGS } from './native-binding.ts';
+import { bundledBindingFile, lazyNativeBinding, loadNativeBinding, NATIVE_BINDINGS } from './native-binding.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -70,6 +70,21 @@ describe('loadNativeBinding', () => {
     const lying: Blake3Binding = { blake3: () => Buffer.alloc(32) };
     expect(() => checkBlake3(lying)).toThrow(`it gives ${'0'.repeat(64)} for BLAKE3("abc"), not 6437b3ac`);
     expect(() => checkCrc32({ crc32: () => 1 })).toThrow('it gives 0x1 for CRC-32("123456789"), not 0xcbf43926');
+  });
+});
+
+describe('lazyNativeBinding', () => {
+  it('loads nothing until asked, then once: every later call gives the same result', () => {
+    let checks = 0;
+    const lazy = lazyNativeBinding<Crc32Binding>('crc32', (binding) => {
+      checks++;
+      checkCrc32(binding);
+    });
+    expect(checks).toBe(0);
+    const first = lazy();
+    expect(first.binding?.crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    expect(lazy()).toBe(first);
+    expect(checks).toBe(1);
   });
 });
 

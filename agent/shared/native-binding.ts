@@ -1,4 +1,4 @@
-// Loads a native binding the agent uses for speed: the bundle's own copy in the task image, the checkout's node_modules otherwise, and only once it computes a known value.
+// Loads a native binding the agent uses for speed, on first use: the bundle's own copy in the task image, the checkout's node_modules otherwise, and only once it computes a known value.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -42,4 +42,16 @@ export function loadNativeBinding<T>(name: NativeBindingName, check: (binding: T
   } catch (error) {
     return { binding: undefined, error: `${from}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
   }
+}
+
+/**
+ * `loadNativeBinding` on the first call, and its result on every later one: a process that never hashes a
+ * chunk (spotsnap off, a task run transparently) never spends its start loading one.
+ */
+export function lazyNativeBinding<T>(name: NativeBindingName, check: (binding: T) => void): () => LoadedBinding<T> {
+  let loaded: LoadedBinding<T> | undefined;
+  return () => {
+    loaded ??= loadNativeBinding(name, check);
+    return loaded;
+  };
 }

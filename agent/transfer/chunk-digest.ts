@@ -1,6 +1,6 @@
 // A chunk's identity: the BLAKE3 of its raw bytes (SHA-256 where BLAKE3's native binding cannot load), written `algorithm:hex` as OCI digests are.
 import { createHash } from 'node:crypto';
-import { loadNativeBinding } from '../shared/native-binding.ts';
+import { lazyNativeBinding } from '../shared/native-binding.ts';
 
 /**
  * BLAKE3 is a cryptographic hash, as collision-resistant for content addressing as SHA-256, and 2.5 times as
@@ -25,23 +25,25 @@ export function checkBlake3(binding: Blake3Binding): void {
   if (got !== BLAKE3_OF_ABC) throw new Error(`it gives ${got} for BLAKE3("abc"), not ${BLAKE3_OF_ABC}`);
 }
 
-const blake3 = loadNativeBinding<Blake3Binding>('blake3', checkBlake3);
+const blake3 = lazyNativeBinding<Blake3Binding>('blake3', checkBlake3);
 
 /** Why this process cannot compute BLAKE3, or undefined when it can. */
 export function blake3Unavailable(): string | undefined {
-  return blake3.binding ? undefined : blake3.error;
+  const loaded = blake3();
+  return loaded.binding ? undefined : loaded.error;
 }
 
 /** The algorithm this process names new chunks by. */
 export function preferredChunkDigest(): ChunkDigestAlgorithm {
-  return blake3.binding ? 'blake3' : 'sha256';
+  return blake3().binding ? 'blake3' : 'sha256';
 }
 
 /** `algorithm:hex` of `data`; throws, saying why, for BLAKE3 in a process without its binding. */
 export function chunkDigest(data: Uint8Array, algorithm: ChunkDigestAlgorithm = preferredChunkDigest()): string {
   if (algorithm === 'sha256') return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-  if (!blake3.binding) throw new Error(`this agent cannot compute BLAKE3 chunk digests (${blake3.error})`);
-  return `blake3:${blake3.binding.blake3(data).toString('hex')}`;
+  const loaded = blake3();
+  if (!loaded.binding) throw new Error(`this agent cannot compute BLAKE3 chunk digests (${loaded.error})`);
+  return `blake3:${loaded.binding.blake3(data).toString('hex')}`;
 }
 
 /** The algorithm a digest was made with. */

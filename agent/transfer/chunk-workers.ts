@@ -4,10 +4,8 @@
 // between threads. Each job goes to the worker with the fewest jobs; the caller bounds how many are
 // outstanding (each holds its chunk). Workers keep the process alive only while they hold a job.
 import { Worker } from 'node:worker_threads';
-import { preferredChunkDigest } from './chunk-digest.ts';
-// Loaded by the main thread too, not only by the workers: a native addon loaded only by a worker thread can
-// bring the process down when that worker exits (its thread-local destructors run in unloaded code).
-import './crc32.ts';
+import { blake3Unavailable, preferredChunkDigest } from './chunk-digest.ts';
+import { crc32Implementation } from './crc32.ts';
 import type { ChunkEncoding, EncodedChunk } from './chunk-encoding.ts';
 import { transferable, type FileWrite, type WorkerReply, type WorkerRequest } from './chunk-worker.ts';
 import { workerCount } from './worker-count.ts';
@@ -59,9 +57,9 @@ export class ChunkWorkers {
   }
 
   /**
-   * Hashes `raw` (with this process's preferred chunk digest) and, unless its digest is known, compresses it when that pays. With `owned`, `raw`'s
-   * ArrayBuffer (which nothing else may share) is transferred to the worker: the caller must not touch it until
-   * the result hands it back as `raw`.
+   * Hashes `raw` (by this process's preferred chunk digest) and, unless its digest is known, compresses it when
+   * that pays. With `owned`, `raw`'s ArrayBuffer (which nothing else may share) is transferred to the worker:
+   * the caller must not touch it until the result hands it back as `raw`.
    */
   async encode(raw: Buffer, compress: boolean, owned = false): Promise<EncodeResult> {
     // An owned buffer's whole ArrayBuffer travels (and comes back); any other is copied first, so its owner keeps it.
@@ -144,6 +142,10 @@ export class ChunkWorkers {
   }
 
   private spawn(): PoolWorker {
+    // The main thread loads the native bindings the worker will: an addon loaded only by a worker thread can
+    // bring the process down when that worker exits (its thread-local destructors run in unloaded code).
+    blake3Unavailable();
+    crc32Implementation();
     // Small heaps: a worker holds no more than the chunk it works on, which lives outside V8's heap.
     const worker = new Worker(workerUrl(), { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
     const entry: PoolWorker = { worker, jobs: new Map() };

@@ -1,6 +1,6 @@
 // How many chunk workers the agent runs: the cores the container may use (its cgroup CPU quota and CPU affinity) but the main thread's, capped by a setting.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { readIfThere } from '../shared/read-if-there.ts';
 
 /**
  * The cores a cgroup's CPU quota allows, rounded up; undefined without a quota. Reads cgroup v2's `cpu.max`
@@ -20,14 +20,6 @@ export function quotaCores(read: (file: string) => string | undefined): number |
   }
   if (quota === undefined || !Number.isFinite(quota) || !period || !Number.isFinite(period) || quota <= 0 || period <= 0) return undefined;
   return Math.max(1, Math.ceil(quota / period));
-}
-
-function readIfThere(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
 }
 
 /** The cores this process may use: its CPU affinity, lowered to its cgroup's quota. */
