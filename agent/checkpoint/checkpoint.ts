@@ -9,7 +9,7 @@ import { PageChunkSink } from './page-chunks.ts';
 import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
 import { usableCores, workerCount } from '../transfer/worker-count.ts';
 import { PackSpill } from '../transfer/pack-spill.ts';
-import { spillLimitFor } from './spill-headroom.ts';
+import { isMemoryFilesystem, spillLimitFor } from './spill-headroom.ts';
 import { WindowSpill } from './window-spill.ts';
 import type { CompressionPace } from '../transfer/compression-pace.ts';
 import type { AttemptRecord } from '../run/attempt-report.ts';
@@ -162,6 +162,17 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   try {
     if (kind === 'final') task.pauseOutput();
     warnIfLate(ctx, notice, slog);
+    if (windowSpill && (await isMemoryFilesystem(config.workDir))) {
+      // On tmpfs the windows' pages are allocated now, while the task runs, rather than during its freeze.
+      const reserveStarted = clock.now();
+      const reservedBytes = await windowSpill.reserve(task.residentBytes());
+      slog.info(
+        { event: LogEvent.checkpointSpillReserved, reservedBytes, ms: clock.now() - reserveStarted, refused: windowSpill.reserveRefused },
+        'work dir memory written ahead for the page windows, before the freeze',
+      );
+    }
+    // The freeze starts with the dump: what came before it (the reservation) kept the task running.
+    const freezeStarted = clock.now();
     slog.info(
       { event: LogEvent.checkpointStarted, pid: task.rootPid, packsInFlight, workers: workers.size, cores },
       'freezing and dumping the task with CRIU, streaming its pages and images',
@@ -201,7 +212,10 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     const dumped = clock.now();
     // CRIU's images other than pages, all written now: the most of them the work dir holds.
     let workDirPeakBytes = await directoryBytes(imagesDir);
-    slog.info({ event: LogEvent.checkpointDumped, dumpMs: dumped - started, sentBytes: uploader.sentBytes }, 'CRIU dump complete; uploading images and files');
+    slog.info(
+      { event: LogEvent.checkpointDumped, dumpMs: dumped - freezeStarted, sentBytes: uploader.sentBytes },
+      'CRIU dump complete; uploading images and files',
+    );
 
     // The tree is frozen: its files now are the ones its memory expects.
     const outsidePlan = await planOutsideFiles({
@@ -222,7 +236,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       uploader.spillTo(undefined);
       task.continueTree();
       treeStopped = false;
-      frozenMs = clock.now() - started;
+      frozenMs = clock.now() - freezeStarted;
       slog.info({ event: LogEvent.checkpointThawed, frozenMs }, 'the task runs on; its checkpoint goes on uploading');
       // The windows that waited in the work dir go through the chunks now, before the images are listed.
       await windowSpill?.drain();
@@ -235,7 +249,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     const transfer = await uploader.drain();
     const criuLog = await store.putObject(snapshotId, 'criuLog', await readFile(path.join(imagesDir, SnapshotObject.criuLog)));
     const uploaded = clock.now();
-    if (kind === 'final') frozenMs = uploaded - started;
+    if (kind === 'final') frozenMs = uploaded - freezeStarted;
     const manifest: Manifest = {
       kind: MANIFEST_KIND,
       schemaVersion: MANIFEST_SCHEMA_VERSION,
@@ -262,7 +276,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
       credentialsRelay: task.credentialsRelay ?? null,
       objects: [criuLog],
       transfer,
-      timings: { dumpMs: dumped - started, uploadMs: uploaded - dumped, totalMs: uploaded - started, frozenMs },
+      timings: { dumpMs: dumped - freezeStarted, uploadMs: uploaded - dumped, totalMs: uploaded - started, frozenMs },
     };
     // Read back as a restore will read it: a manifest no restore could use is never committed.
     parseManifest(JSON.stringify(manifest));

@@ -3,7 +3,7 @@ import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { memoryHeadroom, spillLimitFor } from './spill-headroom.ts';
+import { isMemoryFilesystem, memoryHeadroom, spillLimitFor } from './spill-headroom.ts';
 
 const GiB = 1024 ** 3;
 
@@ -68,5 +68,13 @@ describe('spillLimitFor', () => {
     } finally {
       await rm(shm, { recursive: true, force: true });
     }
+  });
+});
+
+describe('isMemoryFilesystem', () => {
+  it('tells tmpfs from the disk, and is false for a directory that cannot be read', async () => {
+    expect(await isMemoryFilesystem('/dev/shm')).toBe(true);
+    expect(await isMemoryFilesystem(process.cwd())).toBe(false);
+    expect(await isMemoryFilesystem('/nonexistent/spotsnap-work')).toBe(false);
   });
 });

@@ -41,3 +41,9 @@ export async function spillLimitFor(workDir: string, limitBytes: number): Promis
   const headroom = memoryHeadroom(readIfThere);
   return headroom === undefined ? 0 : Math.min(limit, Math.floor(headroom / 2));
 }
+
+/** Whether files in `dir` are memory (tmpfs, ramfs): false when it cannot be read. */
+export async function isMemoryFilesystem(dir: string): Promise<boolean> {
+  const fs = await statfs(dir).catch(() => undefined);
+  return fs !== undefined && MEMORY_FILESYSTEMS.has(Number(fs.type));
+}

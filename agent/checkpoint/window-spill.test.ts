@@ -1,5 +1,5 @@
 // The window spill: windows wait raw in a file while the task is frozen, then reach the pipeline in order, and it stops spilling when full or slower than the uploads.
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,59 @@ describe('WindowSpill', () => {
     const list = windows(6);
     await feed(spill, list);
     expect(spill.spilledWindows).toBe(0);
+    expect(spill.writeError).toMatch(/ENOTDIR|EEXIST/);
+    expect(inner.received.every((r, i) => r.bytes.equals(list[i]!.bytes))).toBe(true);
+    expect(inner.received).toHaveLength(6);
+  });
+
+  it('writes zeros ahead up to its limit, which the windows then fill, and reads the windows back unchanged', async () => {
+    const file = await spillFile();
+    const inner = new RecordingSink();
+    const limit = (5 << 20) + 12345;
+    const spill = new WindowSpill(inner, { file, limitBytes: limit, othersHeldBytes: () => 1 << 20 });
+    expect(await spill.reserve(64 << 20)).toBe(limit - (1 << 20));
+    expect((await stat(file)).size).toBe(limit - (1 << 20));
+    expect(spill.heldBytes).toBe(limit - (1 << 20));
+    expect(spill.mostBytes).toBe(limit - (1 << 20));
+    // The others' bytes are gone now: the windows may use the whole limit, past the reservation.
+    const roomy = new WindowSpill(inner, { file: await spillFile(), limitBytes: 64 << 20 });
+    expect(await roomy.reserve(3 << 20)).toBe(3 << 20);
+    const list = windows(20);
+    const total = list.reduce((sum, w) => sum + w.bytes.length, 0);
+    expect(total).toBeGreaterThan(3 << 20);
+    await feed(roomy, list);
+    expect(roomy.heldBytes).toBe(total);
+    await roomy.drain();
+    expect(inner.received.map((r) => r.image)).toEqual(list.map((w) => w.image));
+    expect(inner.received.every((r, i) => r.bytes.equals(list[i]!.bytes))).toBe(true);
+    expect(roomy.spilledWindows).toBe(20);
+    await spill.discard();
+    expect(await exists(file)).toBe(false);
+  });
+
+  it('reserves nothing once windows are placed, and the windows stay put in a reservation larger than they need', async () => {
+    const inner = new RecordingSink();
+    const spill = new WindowSpill(inner, { file: await spillFile(), limitBytes: 64 << 20 });
+    expect(await spill.reserve(32 << 20)).toBe(32 << 20);
+    const list = windows(4);
+    await feed(spill, list);
+    expect(await spill.reserve(32 << 20)).toBe(0);
+    await spill.drain();
+    expect(inner.received.every((r, i) => r.bytes.equals(list[i]!.bytes))).toBe(true);
+    expect(inner.received).toHaveLength(4);
+  });
+
+  it('keeps spilling as before when the work dir refuses the reservation, and says why', async () => {
+    const blocker = await spillFile();
+    await mkdir(path.dirname(blocker), { recursive: true });
+    await writeFile(blocker, 'a file where the spill directory would be');
+    const inner = new RecordingSink();
+    const spill = new WindowSpill(inner, { file: path.join(blocker, 'windows'), limitBytes: 64 << 20 });
+    expect(await spill.reserve(8 << 20)).toBe(0);
+    expect(spill.reserveRefused).toMatch(/ENOTDIR|EEXIST/);
+    expect(spill.heldBytes).toBe(0);
+    const list = windows(6);
+    await feed(spill, list);
     expect(spill.writeError).toMatch(/ENOTDIR|EEXIST/);
     expect(inner.received.every((r, i) => r.bytes.equals(list[i]!.bytes))).toBe(true);
     expect(inner.received).toHaveLength(6);

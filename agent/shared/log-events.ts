@@ -215,6 +215,14 @@ export const LOG_EVENTS = [
     fields: 'snapshotId, checkpoint (final or background), pid, packsInFlight, workers, cores',
   },
   {
+    key: 'checkpointSpillReserved',
+    name: 'checkpoint.spill-reserved',
+    level: 'info',
+    description:
+      'A background checkpoint on a tmpfs work dir wrote zeros ahead for its page windows, so the kernel allocates their memory before the freeze rather than during it.',
+    fields: 'snapshotId, checkpoint, reservedBytes, ms, refused (why the work dir refused it, if it did)',
+  },
+  {
     key: 'checkpointDumped',
     name: 'checkpoint.dumped',
     level: 'info',

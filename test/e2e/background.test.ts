@@ -66,6 +66,11 @@ describe('background checkpoints', () => {
     const spill = background?.spill as { windows: number; windowBytes: number; windowsRefused?: string } | undefined;
     expect(spill?.windowBytes).toBeLessThanOrEqual(2 << 20);
     expect(spill?.windowsRefused).toBeUndefined();
+    // On that tmpfs the windows' room was written ahead before the freeze, within the same half.
+    const reserved = agentLog(first.stderr).find((l) => l.event === LogEvent.checkpointSpillReserved);
+    expect(Number(reserved?.reservedBytes)).toBeGreaterThan(1 << 20);
+    expect(Number(reserved?.reservedBytes)).toBeLessThanOrEqual(2 << 20);
+    expect(reserved?.refused).toBeUndefined();
 
     const second = await runToCompletion(command, env(2));
     expect(agentEvent(second.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
