@@ -15,6 +15,7 @@ import { chunkRefs } from '../store/manifest.ts';
 import type { KnownChunks } from '../transfer/chunk-uploader.ts';
 import { restoreNewestSnapshot, type RestoreOutcome } from '../restore/restore.ts';
 import { cpuFigures, memoryFigures } from '../shared/resource-figures.ts';
+import { collectAllGarbage } from '../shared/garbage-collection.ts';
 import { createS3Client, SnapshotStore } from '../store/snapshot-store.ts';
 import { decideMode } from './run-mode.ts';
 import { onForwardedSignals } from '../task/forwarded-signals.ts';
@@ -161,6 +162,8 @@ async function runWithSnapshots(
   removeEarlySignalHandlers();
   // The chunk workers start while the task runs: a notice's two minutes are not spent loading them.
   sharedChunkWorkers(workerCount(config.workers)).warm();
+  // The agent's start, and a restore's manifest, plans and connections, are garbage now (garbage-collection.ts).
+  collectAllGarbage();
   const notices = new ImdsClient({ endpoint: config.imdsEndpoint, clock });
   const report = async (outcomeKind: 'exited' | 'checkpointed', exitCode: number, usage: { runMs: number; cpuMs: number }): Promise<void> => {
     const built = buildReport(config, record, { outcome: outcomeKind, exitCode, usage, attemptMs: clock.now() - attemptStarted }, new Date(clock.now()));

@@ -1,5 +1,5 @@
 // Encodes chunks on the worker threads, and uploads those S3 does not have yet, several to a pack object, a bounded number of packs in flight.
-import { collectYoungGarbage } from '../shared/young-garbage.ts';
+import { collectYoungGarbage } from '../shared/garbage-collection.ts';
 import { CompressionPace } from './compression-pace.ts';
 import { crc32Combine } from './crc32-combine.ts';
 import type { ChunkRef } from '../store/manifest.ts';

@@ -1,7 +1,7 @@
 // The body of one chunk worker thread: hashes, compresses and decompresses the chunks the main thread hands it.
 import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { collectYoungGarbage } from '../shared/young-garbage.ts';
+import { collectYoungGarbage } from '../shared/garbage-collection.ts';
 import { blake3Unavailable, chunkDigest, digestAlgorithm, type ChunkDigestAlgorithm } from './chunk-digest.ts';
 import { decodeChunk, encodeKnownHash, type ChunkEncoding } from './chunk-encoding.ts';
 import { crc32 } from './crc32.ts';
@@ -137,6 +137,6 @@ parentPort?.on('message', (request: WorkerRequest) => {
       message: `a chunk worker could not answer: ${error instanceof Error ? error.message : String(error)}`,
     } satisfies WorkerReply);
   }
-  // Freed now, not once 64 MiB of them piled up (young-garbage.ts).
+  // Freed now, not once 64 MiB of them piled up (garbage-collection.ts).
   if (ranZstd(request, answer.reply)) collectYoungGarbage();
 });
