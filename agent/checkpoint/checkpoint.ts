@@ -165,7 +165,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
     if (windowSpill && (await isMemoryFilesystem(config.workDir))) {
       // On tmpfs the windows' pages are allocated now, while the task runs, rather than during its freeze.
       const reserveStarted = clock.now();
-      const reservedBytes = await windowSpill.reserve(task.residentBytes());
+      const reservedBytes = await windowSpill.reserve(task.anonymousBytes());
       slog.info(
         { event: LogEvent.checkpointSpillReserved, reservedBytes, ms: clock.now() - reserveStarted, refused: windowSpill.reserveRefused },
         'work dir memory written ahead for the page windows, before the freeze',

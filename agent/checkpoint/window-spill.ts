@@ -59,7 +59,7 @@ export class WindowSpill implements PageSink {
   /** How long at least one write was out: the work dir's busy time, which its rate is judged by. */
   private busyMs = 0;
   private busySince = 0;
-  /** The most bytes written to the file, and how many windows were, for the log. */
+  /** The most bytes the file held (windows, or room written ahead for them), and how many windows it took, for the log. */
   mostBytes = 0;
   spilledWindows = 0;
   /** Why the work dir stopped taking windows, when it refused one. */
@@ -73,8 +73,9 @@ export class WindowSpill implements PageSink {
     this.now = options.now ?? (() => performance.now());
   }
 
+  /** What the file holds until it is removed, read back or not: the windows, or the room written ahead for them. */
   get heldBytes(): number {
-    return this.draining ? 0 : Math.max(this.placedBytes, this.reservedBytes);
+    return this.handle ? Math.max(this.placedBytes, this.reservedBytes) : 0;
   }
 
   /**
@@ -91,13 +92,18 @@ export class WindowSpill implements PageSink {
     const zeros = this.inner.take();
     zeros.fill(0);
     let next = 0;
+    let writtenTo = 0;
+    let refusedAt = target;
     const writeAhead = async (): Promise<void> => {
       while (this.spilling && next < target) {
         const at = next;
         const length = Math.min(zeros.length, target - at);
         next += length;
-        if (!(await this.write(zeros, length, at))) return;
-        this.reservedBytes = Math.max(this.reservedBytes, at + length);
+        if (!(await this.write(zeros, length, at))) {
+          refusedAt = Math.min(refusedAt, at);
+          return;
+        }
+        writtenTo = Math.max(writtenTo, at + length);
       }
     };
     try {
@@ -105,6 +111,8 @@ export class WindowSpill implements PageSink {
     } finally {
       chunkBuffers.release(zeros);
     }
+    // Only the room before the first refusal counts: past it, writes out at once may have left holes.
+    this.reservedBytes = Math.min(writtenTo, refusedAt);
     // A refused write ends the reservation, not the spill: the windows still fill what was reserved, and one
     // refused past it is sent from memory as usual.
     if (this.writeError !== undefined) {
@@ -203,6 +211,15 @@ export class WindowSpill implements PageSink {
 
   private async readBack(): Promise<void> {
     try {
+      // The room written ahead that no window took goes first, so that it is not held while the rest is sent.
+      // (Room there was means the file opened; a truncate that fails only holds it until the file goes.)
+      if (this.handle && this.reservedBytes > this.placedBytes) {
+        const truncated = await (await this.handle).truncate(this.placedBytes).then(
+          () => true,
+          () => false,
+        );
+        if (truncated) this.reservedBytes = this.placedBytes;
+      }
       for (const window of this.windows.splice(0)) {
         if (window.buffer) {
           await this.inner.chunk(window.image, window.buffer, window.length);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../test/support/fake-clock.ts';
-import { childPids, pollFor, treeCpuMs, treePids, treeResidentBytes } from './process-tree.ts';
+import { childPids, pollFor, treeAnonymousBytes, treeCpuMs, treePids, treeResidentBytes } from './process-tree.ts';
 
 describe('process tree figures from /proc', () => {
   it('finds a child, and sums CPU time and resident memory over the tree', async () => {
@@ -20,6 +20,17 @@ describe('process tree figures from /proc', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it("counts a tree's anonymous memory apart from its mapped binaries: what a dump would hold", () => {
+    // 64 MiB this process wrote, held while measured.
+    const held = Buffer.alloc(64 << 20, 1);
+    const anonymous = treeAnonymousBytes(process.pid);
+    expect(anonymous).toBeGreaterThan(64 << 20);
+    // Node's own binary and libraries are resident and file-backed: counted in VmRSS, not here.
+    expect(anonymous).toBeLessThan(treeResidentBytes(process.pid));
+    expect(treeAnonymousBytes(2 ** 22 + 12345)).toBe(0);
+    expect(held[held.length - 1]).toBe(1);
   });
 
   it('finds children forked by a thread other than the main one (as a JVM or a worker thread forks them)', async () => {

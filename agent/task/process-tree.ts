@@ -63,6 +63,17 @@ export function treeCpuMs(root: number): number {
   return Math.round((ticks * 1000) / TICKS_PER_SECOND);
 }
 
+/**
+ * Anonymous and shared-memory pages of the process and its descendants, in bytes (RssAnon + RssShmem from
+ * /proc): about what CRIU dumps as pages, unlike VmRSS, which counts the binaries and libraries mapped too.
+ */
+export function treeAnonymousBytes(root: number): number {
+  return sumOverTree(root, 'status', (text) => {
+    const kB = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1] ?? 0);
+    return (kB('RssAnon') + kB('RssShmem')) * 1024;
+  });
+}
+
 /** Resident memory of the process and its descendants, in bytes (VmRSS from /proc). */
 export function treeResidentBytes(root: number): number {
   return sumOverTree(root, 'status', (text) => Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? 0) * 1024);

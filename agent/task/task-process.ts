@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../shared/clock.ts';
 import { exitCodeForSignal } from '../shared/exit-codes.ts';
 import type { OsPipe } from './os-pipe.ts';
 import { OutputRelay } from './output-relay.ts';
-import { childPids, signalQuietly, treeCpuMs, treePids, treeResidentBytes } from './process-tree.ts';
+import { childPids, signalQuietly, treeCpuMs, treePids, treeAnonymousBytes, treeResidentBytes } from './process-tree.ts';
 import { parseInitStatus, type ProcOutcome } from './task-proc-mount.ts';
 import type { CheckpointedTask, SupervisedTask, TaskCredentialsRelay, TaskExit, TaskHistory } from './task-tree.ts';
 
@@ -126,6 +126,11 @@ export class TaskProcess implements SupervisedTask, CheckpointedTask {
   /** Resident memory of the whole tree, in bytes. */
   residentBytes(): number {
     return treeResidentBytes(this.rootPid);
+  }
+
+  /** Anonymous and shared-memory pages of the whole tree, in bytes. */
+  anonymousBytes(): number {
+    return treeAnonymousBytes(this.rootPid);
   }
 
   /** Stops copying output: before a freeze, and while a restored tree has yet to prove it runs. */

@@ -53,6 +53,8 @@ export interface CheckpointedTask {
   /** Every process of the tree, parents first. */
   pids(): number[];
   residentBytes(): number;
+  /** Anonymous and shared-memory pages of the whole tree, in bytes: about what CRIU dumps as pages. */
+  anonymousBytes(): number;
   /** Stops copying output: before a freeze. */
   pauseOutput(): void;
   resumeOutput(): void;
