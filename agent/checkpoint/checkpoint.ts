@@ -9,7 +9,7 @@ import { PageChunkSink } from './page-chunks.ts';
 import { sharedChunkWorkers } from '../transfer/chunk-workers.ts';
 import { usableCores, workerCount } from '../transfer/worker-count.ts';
 import { PackSpill } from '../transfer/pack-spill.ts';
-import { isMemoryFilesystem, spillLimitFor } from './spill-headroom.ts';
+import { spillRoomFor } from './spill-headroom.ts';
 import { WindowSpill } from './window-spill.ts';
 import type { CompressionPace } from '../transfer/compression-pace.ts';
 import type { AttemptRecord } from '../run/attempt-report.ts';
@@ -133,7 +133,8 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   // Its page windows go raw to the work dir first (window-spill.ts), under the same limit.
   // On a tmpfs work dir, at most half of what the container's memory leaves (spill-headroom.ts).
   let windowSpill: WindowSpill | undefined;
-  const spillLimit = kind === 'background' && config.spillLimitBytes > 0 ? await spillLimitFor(config.workDir, config.spillLimitBytes) : 0;
+  const spillRoom = kind === 'background' && config.spillLimitBytes > 0 ? await spillRoomFor(config.workDir, config.spillLimitBytes) : undefined;
+  const spillLimit = spillRoom?.limitBytes ?? 0;
   const spill = spillLimit > 0 ? new PackSpill(path.join(spoolDir, 'packs'), spillLimit, () => windowSpill?.heldBytes ?? 0) : undefined;
   uploader.spillTo(spill);
   const pageChunks = new PageChunkSink(uploader);
@@ -162,7 +163,7 @@ export async function takeCheckpoint(ctx: CheckpointContext, kind: CheckpointKin
   try {
     if (kind === 'final') task.pauseOutput();
     warnIfLate(ctx, notice, slog);
-    if (windowSpill && (await isMemoryFilesystem(config.workDir))) {
+    if (windowSpill && spillRoom?.inMemory) {
       // On tmpfs the windows' pages are allocated now, while the task runs, rather than during its freeze.
       const reserveStarted = clock.now();
       const reservedBytes = await windowSpill.reserve(task.anonymousBytes());

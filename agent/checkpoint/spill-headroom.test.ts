@@ -3,7 +3,7 @@ import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isMemoryFilesystem, memoryHeadroom, spillLimitFor } from './spill-headroom.ts';
+import { memoryHeadroom, spillRoomFor } from './spill-headroom.ts';
 
 const GiB = 1024 ** 3;
 
@@ -36,9 +36,9 @@ describe('memoryHeadroom', () => {
   });
 });
 
-describe('spillLimitFor', () => {
+describe('spillRoomFor', () => {
   it('is 0 for a work dir that cannot be read', async () => {
-    expect(await spillLimitFor('/nonexistent/spotsnap-work', 4 * GiB)).toBe(0);
+    expect(await spillRoomFor('/nonexistent/spotsnap-work', 4 * GiB)).toEqual({ limitBytes: 0, inMemory: false });
   });
 
   it('keeps the setting on a disk with room, and at most half its free space', async () => {
@@ -47,8 +47,8 @@ describe('spillLimitFor', () => {
     try {
       const free = await statfs(dir);
       const half = Math.floor((free.bavail * free.bsize) / 2);
-      expect(await spillLimitFor(dir, 1 << 20)).toBe(1 << 20);
-      const unbounded = await spillLimitFor(dir, Number.MAX_SAFE_INTEGER);
+      expect(await spillRoomFor(dir, 1 << 20)).toEqual({ limitBytes: 1 << 20, inMemory: false });
+      const unbounded = (await spillRoomFor(dir, Number.MAX_SAFE_INTEGER)).limitBytes;
       // Other processes write to the same disk meanwhile: within a gigabyte of half of what was free.
       expect(Math.abs(unbounded - half)).toBeLessThan(GiB);
     } finally {
@@ -60,21 +60,15 @@ describe('spillLimitFor', () => {
     const shm = await mkdtemp(path.join('/dev/shm', 'spill-headroom-')).catch(() => undefined);
     if (!shm) return expect.fail('/dev/shm is needed for this test');
     try {
-      const limit = await spillLimitFor(shm, 1024 * GiB);
+      const room = await spillRoomFor(shm, 1024 * GiB);
+      expect(room.inMemory).toBe(true);
+      const limit = room.limitBytes;
       expect(limit).toBeGreaterThan(0);
       expect(limit).toBeLessThan(os.totalmem());
-      expect(await spillLimitFor(shm, 1)).toBe(1);
+      expect(await spillRoomFor(shm, 1)).toEqual({ limitBytes: 1, inMemory: true });
       expect(limit).toBeLessThanOrEqual(Math.floor(((await statfs(shm)).bavail * (await statfs(shm)).bsize) / 2));
     } finally {
       await rm(shm, { recursive: true, force: true });
     }
-  });
-});
-
-describe('isMemoryFilesystem', () => {
-  it('tells tmpfs from the disk, and is false for a directory that cannot be read', async () => {
-    expect(await isMemoryFilesystem('/dev/shm')).toBe(true);
-    expect(await isMemoryFilesystem(process.cwd())).toBe(false);
-    expect(await isMemoryFilesystem('/nonexistent/spotsnap-work')).toBe(false);
   });
 });

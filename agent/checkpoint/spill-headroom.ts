@@ -26,24 +26,24 @@ export function memoryHeadroom(read: (file: string) => string | undefined): numb
   return available === undefined ? undefined : Number(available) * 1024;
 }
 
+/** What a work dir gives a spill: its limit in bytes, and whether its files are memory (tmpfs, ramfs). */
+export interface SpillRoom {
+  limitBytes: number;
+  inMemory: boolean;
+}
+
 /**
  * The spill limit for a work dir: `limitBytes`, at most half the space free there (the other half stays for
  * CRIU's own images and the task's files copied aside while it is frozen, which a spill must never starve),
  * and on tmpfs at most half the memory headroom too: its pages count against the container's memory limit
- * until they are deleted, and a spill must never be what pushes the task out of memory. 0 when the work dir
- * or, on tmpfs, the headroom cannot be read.
+ * until they are deleted, and a spill must never be what pushes the task out of memory. A limit of 0 when the
+ * work dir or, on tmpfs, the headroom cannot be read.
  */
-export async function spillLimitFor(workDir: string, limitBytes: number): Promise<number> {
+export async function spillRoomFor(workDir: string, limitBytes: number): Promise<SpillRoom> {
   const fs = await statfs(workDir).catch(() => undefined);
-  if (!fs) return 0;
+  if (!fs) return { limitBytes: 0, inMemory: false };
   const limit = Math.min(limitBytes, Math.floor((Number(fs.bavail) * Number(fs.bsize)) / 2));
-  if (!MEMORY_FILESYSTEMS.has(Number(fs.type))) return limit;
+  if (!MEMORY_FILESYSTEMS.has(Number(fs.type))) return { limitBytes: limit, inMemory: false };
   const headroom = memoryHeadroom(readIfThere);
-  return headroom === undefined ? 0 : Math.min(limit, Math.floor(headroom / 2));
-}
-
-/** Whether files in `dir` are memory (tmpfs, ramfs): false when it cannot be read. */
-export async function isMemoryFilesystem(dir: string): Promise<boolean> {
-  const fs = await statfs(dir).catch(() => undefined);
-  return fs !== undefined && MEMORY_FILESYSTEMS.has(Number(fs.type));
+  return { limitBytes: headroom === undefined ? 0 : Math.min(limit, Math.floor(headroom / 2)), inMemory: true };
 }

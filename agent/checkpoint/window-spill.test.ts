@@ -19,6 +19,14 @@ async function spillFile(): Promise<string> {
   return path.join(dir, 'spool', 'windows');
 }
 
+/** A spill file that cannot be made: a file stands where its directory would be. */
+async function unmakeableSpillFile(): Promise<string> {
+  const blocker = await spillFile();
+  await mkdir(path.dirname(blocker), { recursive: true });
+  await writeFile(blocker, 'a file where the spill directory would be');
+  return path.join(blocker, 'windows');
+}
+
 const exists = (file: string) =>
   access(file).then(
     () => true,
@@ -120,11 +128,8 @@ describe('WindowSpill', () => {
   });
 
   it('sends every window on when the work dir refuses the file, saying why', async () => {
-    const blocker = await spillFile();
-    await mkdir(path.dirname(blocker), { recursive: true });
-    await writeFile(blocker, 'a file where the spill directory would be');
     const inner = new RecordingSink();
-    const spill = new WindowSpill(inner, { file: path.join(blocker, 'windows'), limitBytes: 64 << 20 });
+    const spill = new WindowSpill(inner, { file: await unmakeableSpillFile(), limitBytes: 64 << 20 });
     const list = windows(6);
     await feed(spill, list);
     expect(spill.spilledWindows).toBe(0);
@@ -187,13 +192,12 @@ describe('WindowSpill', () => {
   });
 
   it('keeps spilling as before when the work dir refuses the reservation, and says why', async () => {
-    const blocker = await spillFile();
-    await mkdir(path.dirname(blocker), { recursive: true });
-    await writeFile(blocker, 'a file where the spill directory would be');
     const inner = new RecordingSink();
-    const spill = new WindowSpill(inner, { file: path.join(blocker, 'windows'), limitBytes: 64 << 20 });
+    const spill = new WindowSpill(inner, { file: await unmakeableSpillFile(), limitBytes: 64 << 20 });
     expect(await spill.reserve(8 << 20)).toBe(0);
     expect(spill.reserveRefused).toMatch(/ENOTDIR|EEXIST/);
+    // The reservation's refusal is its own: the windows' writes have not been refused yet.
+    expect(spill.writeError).toBeUndefined();
     expect(spill.heldBytes).toBe(0);
     const list = windows(6);
     await feed(spill, list);

@@ -94,12 +94,16 @@ export class WindowSpill implements PageSink {
     let next = 0;
     let writtenTo = 0;
     let refusedAt = target;
+    // A refused write ends the reservation, not the spill: the windows still fill what was reserved, and one
+    // refused past it is sent from memory as usual.
     const writeAhead = async (): Promise<void> => {
-      while (this.spilling && next < target) {
+      while (this.reserveRefused === undefined && next < target) {
         const at = next;
         const length = Math.min(zeros.length, target - at);
         next += length;
-        if (!(await this.write(zeros, length, at))) {
+        const refused = await this.writeAt(zeros, length, at);
+        if (refused !== undefined) {
+          this.reserveRefused ??= refused;
           refusedAt = Math.min(refusedAt, at);
           return;
         }
@@ -113,13 +117,6 @@ export class WindowSpill implements PageSink {
     }
     // Only the room before the first refusal counts: past it, writes out at once may have left holes.
     this.reservedBytes = Math.min(writtenTo, refusedAt);
-    // A refused write ends the reservation, not the spill: the windows still fill what was reserved, and one
-    // refused past it is sent from memory as usual.
-    if (this.writeError !== undefined) {
-      this.reserveRefused = this.writeError;
-      this.writeError = undefined;
-      this.spilling = true;
-    }
     this.mostBytes = Math.max(this.mostBytes, this.reservedBytes);
     return this.reservedBytes;
   }
@@ -192,15 +189,22 @@ export class WindowSpill implements PageSink {
    * checkpoint.
    */
   private async write(buffer: Buffer, length: number, at: number): Promise<boolean> {
+    const refused = await this.writeAt(buffer, length, at);
+    if (refused === undefined) return true;
+    this.spilling = false;
+    this.writeError ??= refused;
+    return false;
+  }
+
+  /** Writes `length` bytes of `buffer` at `at` of the file (opened on first use); why not, when the work dir refused. */
+  private async writeAt(buffer: Buffer, length: number, at: number): Promise<string | undefined> {
     try {
       this.handle ??= this.openFile();
       const handle = await this.handle;
       for (let done = 0; done < length; ) done += (await handle.write(buffer, done, length - done, at + done)).bytesWritten;
-      return true;
+      return undefined;
     } catch (error) {
-      this.spilling = false;
-      this.writeError ??= error instanceof Error ? error.message : String(error);
-      return false;
+      return error instanceof Error ? error.message : String(error);
     }
   }
 

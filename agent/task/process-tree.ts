@@ -68,15 +68,17 @@ export function treeCpuMs(root: number): number {
  * /proc): about what CRIU dumps as pages, unlike VmRSS, which counts the binaries and libraries mapped too.
  */
 export function treeAnonymousBytes(root: number): number {
-  return sumOverTree(root, 'status', (text) => {
-    const kB = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1] ?? 0);
-    return (kB('RssAnon') + kB('RssShmem')) * 1024;
-  });
+  return sumOverTree(root, 'status', (text) => statusBytes(text, 'RssAnon') + statusBytes(text, 'RssShmem'));
 }
 
 /** Resident memory of the process and its descendants, in bytes (VmRSS from /proc). */
 export function treeResidentBytes(root: number): number {
-  return sumOverTree(root, 'status', (text) => Number(/^VmRSS:\s+(\d+) kB$/m.exec(text)?.[1] ?? 0) * 1024);
+  return sumOverTree(root, 'status', (text) => statusBytes(text, 'VmRSS'));
+}
+
+/** A `NAME:   N kB` figure of /proc/PID/status, in bytes; 0 when the kernel does not show it. */
+function statusBytes(status: string, name: 'VmRSS' | 'RssAnon' | 'RssShmem'): number {
+  return Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0) * 1024;
 }
 
 /** Adds up a figure read from /proc/PID/<file> over the tree; a process gone meanwhile counts nothing. */

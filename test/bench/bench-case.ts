@@ -82,6 +82,11 @@ async function warmMemory(c: StartedTestContainer, mib: number): Promise<void> {
   if (warmed.exitCode !== 0) console.warn(`bench: could not warm ${mib} MiB of memory before a plain limit (${warmed.stderr.trim()}); it may run slower`);
 }
 
+/** Copies the plain dump's images (`/tmpfs/raw`) from one container into another. */
+async function copyImages(from: StartedTestContainer, to: StartedTestContainer): Promise<void> {
+  await execa('sh', ['-c', `docker exec ${from.getId()} tar -cf - /tmpfs/raw | docker exec -i ${to.getId()} tar -C / -xf -`]);
+}
+
 /** Times `criu restore` of the images in `/tmpfs/raw` of `c`, with the task's output file put back from `taskLogTar` first. */
 async function plainRestore(c: StartedTestContainer, taskLogTar: string, criu: CriuCli, mib: number): Promise<number> {
   await execa('docker', ['exec', '-i', c.getId(), 'tar', '-C', '/', '-xf', '-'], { inputFile: taskLogTar });
@@ -129,13 +134,13 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   const taskLogTar = path.join(target.scratchDir, `${bucket}.task-log.tar`);
   await execa('docker', ['exec', raw.c.getId(), 'tar', '-cf', '-', '/tmp/task.log'], { stdout: { file: taskLogTar }, buffer: false });
   const firstRestorer = await idleContainer();
-  await execa('sh', ['-c', `docker exec ${raw.c.getId()} tar -cf - /tmpfs/raw | docker exec -i ${firstRestorer.getId()} tar -C / -xf -`]);
+  await copyImages(raw.c, firstRestorer);
   await raw.c.stop({ remove: true, timeout: 0 });
   const firstRestoreMs = await plainRestore(firstRestorer, taskLogTar, criu, mib);
   // The restored task goes (kill -1 spares the caller and the container's init); its images go on to the next.
   await execa('docker', ['exec', firstRestorer.getId(), 'sh', '-c', 'kill -9 -1 || true']);
   const lastRestorer = await idleContainer();
-  await execa('sh', ['-c', `docker exec ${firstRestorer.getId()} tar -cf - /tmpfs/raw | docker exec -i ${lastRestorer.getId()} tar -C / -xf -`]);
+  await copyImages(firstRestorer, lastRestorer);
   await firstRestorer.stop({ remove: true, timeout: 0 });
   const lastRestoreMs = await plainRestore(lastRestorer, taskLogTar, criu, mib);
   await lastRestorer.stop({ remove: true, timeout: 0 });
