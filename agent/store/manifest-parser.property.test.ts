@@ -21,7 +21,7 @@ describe('parseManifest on random and mutated input', () => {
   it('never crashes on arbitrary JSON', () => {
     fc.assert(
       fc.property(fc.json({ maxDepth: 4 }), (text) => parsesOrRefuses(text)),
-      { numRuns: 2000 },
+      { numRuns: 2000, seed: 21 },
     );
   });
 
@@ -45,7 +45,7 @@ describe('parseManifest on random and mutated input', () => {
         else parent[at.at(-1)!] = replacement;
         parsesOrRefuses(JSON.stringify(m) ?? 'null');
       }),
-      { numRuns: 3000 },
+      { numRuns: 3000, seed: 22 },
     );
   });
 
@@ -54,7 +54,7 @@ describe('parseManifest on random and mutated input', () => {
       fc.property(fc.integer({ min: 0, max: valid.length - 1 }), fc.integer({ min: 0, max: 40 }), fc.string({ maxLength: 8 }), (at, cut, insert) => {
         parsesOrRefuses(valid.slice(0, at) + insert + valid.slice(at + cut));
       }),
-      { numRuns: 3000 },
+      { numRuns: 3000, seed: 23 },
     );
   });
 });

@@ -1,11 +1,11 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { emulatorClient } from '../../test/support/s3-client.ts';
+import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signedQueryString } from './direct-http-send.ts';
 import { getRangeDirect, RangeLengthError, type BodySink } from './direct-range-get.ts';
@@ -13,7 +13,7 @@ import { getRangeDirect, RangeLengthError, type BodySink } from './direct-range-
 /** What the stand-in server does with the n-th request (from 0), given the object and the asked range. */
 type Answer = (n: number, req: http.IncomingMessage, res: http.ServerResponse, data: Buffer) => void;
 
-const object = randomBytes(3 << 20);
+const object = seededBytes('range-get/object', 3 << 20);
 let answer: Answer;
 let requests: http.IncomingMessage[] = [];
 let server: http.Server;
