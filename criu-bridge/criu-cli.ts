@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { OnReadOpts, Socket } from 'node:net';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { dumpArgs, restoreArgs, type CriuDumpOptions, type CriuRestoreOptions } from './criu-options.ts';
+import { baselineDumpArgs, baselineRestoreArgs, dumpArgs, restoreArgs, type CriuDumpOptions, type CriuRestoreOptions } from './criu-options.ts';
 import { pageServerSocketPair } from './page-server-socket.ts';
 
 /** CRIU's version as text and as one comparable number (major*10000 + minor*100 + sub). */
@@ -188,11 +188,11 @@ export class CriuCli {
    * (the benchmark's raw baseline, in a container): the tree is killed once dumped.
    */
   baselineDumpCommand(pid: number, imagesDir: string, logFile: string): string[] {
-    return [this.binary, 'dump', '-t', String(pid), '-D', imagesDir, '-o', logFile];
+    return [this.binary, ...baselineDumpArgs(pid, imagesDir, logFile)];
   }
 
   /** The command line of a detached `criu restore` with CRIU's own defaults (the benchmark's raw baseline). */
   baselineRestoreCommand(imagesDir: string, logFile: string): string[] {
-    return [this.binary, 'restore', '-d', '-D', imagesDir, '-o', logFile];
+    return [this.binary, ...baselineRestoreArgs(imagesDir, logFile)];
   }
 }

@@ -147,3 +147,16 @@ export function restoreArgs(o: CriuRestoreOptions): string[] {
     ...o.extraArgs,
   ];
 }
+
+/**
+ * The arguments of a `criu dump` with CRIU's own defaults and none of spotsnap's options (the benchmark's plain
+ * baseline): the tree is killed once dumped.
+ */
+export function baselineDumpArgs(pid: number, imagesDir: string, logFile: string): string[] {
+  return ['dump', '-t', String(pid), '-D', imagesDir, '-o', logFile];
+}
+
+/** The arguments of a detached `criu restore` with CRIU's own defaults (the benchmark's plain baseline). */
+export function baselineRestoreArgs(imagesDir: string, logFile: string): string[] {
+  return ['restore', '-d', '-D', imagesDir, '-o', logFile];
+}

@@ -22,6 +22,11 @@ export interface FastS3Options {
   port?: number;
   /** Buckets to create before the first request (kept if they exist). */
   buckets?: readonly string[];
+  /**
+   * The Node each process runs on (default this process's). The task image's bundle runs its Node under a
+   * loader of its own, so a stand-in started with the bundle's Node names the bundle's `bin/node` wrapper.
+   */
+  execPath?: string;
 }
 
 export interface FastS3 {
@@ -32,11 +37,12 @@ export interface FastS3 {
   stop(): Promise<void>;
 }
 
-function startWorker(dir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
+function startWorker(dir: string, port: number, execPath: string | undefined): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
     // Node 22.18+ runs .ts files as they are; no flag of the parent (a test runner's) is passed on.
     const child = fork(WORKER, ['--dir', dir, '--port', String(port)], {
       execArgv: ['--disable-warning=ExperimentalWarning'],
+      ...(execPath ? { execPath } : {}),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const onExit = (code: number | null, signal: string | null) =>
@@ -76,9 +82,9 @@ export async function startFastS3(options: FastS3Options): Promise<FastS3> {
   const stop = async () => void (await Promise.all(children.map(stopWorker)));
   try {
     // The first process picks the port (when asked for any); the others join it.
-    const first = await startWorker(dir, port);
+    const first = await startWorker(dir, port, options.execPath);
     children.push(first.child);
-    const rest = await Promise.allSettled(Array.from({ length: workers - 1 }, () => startWorker(dir, first.port)));
+    const rest = await Promise.allSettled(Array.from({ length: workers - 1 }, () => startWorker(dir, first.port, options.execPath)));
     for (const r of rest) if (r.status === 'fulfilled') children.push(r.value.child);
     const failed = rest.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -13,7 +13,7 @@ import { emulatorClient } from '../support/s3-emulator.ts';
 import { agentEvent, eventLine, waitForLog } from '../support/task-container.ts';
 import { container, idleContainer, peakRss, startRawTask, TASK, timedExec } from './bench-containers.ts';
 import { measurePlainDownload, measurePlainUpload, plainPieceKeys } from './bench-limits.ts';
-import type { CaseResult, Checkpoint, MemoryKind } from './bench-results.ts';
+import { backgroundOf, checkpointFromLog, limitsOf, spotsnapTimes, type CaseResult, type Checkpoint, type MemoryKind } from './bench-results.ts';
 import { committedManifests, deleteKeysIn, deletePrefix } from './bench-s3.ts';
 
 export interface BenchTarget {
@@ -47,17 +47,7 @@ async function committedLines(c: StartedTestContainer, kind: 'final' | 'backgrou
 async function checkpointFigures(c: StartedTestContainer, line: CommittedLine | undefined): Promise<Checkpoint & { frozenMs: number }> {
   if (!line) throw new Error("bench: no committed checkpoint in the agent's log");
   console.log(`${String(line.checkpoint)} checkpoint:`, JSON.stringify(line));
-  return {
-    totalMs: Number(line.totalMs),
-    frozenMs: Number(line.frozenMs),
-    uploadedBytes: Number(line.uploadedBytes),
-    storedBytes: Number(line.storedBytes),
-    cpuSecondsPerGiB: Number(line.cpuSecondsPerGiB),
-    workers: Number(line.workers),
-    cores: Number(line.cores),
-    workDirPeakBytes: Number(line.workDirPeakBytes),
-    agentPeakRssBytes: await peakRss(c),
-  };
+  return checkpointFromLog(line, await peakRss(c));
 }
 
 /** Waits for a background checkpoint of the whole task: one whose images are within 5% of the plain dump's (the first may catch the task still filling its memory). */
@@ -217,26 +207,12 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     mib,
     kind,
     imageBytes,
-    limits: {
-      dumpMs,
-      uploadMs: Math.round(up.seconds * 1000),
-      uploadInFlight: up.inFlight,
-      downloadMs: Math.round(down.seconds * 1000),
-      downloadInFlight: down.inFlight,
-      restoreMs,
-    },
+    limits: limitsOf(dumpMs, restoreMs, up, down),
     first: { ...firstFigures, totalMs: firstManifest!.timings.totalMs },
     second: { ...secondFigures, totalMs: secondManifest.timings.totalMs },
     restore: { totalMs: restoreTotalMs, agentPeakRssBytes: restoreRss },
-    background: {
-      frozenMs: backgroundFigures.frozenMs,
-      totalMs: backgroundFigures.totalMs,
-      workDirPeakBytes: backgroundFigures.workDirPeakBytes,
-      agentPeakRssBytes: backgroundFigures.agentPeakRssBytes,
-    },
+    background: backgroundOf(backgroundFigures),
   };
-  console.log(
-    `spotsnap: first ${result.first.totalMs} ms, second ${result.second.totalMs} ms, restore ${restoreTotalMs} ms, background freeze ${result.background.frozenMs} ms`,
-  );
+  console.log(spotsnapTimes(result));
   return result;
 }

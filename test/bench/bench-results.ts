@@ -1,4 +1,5 @@
 // The benchmark's figures for one task (size and kind of memory), their ratios against the targets, and the Markdown table of them.
+import type { PlainTransfer } from './bench-limits.ts';
 
 /** The kinds of memory a bench task holds: incompressible bytes, or lines of bases that zstd shrinks about 3.5:1. */
 export type MemoryKind = 'random' | 'text';
@@ -37,6 +38,43 @@ export interface Checkpoint {
   cores: number;
   workDirPeakBytes: number;
   agentPeakRssBytes: number;
+}
+
+/** A checkpoint's figures from the agent's `checkpoint.committed` log line, with the agent's peak RSS measured beside it. */
+export function checkpointFromLog(line: Record<string, unknown>, agentPeakRssBytes: number): Checkpoint & { frozenMs: number } {
+  return {
+    totalMs: Number(line.totalMs),
+    frozenMs: Number(line.frozenMs),
+    uploadedBytes: Number(line.uploadedBytes),
+    storedBytes: Number(line.storedBytes),
+    cpuSecondsPerGiB: Number(line.cpuSecondsPerGiB),
+    workers: Number(line.workers),
+    cores: Number(line.cores),
+    workDirPeakBytes: Number(line.workDirPeakBytes),
+    agentPeakRssBytes,
+  };
+}
+
+/** The plain limits of a case: the faster dump and restore, and the fastest upload and download. */
+export function limitsOf(dumpMs: number, restoreMs: number, up: PlainTransfer, down: PlainTransfer): CaseResult['limits'] {
+  return {
+    dumpMs,
+    uploadMs: Math.round(up.seconds * 1000),
+    uploadInFlight: up.inFlight,
+    downloadMs: Math.round(down.seconds * 1000),
+    downloadInFlight: down.inFlight,
+    restoreMs,
+  };
+}
+
+/** What a background checkpoint's figures say of the freeze, the time and the memory. */
+export function backgroundOf(c: Checkpoint & { frozenMs: number }): CaseResult['background'] {
+  return { frozenMs: c.frozenMs, totalMs: c.totalMs, workDirPeakBytes: c.workDirPeakBytes, agentPeakRssBytes: c.agentPeakRssBytes };
+}
+
+/** One line of spotsnap's own times in a case, for the run's log. */
+export function spotsnapTimes(r: CaseResult): string {
+  return `spotsnap: first ${r.first.totalMs} ms, second ${r.second.totalMs} ms, restore ${r.restore.totalMs} ms, background freeze ${r.background.frozenMs} ms`;
 }
 
 /** The targets of issue 13, each as a ratio or a figure measured in the same run. */

@@ -1,7 +1,8 @@
 // Runs the spotsnap task image as one attempt of a job: to completion, or until its checkpoint commits and the "instance" dies.
 import { execa } from 'execa';
 import { GenericContainer, StartupCheckStrategy, Wait, type StartedTestContainer, type StartupStatus } from 'testcontainers';
-import { LogEvent, type LogEventName } from '../../agent/shared/log-events.ts';
+import { LogEvent } from '../../agent/shared/log-events.ts';
+import { agentLog, eventLine } from './agent-log.ts';
 
 export const TASK_IMAGE = 'spotsnap:dev';
 
@@ -20,34 +21,7 @@ export interface AttemptOutput {
   stderr: string;
 }
 
-/** One line of the agent's log: its `event` (agent/shared/log-events.ts) is what tests key on; `msg` is for people. */
-export type AgentLine = Record<string, unknown> & { level: string; event?: LogEventName; msg: string };
-
-/** The agent's JSON log lines in a container's stderr (other lines are the task's own). */
-export function agentLog(stderr: string): AgentLine[] {
-  return stderr
-    .split('\n')
-    .filter((line) => line.startsWith('{') && line.includes('"component":"spotsnap"'))
-    .map((line) => JSON.parse(line) as AgentLine);
-}
-
-/** The events of the agent's lines, in order. */
-export function agentEvents(stderr: string): Array<LogEventName | undefined> {
-  return agentLog(stderr).map((l) => l.event);
-}
-
-/** The agent's first line of an event, if any. */
-export function agentEvent(stderr: string, event: LogEventName): AgentLine | undefined {
-  return agentLog(stderr).find((l) => l.event === event);
-}
-
-/** A raw log line of the event, for waits on a container's log. */
-export function eventLine(event: LogEventName): RegExp {
-  return new RegExp(`"event":"${event.replace(/\./g, '\\.')}"`);
-}
-
-/** The events of a start from scratch: after snapshots that could not be restored, or with none to restore. */
-export const FRESH_START_EVENTS: readonly LogEventName[] = [LogEvent.restoreFellBack, LogEvent.taskFreshStart];
+export { type AgentLine, agentEvent, agentEvents, agentLog, eventLine, FRESH_START_EVENTS } from './agent-log.ts';
 
 function taskContainer(
   command: readonly string[],
