@@ -30,13 +30,16 @@ async function extractsSafely(bytes: Buffer): Promise<void> {
   const target = path.join(sandbox, 'target');
   await mkdir(target);
   try {
+    let hangTimer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       extractArchive(Readable.from([bytes]), { root: target, allowedRoots: [target] }).then(
         () => 'extracted',
         () => 'refused',
       ),
-      new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 5000)),
-    ]);
+      new Promise<string>((resolve) => {
+        hangTimer = setTimeout(() => resolve('hung'), 5000);
+      }),
+    ]).finally(() => clearTimeout(hangTimer));
     expect(outcome).not.toBe('hung');
     expect(await readdir(sandbox)).toEqual(['target']);
   } finally {
@@ -44,8 +47,11 @@ async function extractsSafely(bytes: Buffer): Promise<void> {
   }
 }
 
+/** Hundreds of extractions per property: far more than the unit suite's 10 s per test on a busy machine needs. */
+const PROPERTY_TIMEOUT_MS = 120_000;
+
 describe('extractArchive on mutated archives', () => {
-  it('never hangs, crashes or writes outside its target when bytes are flipped', async () => {
+  it('never hangs, crashes or writes outside its target when bytes are flipped', { timeout: PROPERTY_TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 16 }), async (flips) => {
         const bytes = Buffer.from(archive);
@@ -56,7 +62,7 @@ describe('extractArchive on mutated archives', () => {
     );
   });
 
-  it('never hangs, crashes or writes outside its target when cut short or padded with noise', async () => {
+  it('never hangs, crashes or writes outside its target when cut short or padded with noise', { timeout: PROPERTY_TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.nat(), fc.uint8Array({ maxLength: 2048 }), async (cut, noise) => {
         await extractsSafely(Buffer.concat([archive.subarray(0, cut % archive.length), noise]));
@@ -65,7 +71,7 @@ describe('extractArchive on mutated archives', () => {
     );
   });
 
-  it('never hangs or crashes on random bytes', async () => {
+  it('never hangs or crashes on random bytes', { timeout: PROPERTY_TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 4096 }), async (bytes) => extractsSafely(Buffer.from(bytes))),
       { numRuns: 200, seed: 13 },
@@ -121,7 +127,7 @@ describe('extractArchive on crafted chains of symlinks, directories and files', 
     { name: 'esc', type: 'symlink', link: 'a/x/../../victim', mode: 0o777 },
   ];
 
-  it('never writes, or changes an owner, mode or time, outside the target', async () => {
+  it('never writes, or changes an owner, mode or time, outside the target', { timeout: PROPERTY_TIMEOUT_MS }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.boolean(), fc.array(entry, { minLength: 1, maxLength: 6 }), async (trapFirst, rest) => {
         const entries = trapFirst ? [...trap, ...rest] : rest;

@@ -1,5 +1,5 @@
 // The window spill: windows wait raw in a file while the task is frozen, then reach the pipeline in order, and it stops spilling when full or slower than the uploads.
-import { access, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, open, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,29 @@ async function unmakeableSpillFile(): Promise<string> {
   await mkdir(path.dirname(blocker), { recursive: true });
   await writeFile(blocker, 'a file where the spill directory would be');
   return path.join(blocker, 'windows');
+}
+
+/**
+ * Opens the spill file as the agent does, with a handle that refuses its `n`-th write (from 1) with ENOSPC: a
+ * work dir that was full for a moment, while the writes out beside it, and those after it, went through.
+ */
+function refusingWrite(n: number): (file: string) => Promise<FileHandle> {
+  return async (file) => {
+    const real = await open(file, 'wx+', 0o600);
+    let writes = 0;
+    return new Proxy(real, {
+      get(target, property) {
+        if (property === 'write') {
+          return (buffer: Buffer, offset: number, length: number, position: number) =>
+            ++writes === n
+              ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }))
+              : target.write(buffer, offset, length, position);
+        }
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  };
 }
 
 const exists = (file: string) =>
@@ -204,6 +227,28 @@ describe('WindowSpill', () => {
     expect(spill.writeError).toMatch(/ENOTDIR|EEXIST/);
     expect(inner.received.every((r, i) => r.bytes.equals(list[i]!.bytes))).toBe(true);
     expect(inner.received).toHaveLength(6);
+  });
+
+  it('counts only the room before a refused write when the work dir fills part-way, and its windows spill unchanged', async () => {
+    const inner = new RecordingSink();
+    // Of the first four 1 MiB writes out at once, the third (at 2 MiB) is refused and the fourth (at 3 MiB) goes
+    // through: the room is the 2 MiB before the hole, not the 4 MiB written to.
+    const spill = new WindowSpill(inner, { file: await spillFile(), limitBytes: 64 << 20, open: refusingWrite(3) });
+    expect(await spill.reserve(8 << 20)).toBe(2 << 20);
+    expect(spill.reserveRefused).toMatch(/ENOSPC/);
+    expect(spill.writeError).toBeUndefined();
+    expect(spill.heldBytes).toBe(2 << 20);
+    // The windows go into the file, within the room and past it, and come back as they were.
+    const list = windows(20);
+    const total = list.reduce((sum, w) => sum + w.bytes.length, 0);
+    expect(total).toBeGreaterThan(4 << 20);
+    await feed(spill, list);
+    expect(spill.heldBytes).toBe(total);
+    await spill.drain();
+    expect(spill.spilledWindows).toBe(20);
+    expect(spill.writeError).toBeUndefined();
+    expect(inner.received.map((r) => r.image)).toEqual(list.map((w) => w.image));
+    expect(inner.received.every((r, i) => r.bytes.equals(list[i]!.bytes))).toBe(true);
   });
 
   it('discards its file without sending anything when the checkpoint failed', async () => {

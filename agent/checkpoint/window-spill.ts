@@ -32,6 +32,8 @@ export interface WindowSpillOptions {
   /** Bytes the same limit holds elsewhere (the checkpoint's spilled packs). */
   othersHeldBytes?: () => number;
   now?: () => number;
+  /** Opens the new file (default: fs.open, exclusive, 0600); tests give a handle that refuses some writes. */
+  open?: (file: string) => Promise<FileHandle>;
 }
 
 interface SpilledWindow {
@@ -210,7 +212,7 @@ export class WindowSpill implements PageSink {
 
   private async openFile(): Promise<FileHandle> {
     await mkdir(path.dirname(this.options.file), { recursive: true });
-    return open(this.options.file, 'wx+', 0o600);
+    return this.options.open ? this.options.open(this.options.file) : open(this.options.file, 'wx+', 0o600);
   }
 
   private async readBack(): Promise<void> {

@@ -144,6 +144,12 @@ class TokenPathFront {
   }
 }
 
+/**
+ * The client's limit where each request goes through the front and the simulator, both in this process: long
+ * enough that a busy worker never times out an answered request; the dropped token calls wait it out.
+ */
+const TWO_HOPS_TIMEOUT_MS = 1000;
+
 describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
   const front = new TokenPathFront();
   let frontUrl: string;
@@ -159,7 +165,7 @@ describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
   it.each(['drop', 'reset'] as const)('reads the notice over IMDSv1 when the token call meets %s, and stays on v1', async (tokenPath) => {
     front.tokenPath = tokenPath;
     simulator.scheduleNotice(0, 'terminate', 120);
-    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 });
+    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: TWO_HOPS_TIMEOUT_MS });
     expect((await client.spotNotice())?.action).toBe('terminate');
     expect(client.mode).toBe('v1');
     expect((await client.spotNotice())?.action).toBe('terminate');
@@ -170,7 +176,7 @@ describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
   it('tries tokens again once the fallback window has passed', async () => {
     front.tokenPath = 'drop';
     const clock = new FakeClock();
-    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: 200, clock });
+    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: TWO_HOPS_TIMEOUT_MS, clock });
     expect(await client.spotNotice()).toBeNull();
     front.tokenPath = 'pass';
     clock.advance(IMDS_V1_FALLBACK_MS - 1);
@@ -184,7 +190,7 @@ describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
 
   it('leaves v1 at once when a request without a token is refused (401), and reads the notice with a token', async () => {
     front.tokenPath = 'drop';
-    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 });
+    const client = new ImdsClient({ endpoint: frontUrl, timeoutMs: TWO_HOPS_TIMEOUT_MS });
     expect(await client.spotNotice()).toBeNull();
     expect(client.mode).toBe('v1');
     simulator.requireTokens = true;
@@ -203,11 +209,11 @@ describe('ImdsClient when the token call gets no answer (hop limit 1)', () => {
   it('names the hop limit when tokens are required and their answer never arrives', async () => {
     front.tokenPath = 'drop';
     simulator.requireTokens = true;
-    const error = await new ImdsClient({ endpoint: frontUrl, timeoutMs: 200 }).spotNotice().catch((e: unknown) => e);
+    const error = await new ImdsClient({ endpoint: frontUrl, timeoutMs: TWO_HOPS_TIMEOUT_MS }).spotNotice().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ImdsError);
     expect((error as ImdsError).status).toBe(401);
     expect((error as Error).message).toMatch(
-      /answered 401 to a request without a token, and the token call failed \(PUT .* timed out after 200 ms\).*hop limit to 2/,
+      new RegExp(`answered 401 to a request without a token, and the token call failed \\(PUT .* timed out after ${TWO_HOPS_TIMEOUT_MS} ms\\).*hop limit to 2`),
     );
   });
 });

@@ -100,7 +100,7 @@ describe('downloadImages', () => {
     let rejected = false;
     const download = downloadImages(store, [{ name: 'pages-1.img', bytes: 20, chunks }], dir, 1, undefined, workers);
     download.catch(() => (rejected = true));
-    await expect.poll(() => pending.length).toBe(2);
+    await expect.poll(() => pending.length, { timeout: 5000 }).toBe(2);
     for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
     // The files are still open: the download has not given up while the workers write.
     expect(rejected).toBe(false);

@@ -9,6 +9,11 @@ import { createS3Client, SnapshotStore } from '../store/snapshot-store.ts';
 
 /** Short limits, so each case ends in well under a second once the limits apply. */
 const SHORT: S3Limits = { connectTimeoutMs: 200, socketIdleTimeoutMs: 300, maxAttempts: 2 };
+/**
+ * For a server that accepts and then says nothing: the connect limit long, so that a stalled test worker (whose
+ * timers run before it sees the connection made) never turns the idle timeout asserted into a connect timeout.
+ */
+const SILENT: S3Limits = { ...SHORT, connectTimeoutMs: 5_000 };
 /** Guards against the hang these tests are about: without the limits they would wait forever. */
 const HANG_GUARD_MS = 20_000;
 
@@ -99,9 +104,9 @@ describe('S3 limits', () => {
 
   it('end the start-up snapshot lookup against an endpoint that never answers, after every attempt', { timeout: HANG_GUARD_MS }, async () => {
     const silent = await silentServer();
-    const store = new SnapshotStore(createS3Client(useEndpoint(silent.port), SHORT), { bucket: 'b', prefix: 'p' }, 'job-1');
+    const store = new SnapshotStore(createS3Client(useEndpoint(silent.port), SILENT), { bucket: 'b', prefix: 'p' }, 'job-1');
     await expect(store.committedSnapshotIds()).rejects.toThrow(/timed out after 300 ms of inactivity/);
-    await silent.connected(SHORT.maxAttempts);
+    await silent.connected(SILENT.maxAttempts);
   });
 
   it('end an SDK request to a port that never accepts at the connect timeout', { timeout: HANG_GUARD_MS }, async () => {
@@ -114,7 +119,7 @@ describe('S3 limits', () => {
 
   it('end a restore ranged read from an endpoint that never answers', { timeout: HANG_GUARD_MS }, async () => {
     const silent = await silentServer();
-    const error = await sendDirect(directRequest(silent.port), ignoringSink, SHORT).catch((e: unknown) => e);
+    const error = await sendDirect(directRequest(silent.port), ignoringSink, SILENT).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/timed out: no byte from the S3 endpoint for 300 ms/);
     // ETIMEDOUT is a code the SDK retries as transient.

@@ -24,8 +24,9 @@ describe('launchTask', () => {
     await writeFile(unshare, `#!/bin/sh\necho $$ > "${dir}/pid"\nwhile [ ! -e "${dir}/go" ]; do :; done\ntouch "${dir}/task-started"\n`);
     await chmod(unshare, 0o755);
     process.env.PATH = `${dir}:${savedPath}`;
-    const launching = launchTask(['true'], { cwd: dir, env: { PATH: savedPath }, timeoutMs: 300 });
-    await expect(launching).rejects.toThrow('could not start the task in its own PID namespace (unshare did not start it within 0.3 s)');
+    // 2 s: long enough for the stand-in to have recorded its PID on a busy machine, before the launch gives up.
+    const launching = launchTask(['true'], { cwd: dir, env: { PATH: savedPath }, timeoutMs: 2000 });
+    await expect(launching).rejects.toThrow('could not start the task in its own PID namespace (unshare did not start it within 2 s)');
     const pid = Number((await readFile(path.join(dir, 'pid'), 'utf8')).trim());
     // Gone and reaped by the time the launch gave up: told to go on now, nothing is left to start the task.
     expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);

@@ -67,7 +67,7 @@ describe('ChunkUploader.addOwned', () => {
       await Promise.all(refs);
       expect(back).toEqual(['small']);
       const draining = uploader.drain();
-      await vi.waitFor(() => expect(sent).toHaveLength(1));
+      await vi.waitFor(() => expect(sent).toHaveLength(1), { timeout: 5000 });
       // The full chunk is sent from its own window (a megabyte), the small one from a copy of its 4 KiB.
       expect(sent[0]![0]!.buffer.byteLength).toBe(1 << 20);
       expect(sent[0]![1]!.buffer.byteLength).toBeLessThan(1 << 20);

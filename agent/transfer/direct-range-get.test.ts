@@ -150,11 +150,11 @@ describe('getRangeDirect', () => {
       },
     };
     const reading = getRangeDirect(client, 'bucket', 'k', 0, 2 << 20, sink);
-    await expect.poll(() => release !== undefined).toBe(true);
+    await expect.poll(() => release !== undefined, { timeout: 5000 }).toBe(true);
     const writesWhileHeld = writes;
     // Once the server has sent the whole body or is held back by the client's full socket, and the client's
     // loop has turned, the sink has still seen nothing more: the socket is paused.
-    await expect.poll(() => served !== undefined && (served.writableFinished || (served.socket?.writableLength ?? 0) > 0)).toBe(true);
+    await expect.poll(() => served !== undefined && (served.writableFinished || (served.socket?.writableLength ?? 0) > 0), { timeout: 5000 }).toBe(true);
     for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(writes).toBe(writesWhileHeld);
     expect(collected.bytes().length).toBeLessThan(2 << 20);

@@ -221,7 +221,7 @@ describe('PackSpill', () => {
     expect(spill.takeNext()).toBeUndefined();
     expect(spill.mostBytes).toBe(2 * MiB + 17);
     // release deletes the files without waiting for it.
-    await vi.waitFor(async () => expect(await packFiles(dir)).toEqual([]));
+    await vi.waitFor(async () => expect(await packFiles(dir)).toEqual([]), { timeout: 5000 });
   });
 
   it('refuses a pack id it already holds, and a spilled file cut short', async () => {
@@ -305,7 +305,7 @@ describe('ChunkUploader under backpressure', () => {
     expect(spill.waiting).toBe(0);
     expect(spill.hasRoomFor(spill.limitBytes)).toBe(true);
     // Each file is deleted as its upload completes, without drain waiting for the deletion.
-    await vi.waitFor(async () => expect(await packFiles(dir)).toEqual([]));
+    await vi.waitFor(async () => expect(await packFiles(dir)).toEqual([]), { timeout: 5000 });
   });
 
   it('spills no more than its limit: with room for one pack, the next sealed pack waits for a slot instead', async () => {

@@ -6,11 +6,11 @@ import type { Manifest } from '../../agent/store/manifest.ts';
 import { parseManifest } from '../../agent/store/manifest-parser.ts';
 import { LogEvent, type LogEventName } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvent, agentLog, eventLine, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import { agentEvent, agentLog, checkpointEventLine, runToCompletion, runUntilCheckpointOnceStarted } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-background', proxy: true });
-const FINAL_COMMITTED = new RegExp(`"checkpoint":"final"[^\\n]*${eventLine(LogEvent.checkpointCommitted).source}`);
+const BACKGROUND_COMMITTED = checkpointEventLine('background', LogEvent.checkpointCommitted);
 /** The events whose order tells how a notice during a background checkpoint was handled. */
 const ORDER_EVENTS: readonly LogEventName[] = [LogEvent.checkpointCommitted, LogEvent.noticeDeferred, LogEvent.noticeReceived];
 
@@ -25,12 +25,13 @@ async function manifestsOf(jobId: string): Promise<Manifest[]> {
 
 describe('background checkpoints', () => {
   it('are taken while the task runs on, so that the final checkpoint sends only what changed since', async () => {
-    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '192', '60', '0.2'];
+    // Long enough to run on past its first background checkpoint, however slowly the container started.
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '192', '100', '0.2'];
     const uninterrupted = await runToCompletion(command, {});
     const jobId = `background-${randomUUID()}`;
     const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_CHECKPOINT_INTERVAL: '5s' });
-    imds.scheduleNotice(8000);
-    const first = await runUntilCheckpoint(command, env(1), FINAL_COMMITTED);
+    // The notice once a background checkpoint is committed, not at a time guessed from the container's start.
+    const first = await runUntilCheckpointOnceStarted(command, env(1), BACKGROUND_COMMITTED, () => imds.scheduleNotice(0));
     imds.clearNotice();
 
     const manifests = await manifestsOf(jobId);
@@ -56,9 +57,10 @@ describe('background checkpoints', () => {
     const uninterrupted = await runToCompletion(command, {});
     const jobId = `background-full-disk-${randomUUID()}`;
     const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_CHECKPOINT_INTERVAL: '5s' });
-    imds.scheduleNotice(9000);
     // 4 MiB: room for CRIU's small images, not for the task's 64 MiB of windows.
-    const first = await runUntilCheckpoint(command, env(1), FINAL_COMMITTED, undefined, undefined, { '/var/lib/spotsnap': 'rw,size=4m' });
+    const first = await runUntilCheckpointOnceStarted(command, env(1), BACKGROUND_COMMITTED, () => imds.scheduleNotice(0), undefined, undefined, {
+      '/var/lib/spotsnap': 'rw,size=4m',
+    });
     imds.clearNotice();
     const background = agentLog(first.stderr).find((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === 'background');
     expect(background, 'a background checkpoint committed').toBeDefined();
@@ -88,8 +90,10 @@ describe('background checkpoints', () => {
       ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }),
       SPOTSNAP_CHECKPOINT_INTERVAL: '5s',
     });
-    imds.scheduleNotice(6500);
-    const first = await runUntilCheckpoint(command, env(1), FINAL_COMMITTED);
+    // The notice once the first background checkpoint has started (its packs are slow), not at a guessed time.
+    const first = await runUntilCheckpointOnceStarted(command, env(1), checkpointEventLine('background', LogEvent.checkpointStarted), () =>
+      imds.scheduleNotice(0),
+    );
     imds.clearNotice();
     proxy.clearFaults();
 

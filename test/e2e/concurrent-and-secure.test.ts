@@ -4,7 +4,15 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import { agentEvent, agentEvents, agentLog, runToCompletion, runUntilCheckpoint } from '../support/task-container.ts';
+import {
+  agentEvent,
+  agentEvents,
+  agentLog,
+  memoryTaskSteps,
+  runToCompletion,
+  runUntilCheckpoint,
+  runUntilCheckpointOnceStarted,
+} from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-shared', proxy: true });
@@ -12,13 +20,19 @@ const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-share
 describe('many jobs at once', () => {
   it('lets 8 tasks checkpoint into one bucket together, and each restores its own state', async () => {
     // Different sizes and lengths give each task a different state and output.
-    const commands = Array.from({ length: 8 }, (_, i) => ['python3', '/opt/spotsnap/samples/memory-task.py', String(24 + 4 * i), String(50 + i), '0.1']);
+    // Long enough (15 s and more) to be running still when the last of the eight has started.
+    const commands = Array.from({ length: 8 }, (_, i) => ['python3', '/opt/spotsnap/samples/memory-task.py', String(24 + 4 * i), String(150 + i), '0.1']);
     const jobIds = commands.map((_, i) => `shared-${i}-${randomUUID()}`);
     const env = (i: number, attempt: number) => jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId: jobIds[i]!, attempt });
 
     const uninterrupted = await Promise.all(commands.map((c) => runToCompletion(c, {})));
-    imds.scheduleNotice(3000);
-    const first = await Promise.all(commands.map((c, i) => runUntilCheckpoint(c, env(i, 1))));
+    // One notice for all, once every task has begun its steps, however long eight containers took to start.
+    let running = 0;
+    const noticeOnceAllRun = () => {
+      running += 1;
+      if (running === commands.length) imds.scheduleNotice(0);
+    };
+    const first = await Promise.all(commands.map((c, i) => runUntilCheckpointOnceStarted(c, env(i, 1), memoryTaskSteps(1), noticeOnceAllRun)));
     imds.clearNotice();
     const second = await Promise.all(commands.map((c, i) => runToCompletion(c, env(i, 2))));
 

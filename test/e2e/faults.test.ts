@@ -11,9 +11,11 @@ import {
   agentEvents,
   collect,
   eventLine,
+  memoryTaskSteps,
   runToCompletion,
   runToCompletionWithTmpfs,
   runUntilCheckpoint,
+  runUntilCheckpointOnceStarted,
   signalAndCollect,
   startAttempt,
   waitForExit,
@@ -51,8 +53,7 @@ describe('S3 faults during the upload', () => {
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 500, code: 'InternalError' }, times: 1 });
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'status', status: 503, code: 'SlowDown' }, times: 2 });
     proxy.addFault({ match: { method: 'PUT', pathIncludes: '/packs/' }, action: { kind: 'reset', afterBytes: 1024 * 1024 }, times: 1 });
-    imds.scheduleNotice(2500);
-    const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
+    const first = await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(5), () => imds.scheduleNotice(0));
     imds.clearNotice();
     const outcomes = proxy.requests.filter((r) => r.path.includes(`${jobId}/packs/`)).map((r) => r.outcome);
     expect(outcomes.filter((o) => o === 500)).toHaveLength(1);
@@ -112,10 +113,10 @@ describe('torn and tampered snapshots', () => {
     ],
   ])('refuses a snapshot whose image chunk %s changed after the commit, and falls back to the one before', async (_kind, ofKind, refusedAs) => {
     const jobId = `tamper-${randomUUID()}`;
-    imds.scheduleNotice(2000);
-    const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
-    imds.scheduleNotice(1500);
-    await runUntilCheckpoint(memoryTask, envFor(jobId, 2));
+    // Each notice once the attempt ran 10 steps (each rewrites 1 MiB), so that the second snapshot has chunks of its own.
+    const first = await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(10), () => imds.scheduleNotice(0));
+    imds.clearNotice();
+    await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 2), memoryTaskSteps(10), () => imds.scheduleNotice(0));
     imds.clearNotice();
     // Alter one byte of a chunk in a pack that only the newest snapshot uses (packs the two share would spoil both).
     const manifests = await Promise.all(
@@ -144,8 +145,7 @@ describe('torn and tampered snapshots', () => {
 describe('no usable snapshot', () => {
   it('exits with 176 under SPOTSNAP_ON_RESTORE_FAILURE=fail, and starts from scratch by default', async () => {
     const jobId = `unusable-${randomUUID()}`;
-    imds.scheduleNotice(2000);
-    await runUntilCheckpoint(memoryTask, envFor(jobId, 1));
+    await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(5), () => imds.scheduleNotice(0));
     imds.clearNotice();
     // Spoil the pack of a chunk of the only snapshot.
     const manifestKey = (await keysOf(jobId)).find((k) => k.endsWith('manifest.json'))!;
@@ -168,8 +168,10 @@ describe('no usable snapshot', () => {
 describe('local faults', () => {
   it('checkpoints a 64 MiB task with a 4 MiB work dir: its pages never touch the disk', async () => {
     const jobId = `small-disk-${randomUUID()}`;
-    imds.scheduleNotice(2000);
-    const first = await runUntilCheckpoint(memoryTask, envFor(jobId, 1), undefined, undefined, undefined, { '/var/lib/spotsnap': 'rw,size=4m' });
+    // Once the task holds its memory (its steps have begun), so that the images are its 64 MiB.
+    const first = await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(5), () => imds.scheduleNotice(0), undefined, undefined, {
+      '/var/lib/spotsnap': 'rw,size=4m',
+    });
     imds.clearNotice();
     const committed = agentEvent(first.stderr, LogEvent.checkpointCommitted);
     expect(Number(committed?.imageBytes)).toBeGreaterThan(64 << 20);

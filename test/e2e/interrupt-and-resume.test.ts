@@ -4,15 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
-import {
-  agentEvent,
-  agentEvents,
-  checkpointedForNextAttempt,
-  FRESH_START_EVENTS,
-  runToCompletion,
-  runUntilCheckpoint,
-  runUntilCheckpointOnceStarted,
-} from '../support/task-container.ts';
+import { agentEvent, agentEvents, FRESH_START_EVENTS, memoryTaskSteps, runToCompletion, runUntilCheckpointOnceStarted } from '../support/task-container.ts';
 import { useStandIns } from '../support/stand-ins.ts';
 
 const { s3Endpoint, bucket, imds, s3 } = useStandIns({ bucket: 'e2e-resume' });
@@ -73,9 +65,10 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
 
     const interrupted = [];
     for (const attempt of [1, 2, 3]) {
-      imds.scheduleNotice(2000);
-      // Until the attempt's report is stored (it follows the commit), so that `spotsnap report` sees every attempt.
-      interrupted.push(await runUntilCheckpoint(command, env(attempt), checkpointedForNextAttempt(attempt)));
+      // The notice once 12 steps ran in this attempt (1.2 s of the task's time at least), however long its start
+      // or restore took; the wait ends once the attempt's report is stored (it follows the commit), so that
+      // `spotsnap report` sees every attempt.
+      interrupted.push(await runUntilCheckpointOnceStarted(command, env(attempt), memoryTaskSteps(12), () => imds.scheduleNotice(0)));
     }
     imds.clearNotice();
     const last = await runToCompletion(command, env(4));

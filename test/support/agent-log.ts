@@ -27,5 +27,10 @@ export function eventLine(event: LogEventName): RegExp {
   return new RegExp(`"event":"${event.replace(/\./g, '\\.')}"`);
 }
 
+/** A raw log line of a checkpoint's event, for one kind of checkpoint ('final' or 'background'). */
+export function checkpointEventLine(kind: 'final' | 'background', event: LogEventName): RegExp {
+  return new RegExp(`"checkpoint":"${kind}"[^\\n]*${eventLine(event).source}`);
+}
+
 /** The events of a start from scratch: after snapshots that could not be restored, or with none to restore. */
 export const FRESH_START_EVENTS: readonly LogEventName[] = [LogEvent.restoreFellBack, LogEvent.taskFreshStart];

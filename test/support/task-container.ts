@@ -21,7 +21,7 @@ export interface AttemptOutput {
   stderr: string;
 }
 
-export { type AgentLine, agentEvent, agentEvents, agentLog, eventLine, FRESH_START_EVENTS } from './agent-log.ts';
+export { type AgentLine, agentEvent, agentEvents, agentLog, checkpointEventLine, eventLine, FRESH_START_EVENTS } from './agent-log.ts';
 
 function taskContainer(
   command: readonly string[],
@@ -71,11 +71,6 @@ export async function runToCompletion(
 
 /** What the agent logs once a final checkpoint is committed and the attempt's report stored (the report's outcome is `checkpointed`). */
 export const CHECKPOINTED_FOR_NEXT_ATTEMPT = /"event":"attempt\.reported".*"outcome":"checkpointed"/;
-
-/** The same line for one attempt: the attempt is bound to every line after `attempt.started`, just before its event. */
-export function checkpointedForNextAttempt(attempt: number): RegExp {
-  return new RegExp(`"attempt":${attempt},"event":"attempt\\.reported".*"outcome":"checkpointed"`);
-}
 
 /**
  * Runs one attempt (with tmpfs mounts, path to mount options, if given) until the agent has checkpointed for the
@@ -133,8 +128,9 @@ export async function runUntilCheckpointOnceStarted(
   notify: () => void,
   image: string = TASK_IMAGE,
   timeoutMs = 120_000,
+  tmpfs?: Record<string, string>,
 ): Promise<AttemptOutput> {
-  const container = await taskContainer(command, env, undefined, undefined, image).start();
+  const container = await taskContainer(command, env, tmpfs, undefined, image).start();
   try {
     await waitForLogWhileRunning(container, started, timeoutMs);
     notify();
@@ -144,6 +140,11 @@ export async function runUntilCheckpointOnceStarted(
   } finally {
     await container.stop({ remove: true, timeout: 0 });
   }
+}
+
+/** `count` step lines of docker/sample-tasks/memory-task.py in one attempt's output: that much of the task ran in it. */
+export function memoryTaskSteps(count: number): RegExp {
+  return new RegExp(`(?:^step \\d+/\\d+ [0-9a-f]+\\n){${count}}`, 'm');
 }
 
 /** Sends a signal to the container's main process (the agent), as `docker stop` would. */
