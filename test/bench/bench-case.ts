@@ -13,6 +13,7 @@ import { emulatorClient } from '../support/s3-emulator.ts';
 import { agentEvent, eventLine, waitForLog } from '../support/task-container.ts';
 import { container, idleContainer, peakRss, startRawTask, TASK, timedExec } from './bench-containers.ts';
 import { measurePlainDownload, measurePlainUpload, plainPieceKeys } from './bench-limits.ts';
+import { experimentEnv } from './experiment-env.ts';
 import { backgroundOf, checkpointFromLog, limitsOf, spotsnapTimes, type CaseResult, type Checkpoint, type MemoryKind } from './bench-results.ts';
 import { committedManifests, deleteKeysIn, deletePrefix } from './bench-s3.ts';
 
@@ -156,7 +157,7 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     SPOTSNAP_WORK_DIR: '/tmpfs/spotsnap',
     SPOTSNAP_CHECKPOINT_INTERVAL: 'off',
     ...extra,
-    ...(process.env.BENCH_EXPERIMENT_ENV ? JSON.parse(process.env.BENCH_EXPERIMENT_ENV) : {}),
+    ...experimentEnv(),
   });
   const first = await container(TASK(mib, kind), env(1))
     .withWaitStrategy(Wait.forLogMessage(/^ready/m))

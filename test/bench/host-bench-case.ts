@@ -8,6 +8,7 @@ import { LogEvent } from '../../agent/shared/log-events.ts';
 import { agentLog, eventLine, type AgentLine } from '../support/agent-log.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { measurePlainDownload, measurePlainUpload } from './bench-limits.ts';
+import { experimentEnv } from './experiment-env.ts';
 import { backgroundOf, checkpointFromLog, limitsOf, spotsnapTimes, type CaseResult, type Checkpoint, type MemoryKind } from './bench-results.ts';
 import { descendants, killTree, LoggedProcess, peakRssOf, timedRun, waitForFileText } from './host-processes.ts';
 
@@ -164,6 +165,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
     SPOTSNAP_WORK_DIR: path.join(caseDir, `work-${job}-${n}`),
     SPOTSNAP_CHECKPOINT_INTERVAL: 'off',
     ...extra,
+    ...experimentEnv(),
   });
   const first = attempt(t, jobDir, mib, kind, env(1));
   await first.waitFor(/^ready/m, WAIT_MS);

@@ -14,6 +14,7 @@ import { startFastS3 } from '../../localstack/fast-s3-server.ts';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { TEST_AWS_ENV } from '../support/test-aws-env.ts';
 import { ratios, resultsTable, type CaseResult, type MemoryKind } from './bench-results.ts';
+import { experimentEnv } from './experiment-env.ts';
 import { hostBenchCase } from './host-bench-case.ts';
 
 const USAGE = 'usage: node test/bench/host-bench.ts [--size MIB[,MIB...]] [--kind random|text] [--bundle DIR (default /opt/spotsnap)] [--python PATH]';
@@ -50,6 +51,11 @@ for (const tool of ['bin/spotsnap', 'bin/criu', 'bin/node', 'bin/unshare', 'bin/
 }
 if (process.getuid?.() !== 0) fail('run it as root: CRIU dumps and restores the task');
 const python = args.values.python ?? whichPython();
+try {
+  experimentEnv();
+} catch (error) {
+  fail((error as Error).message);
+}
 
 function whichPython(): string {
   try {
