@@ -7,8 +7,10 @@
 #       checkout with .device to the other machine (the device tool: carry [".device"]).
 #   test/bench/device-bench.sh run [--size MIB[,MIB...]] [--kind random|text]
 #       On that machine, as root: unpacks the bundle to /opt/spotsnap (where its wrappers expect it) and runs
-#       the host benchmark with the bundle's own Node. The figures go to results/host-bench.{json,md}, each
-#       attempt's output to results/host-bench-logs/, and all of it to $OUT too when $OUT is set.
+#       the host benchmark with the bundle's own Node. The figures go to results/host-bench.{json,md} after
+#       each case, and to $OUT too when it is set; each attempt's output to results/host-bench-logs/ (or
+#       $OUT/host-bench-logs/). The device tool allows 600 s a command: one size and one kind per call
+#       (--size 16384 --kind random) fits.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 packed=.device/spotsnap-bundle.tar.xz
@@ -31,6 +33,7 @@ run)
   shift
   [[ $(id -u) == 0 ]] || { echo "device-bench: run it as root (CRIU dumps and restores the task)" >&2; exit 1; }
   if [[ -f $packed ]]; then
+    command -v xz >/dev/null 2>&1 || { echo "device-bench: this host has no xz to unpack $packed" >&2; exit 1; }
     rm -rf /opt/spotsnap
     mkdir -p /opt
     xz -dc "$packed" | tar -C /opt -xf -
@@ -38,12 +41,12 @@ run)
     echo "device-bench: neither $packed nor /opt/spotsnap is here: run 'test/bench/device-bench.sh pack' where the task image is" >&2
     exit 1
   fi
-  status=0
-  /opt/spotsnap/bin/node test/bench/host-bench.ts "$@" || status=$?
-  if [[ -n ${OUT:-} && -d results ]]; then
-    cp -r results/host-bench.* results/host-bench-logs "$OUT"/ 2>/dev/null || true
-  fi
-  exit "$status"
+  # The bundle brings Node, CRIU and unshare; the host brings the rest.
+  for tool in python3 mount umount; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "device-bench: this host has no $tool, which the benchmark needs" >&2; exit 1; }
+  done
+  # The figures after each case, and each attempt's output, go to $OUT as well when it is set (host-bench.ts).
+  exec /opt/spotsnap/bin/node test/bench/host-bench.ts "$@"
   ;;
 *)
   echo "usage: test/bench/device-bench.sh pack | run [--size MIB[,MIB...]] [--kind random|text]" >&2

@@ -1,5 +1,5 @@
 // One task of the host benchmark: the same figures as bench-case.ts, with the bundle's agent, CRIU and tools run on the host itself (no Docker, no Node but the bundle's).
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { baselineDumpArgs, baselineRestoreArgs } from '../../criu-bridge/criu-options.ts';
@@ -10,7 +10,7 @@ import { jobEnv } from '../support/job-env.ts';
 import { measurePlainDownload, measurePlainUpload } from './bench-limits.ts';
 import { experimentEnv } from './experiment-env.ts';
 import { backgroundOf, checkpointFromLog, limitsOf, spotsnapTimes, type CaseResult, type Checkpoint, type MemoryKind } from './bench-results.ts';
-import { descendants, killTree, LoggedProcess, peakRssOf, timedRun, waitForFileText } from './host-processes.ts';
+import { descendants, killTree, LoggedProcess, peakRssOf, timedRun, track, waitForFileText } from './host-processes.ts';
 
 export interface HostTarget {
   /** The unpacked bundle (its wrappers name /opt/spotsnap, so it must be there). */
@@ -61,7 +61,7 @@ async function startPlainTask(t: HostTarget, dir: string, mib: number, kind: Mem
     },
   );
   closeSync(out);
-  await waitForFileText(log, /^ready/m, WAIT_MS);
+  await waitForFileText(log, /^ready/m, unshare, WAIT_MS);
   const [pid] = descendants(unshare.pid);
   if (pid === undefined) throw new Error(`bench: the plain task under unshare (PID ${unshare.pid}) has no process`);
   return { unshare, pid };
@@ -74,10 +74,13 @@ async function plainRestore(t: HostTarget, images: string, dir: string, mib: num
   await rm(pidFile, { force: true });
   const ms = await timedRun(path.join(t.bundle, 'bin/criu'), [...baselineRestoreArgs(images, 'restore.log'), '--pidfile', pidFile], dir).catch(
     (error: Error) => {
-      throw new Error(`${error.message}\n${readFileSync(path.join(images, 'restore.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+      const log = existsSync(path.join(images, 'restore.log')) ? readFileSync(path.join(images, 'restore.log'), 'utf8') : '(no restore.log)';
+      throw new Error(`${error.message}\n${log.split('\n').slice(-20).join('\n')}`);
     },
   );
-  await killTree(Number(readFileSync(pidFile, 'utf8').trim()));
+  const restored = Number(readFileSync(pidFile, 'utf8').trim());
+  track(restored);
+  await killTree(restored);
   return ms;
 }
 
@@ -102,7 +105,7 @@ function attempt(t: HostTarget, jobDir: string, mib: number, kind: MemoryKind, e
 
 /** The agent's committed checkpoints of `kind`. */
 const committed = (agent: LoggedProcess, kind: 'final' | 'background'): AgentLine[] =>
-  agentLog(agent.stderr).filter((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === kind);
+  agentLog(agent.stderrLines).filter((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === kind);
 
 /** A committed checkpoint's figures from its log line, with the agent's peak RSS so far. */
 function figures(agent: LoggedProcess, line: AgentLine | undefined): Checkpoint & { frozenMs: number } {
@@ -135,7 +138,8 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   await rm(trial, { recursive: true });
   await warmMemory(t.scratchDir, mib);
   const lastDumpMs = await timedRun(criu, baselineDumpArgs(plain.pid, images, 'dump.log'), plainDir);
-  await killTree(plain.unshare.pid);
+  // CRIU killed the tree once dumped; unshare ends with it (and once reaped, its PID is no longer its own).
+  if (plain.unshare.exit === undefined) await killTree(plain.unshare.pid);
   const dumpMs = Math.min(trialDumpMs, lastDumpMs);
   const firstRestoreMs = await plainRestore(t, images, plainDir, mib);
   const lastRestoreMs = await plainRestore(t, images, plainDir, mib);
@@ -150,7 +154,9 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
     `plain dump ${dumpMs} ms (of ${trialDumpMs} and ${lastDumpMs}), plain restore ${restoreMs} ms (of ${firstRestoreMs} and ${lastRestoreMs}), ${(imageBytes / 1048576).toFixed(0)} MiB of images`,
   );
 
-  // 2. Plain upload and download of as many bytes, at their fastest in-flight counts.
+  // 2. Plain upload and download of as many bytes, at their fastest in-flight counts; the upload into memory
+  // just written and freed, as each limit before it (the stand-in writes its objects to tmpfs).
+  await warmMemory(t.scratchDir, mib);
   const up = await measurePlainUpload(t.s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
   const down = await measurePlainDownload(t.s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
   await rm(imagesFile);
@@ -180,7 +186,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
 
   const second = attempt(t, jobDir, mib, kind, env(2));
   await second.waitFor(eventLine(LogEvent.restoreDone), WAIT_MS);
-  const restored = agentLog(second.stderr).find((l) => l.event === LogEvent.restoreDone)!;
+  const restored = agentLog(second.stderrLines).find((l) => l.event === LogEvent.restoreDone)!;
   // Until the restored task runs again (restore.done itself comes a confirmation later).
   const restoreTotalMs = Date.parse(String(restored.runningAt)) - second.startedAt;
   if (Number.isNaN(restoreTotalMs)) throw new Error(`restore.done has no runningAt time: ${JSON.stringify(restored)}`);
@@ -203,7 +209,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   const whole = (): AgentLine | undefined => committed(background, 'background').find((l) => Number(l.imageBytes) >= imageBytes * 0.95);
   await background.waitUntil(() => whole() !== undefined, 'a background checkpoint of the whole task', WAIT_MS);
   const backgroundFigures = figures(background, whole());
-  const reserved = agentLog(background.stderr)
+  const reserved = agentLog(background.stderrLines)
     .filter((l) => l.event === LogEvent.checkpointSpillReserved)
     .at(-1);
   console.log('background spill reserved:', JSON.stringify(reserved ?? null));

@@ -10,12 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startFastS3 } from '../../localstack/fast-s3-server.ts';
+import { type FastS3, startFastS3 } from '../../localstack/fast-s3-server.ts';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { TEST_AWS_ENV } from '../support/test-aws-env.ts';
 import { ratios, resultsTable, type CaseResult, type MemoryKind } from './bench-results.ts';
 import { experimentEnv } from './experiment-env.ts';
 import { hostBenchCase } from './host-bench-case.ts';
+import { killEverythingStarted } from './host-processes.ts';
 
 const USAGE = 'usage: node test/bench/host-bench.ts [--size MIB[,MIB...]] [--kind random|text] [--bundle DIR (default /opt/spotsnap)] [--python PATH]';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -66,14 +67,17 @@ function whichPython(): string {
   }
 }
 
-// Each case holds, at its fullest, the task and its images (the plain dump, the plain upload's objects beside
-// its file, or the task beside its snapshot): twice its memory, all of it in memory.
+const cores = os.availableParallelism();
+// What a case holds at its fullest, all of it in memory: the restored task beside the first snapshot's objects
+// and the second's tenth; or a background checkpoint's task, its spill (at most 4 GiB) and its snapshot. Then
+// the stand-in's processes, the agent and this process.
+const needMiB = (mib: number) => Math.ceil(2.15 * mib + 4096 + 64 * cores + 1024);
 const availableMiB = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) / 1024;
 for (const mib of sizes) {
-  const need = 2 * mib + 2048;
-  if (need > availableMiB) {
+  if (needMiB(mib) > availableMiB) {
+    const most = Math.floor((availableMiB - 4096 - 64 * cores - 1024) / 2.15);
     fail(
-      `a ${mib} MiB task needs about ${need} MiB of memory (itself and its images, the stand-in's objects on tmpfs), and this machine has ${availableMiB.toFixed(0)} MiB available: choose a --size of at most ${Math.floor((availableMiB - 2048) / 2)}`,
+      `a ${mib} MiB task needs about ${needMiB(mib)} MiB of memory (itself, its images and snapshots on tmpfs, a background checkpoint's spill), and this machine has ${availableMiB.toFixed(0)} MiB available: choose a --size of at most ${Math.max(0, most)}`,
     );
   }
 }
@@ -82,44 +86,81 @@ Object.assign(process.env, TEST_AWS_ENV);
 // A tmpfs of its own, outside the directories where the agent looks for a task's scratch files (/tmp, /var/tmp,
 // /dev/shm: agent/task/outside-files.ts): there, the agent would take the stand-in's objects along with the task.
 const scratchDir = '/run/spotsnap-host-bench';
-await mkdir(scratchDir, { recursive: true });
-execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${Math.max(...sizes) * 2 + 1024}m`, 'spotsnap-host-bench', scratchDir]);
-const s3Dir = path.join(scratchDir, 's3');
-const cores = os.availableParallelism();
-// Run under the bundle's Node, this process's own binary needs the bundle's loader: its processes start through the wrapper.
-const execPath = process.execPath.startsWith(`${bundle}/`) ? path.join(bundle, 'bin/node') : undefined;
-const s3 = await startFastS3({ dir: s3Dir, workers: cores, execPath });
-const imds = new ImdsSimulator();
-await imds.start();
 const resultsDir = path.join(root, 'results');
-const logDir = path.join(resultsDir, 'host-bench-logs');
-await mkdir(logDir, { recursive: true });
+// Straight into $OUT when set (the device tool brings back what is there, even from a run cut short).
+const logDir = path.join(process.env.OUT || resultsDir, 'host-bench-logs');
+const machine = {
+  cpus: cores,
+  memoryMiB: Math.round(os.totalmem() / 1048576),
+  kernel: os.release(),
+  date: new Date().toISOString(),
+  s3: 'fast',
+  where: 'host (bundle, no containers)',
+};
+let mounted = false;
+let s3: FastS3 | undefined;
+let imds: ImdsSimulator | undefined;
+
+/** Ends what the run started, whatever happened: every process tree, the stand-ins, the tmpfs. */
+async function cleanUp(): Promise<void> {
+  await killEverythingStarted();
+  // Once only: a signal's clean-up and the run's own finally may both come here.
+  const [stopImds, stopS3] = [imds, s3];
+  imds = undefined;
+  s3 = undefined;
+  await stopImds?.stop();
+  await stopS3?.stop();
+  if (mounted) {
+    try {
+      execFileSync('umount', [scratchDir]);
+    } catch (error) {
+      // Still busy (a process this run did not start holds it): detached now, freed once that one lets go.
+      console.error(`host-bench: umount ${scratchDir} failed (${(error as Error).message.split('\n')[0]}); detaching it lazily`);
+      execFileSync('umount', ['-l', scratchDir]);
+    }
+    mounted = false;
+  }
+  await rm(scratchDir, { recursive: true, force: true });
+}
+
+/** Writes the figures so far (after every case: a run cut short keeps what it measured), and to $OUT when set. */
+async function writeResults(results: CaseResult[]): Promise<void> {
+  const text = resultsTable(results);
+  const json = `${JSON.stringify({ machine, results: results.map((r) => ({ ...r, ratios: ratios(r) })) }, null, 2)}\n`;
+  for (const dir of [resultsDir, process.env.OUT].filter((d): d is string => Boolean(d))) {
+    await writeFile(path.join(dir, 'host-bench.json'), json);
+    await writeFile(path.join(dir, 'host-bench.md'), `${JSON.stringify(machine)}\n\n${text}\n`);
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`host-bench: ${signal}: ending what the run started`);
+    void cleanUp().finally(() => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+  });
+}
+
 try {
+  await mkdir(resultsDir, { recursive: true });
+  await mkdir(logDir, { recursive: true });
+  await mkdir(scratchDir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${needMiB(Math.max(...sizes))}m`, 'spotsnap-host-bench', scratchDir]);
+  mounted = true;
+  const s3Dir = path.join(scratchDir, 's3');
+  // Run under the bundle's Node, this process's own binary needs the bundle's loader: its processes start through the wrapper.
+  const execPath = process.execPath.startsWith(`${bundle}/`) ? path.join(bundle, 'bin/node') : undefined;
+  s3 = await startFastS3({ dir: s3Dir, workers: cores, execPath });
+  imds = new ImdsSimulator();
+  await imds.start();
   const results: CaseResult[] = [];
   for (const mib of sizes) {
     for (const kind of kinds) {
       results.push(await hostBenchCase(mib, kind, { bundle, python, s3Endpoint: s3.endpoint, s3Dir, imds, scratchDir, logDir }));
+      await writeResults(results);
     }
   }
-  const machine = {
-    cpus: cores,
-    memoryMiB: Math.round(os.totalmem() / 1048576),
-    kernel: os.release(),
-    date: new Date().toISOString(),
-    s3: 'fast',
-    where: 'host (bundle, no containers)',
-  };
-  const text = resultsTable(results);
-  console.log(`\n${JSON.stringify(machine)}\n\n${text}\n`);
-  await writeFile(
-    path.join(resultsDir, 'host-bench.json'),
-    `${JSON.stringify({ machine, results: results.map((r) => ({ ...r, ratios: ratios(r) })) }, null, 2)}\n`,
-  );
-  await writeFile(path.join(resultsDir, 'host-bench.md'), `${JSON.stringify(machine)}\n\n${text}\n`);
-  console.log("written: results/host-bench.json, results/host-bench.md, and each attempt's output in results/host-bench-logs/");
+  console.log(`\n${JSON.stringify(machine)}\n\n${resultsTable(results)}\n`);
+  console.log(`written after each case: results/host-bench.json and .md${process.env.OUT ? ', and $OUT' : ''}; each attempt's output in ${logDir}`);
 } finally {
-  await imds.stop();
-  await s3.stop();
-  execFileSync('umount', [scratchDir]);
-  await rm(scratchDir, { recursive: true, force: true });
+  await cleanUp();
 }

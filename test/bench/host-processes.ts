@@ -2,6 +2,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 
+/**
+ * Every process this run started (and the roots of trees started for it), until it is known to be gone: what
+ * killEverythingStarted() kills at the end, whatever happened. A process is dropped once it was reaped.
+ */
+const started = new Set<number>();
+
+/** Counts `pid` (and what it starts) among what killEverythingStarted() ends. */
+export function track(pid: number): void {
+  started.add(pid);
+}
+
+/** Kills every tree this run started that may still be running: after a failure as after a normal end. */
+export async function killEverythingStarted(): Promise<void> {
+  for (const pid of [...started]) await killTree(pid);
+}
+
 /** A process whose stdout and stderr are kept, and whose output can be waited on. */
 export class LoggedProcess {
   readonly child: ChildProcess;
@@ -21,6 +37,7 @@ export class LoggedProcess {
     if (options.fd3 !== undefined) stdio.push(options.fd3);
     this.child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio });
     this.log = options.logFile === undefined ? undefined : createWriteStream(options.logFile);
+    if (this.child.pid !== undefined) track(this.child.pid);
     this.child.stdout!.setEncoding('utf8').on('data', (text: string) => this.add('stdout', text));
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => this.add('stderr', text));
     this.child.on('error', (error) => this.ended(`could not start: ${error.message}`));
@@ -60,6 +77,11 @@ export class LoggedProcess {
     });
   }
 
+  /** Its stderr up to the last whole line (a line may come in two pieces). */
+  get stderrLines(): string {
+    return this.stderr.slice(0, this.stderr.lastIndexOf('\n') + 1);
+  }
+
   /** The last lines of its output, for an error. */
   tail(lines = 20): string {
     return `${this.stdout}\n${this.stderr}`.trim().split('\n').slice(-lines).join('\n');
@@ -73,6 +95,8 @@ export class LoggedProcess {
 
   private ended(how: string): void {
     this.exit ??= how;
+    // Gone and reaped: its PID may be another process's soon, never to be killed as this one's.
+    if (this.child.pid !== undefined && how !== undefined && !how.startsWith('could not start')) started.delete(this.child.pid);
     this.log?.end();
     for (const listener of [...this.listeners]) listener();
   }
@@ -105,16 +129,28 @@ export function descendants(pid: number): number[] {
   return found;
 }
 
-/** Kills `pid` and everything under it with SIGKILL, and resolves once none of them is left (reaped or a zombie of a dead parent). */
+/**
+ * Kills `pid` and everything under it, and resolves once none of them is left (reaped, or a zombie of a dead
+ * parent). The tree is stopped first, then looked at again until nothing new appears, so that a child forked
+ * meanwhile (the agent starting CRIU) is not missed; then all of it gets SIGKILL.
+ */
 export async function killTree(pid: number): Promise<void> {
-  const all = [pid, ...descendants(pid)];
-  for (const p of all) {
+  const all = new Set<number>();
+  const signal = (p: number, name: NodeJS.Signals): void => {
     try {
-      process.kill(p, 'SIGKILL');
+      process.kill(p, name);
     } catch {
       // Already gone.
     }
+  };
+  for (let found = [pid]; found.length > 0; ) {
+    for (const p of found) {
+      all.add(p);
+      signal(p, 'SIGSTOP');
+    }
+    found = [...all].flatMap((p) => descendants(p)).filter((p) => !all.has(p));
   }
+  for (const p of all) signal(p, 'SIGKILL');
   const alive = (p: number): boolean => {
     try {
       return !/^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, 'utf8'));
@@ -122,10 +158,11 @@ export async function killTree(pid: number): Promise<void> {
       return false;
     }
   };
-  for (let waited = 0; all.some(alive); waited += 50) {
-    if (waited > 30_000) throw new Error(`bench: processes ${all.filter(alive).join(', ')} outlived SIGKILL for 30 s`);
+  for (let waited = 0; [...all].some(alive); waited += 50) {
+    if (waited > 30_000) throw new Error(`bench: processes ${[...all].filter(alive).join(', ')} outlived SIGKILL for 30 s`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  started.delete(pid);
 }
 
 /** The peak RSS (VmHWM) of a process, in bytes. */
@@ -149,10 +186,16 @@ export async function timedRun(command: string, args: readonly string[], cwd: st
   return ms;
 }
 
-/** Resolves once `file` holds text matching `pattern` (a task's ready line, when its output goes to a file CRIU can dump). */
-export async function waitForFileText(file: string, pattern: RegExp, timeoutMs: number): Promise<void> {
+/**
+ * Resolves once `file` holds text matching `pattern` (a task's ready line, when its output goes to a file CRIU
+ * can dump); rejects once `writer` ended without it, or after `timeoutMs`.
+ */
+export async function waitForFileText(file: string, pattern: RegExp, writer: LoggedProcess, timeoutMs: number): Promise<void> {
   for (let waited = 0; ; waited += 100) {
-    if (existsSync(file) && pattern.test(readFileSync(file, 'utf8'))) return;
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (pattern.test(text)) return;
+    if (writer.exit !== undefined)
+      throw new Error(`bench: ${file} never showed ${pattern}: its writer ended (${writer.exit}); it holds:\n${text.slice(-2000)}`);
     if (waited > timeoutMs) throw new Error(`bench: ${file} did not show ${pattern} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }

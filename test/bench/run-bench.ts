@@ -10,6 +10,7 @@ import { startFastS3 } from '../../localstack/fast-s3-server.ts';
 import { startS3Emulator } from '../support/s3-emulator.ts';
 import { renderChart } from './bench-chart.ts';
 import { benchCase } from './bench-case.ts';
+import { experimentEnv } from './experiment-env.ts';
 import { warmGuestMemory } from './bench-containers.ts';
 import { ratios, resultsTable, type CaseResult, type MemoryKind } from './bench-results.ts';
 
@@ -37,6 +38,11 @@ const KINDS: MemoryKind[] = args.values.kind === undefined ? ['random', 'text'] 
 if (!KINDS.every((k) => k === 'random' || k === 'text')) fail(`--kind ${JSON.stringify(args.values.kind)} is neither random nor text`);
 const server = args.values.s3 ?? 'fast';
 if (server !== 'fast' && server !== 'emulator') fail(`--s3 ${JSON.stringify(server)} is neither fast nor emulator`);
+try {
+  experimentEnv();
+} catch (error) {
+  fail((error as Error).message);
+}
 
 const docker = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
 if (docker.exitCode !== 0) {

@@ -18,7 +18,8 @@ import { useStandIns } from '../support/stand-ins.ts';
 const { s3Endpoint, bucket, imds, proxy, s3 } = useStandIns({ bucket: 'e2e-shared', proxy: true });
 
 describe('many jobs at once', () => {
-  it('lets 8 tasks checkpoint into one bucket together, and each restores its own state', async () => {
+  // Eight tasks of 15 s, run twice and checkpointed once, on two cores: more than the suite's 120 s may take.
+  it('lets 8 tasks checkpoint into one bucket together, and each restores its own state', { timeout: 300_000 }, async () => {
     // Different sizes and lengths give each task a different state and output.
     // Long enough (15 s and more) to be running still when the last of the eight has started.
     const commands = Array.from({ length: 8 }, (_, i) => ['python3', '/opt/spotsnap/samples/memory-task.py', String(24 + 4 * i), String(150 + i), '0.1']);

@@ -58,7 +58,8 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
   });
 
   it('survives three interruptions in a row, each attempt restored from the one before', async () => {
-    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '80', '0.1'];
+    // 120 steps: three attempts of 12 steps each and the time their notices take leave the last one work to do.
+    const command = ['python3', '/opt/spotsnap/samples/memory-task.py', '64', '120', '0.1'];
     const uninterrupted = await runToCompletion(command, {});
     const jobId = `thrice-${randomUUID()}`;
     const env = (attempt: number) => ({ ...jobEnv({ s3Endpoint, imdsUrl: imds.url, bucket, jobId, attempt }), SPOTSNAP_INSTANCE_PRICE_PER_HOUR: '0.40' });
