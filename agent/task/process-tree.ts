@@ -77,7 +77,7 @@ export function treeResidentBytes(root: number): number {
 }
 
 /** A `NAME:   N kB` figure of /proc/PID/status, in bytes; 0 when the kernel does not show it. */
-function statusBytes(status: string, name: 'VmRSS' | 'RssAnon' | 'RssShmem'): number {
+export function statusBytes(status: string, name: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssShmem'): number {
   return Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0) * 1024;
 }
 

@@ -10,11 +10,20 @@ import type { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { emulatorClient } from '../support/s3-emulator.ts';
-import { agentEvent, eventLine, waitForLog } from '../support/task-container.ts';
+import { agentEvent, agentLog, type AgentLine, committedCheckpoints, eventLine, waitForLog } from '../support/task-container.ts';
 import { container, idleContainer, peakRss, startRawTask, TASK, timedExec } from './bench-containers.ts';
 import { measurePlainDownload, measurePlainUpload, plainPieceKeys } from './bench-limits.ts';
 import { experimentEnv } from './experiment-env.ts';
-import { backgroundOf, checkpointFromLog, limitsOf, spotsnapTimes, type CaseResult, type Checkpoint, type MemoryKind } from './bench-results.ts';
+import {
+  backgroundOf,
+  checkpointFromLog,
+  limitsOf,
+  spotsnapTimes,
+  wholeTaskCheckpoint,
+  type CaseResult,
+  type Checkpoint,
+  type MemoryKind,
+} from './bench-results.ts';
 import { committedManifests, deleteKeysIn, deletePrefix } from './bench-s3.ts';
 
 export interface BenchTarget {
@@ -28,34 +37,23 @@ async function logsOf(c: StartedTestContainer): Promise<string> {
   return (await execa('docker', ['logs', c.getId()])).stderr;
 }
 
-type CommittedLine = Record<string, unknown>;
-
 /** The agent's log lines of `event`, as logged. */
-async function eventLines(c: StartedTestContainer, event: string): Promise<CommittedLine[]> {
-  return (await logsOf(c))
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as CommittedLine)
-    .filter((l) => l.event === event);
-}
-
-/** The agent's committed checkpoints of `kind`, as logged. */
-async function committedLines(c: StartedTestContainer, kind: 'final' | 'background'): Promise<CommittedLine[]> {
-  return (await eventLines(c, LogEvent.checkpointCommitted)).filter((l) => l.checkpoint === kind);
+async function eventLines(c: StartedTestContainer, event: string): Promise<AgentLine[]> {
+  return agentLog(await logsOf(c)).filter((l) => l.event === event);
 }
 
 /** A committed checkpoint's figures from its log line. */
-async function checkpointFigures(c: StartedTestContainer, line: CommittedLine | undefined): Promise<Checkpoint & { frozenMs: number }> {
+async function checkpointFigures(c: StartedTestContainer, line: AgentLine | undefined): Promise<Checkpoint & { frozenMs: number }> {
   if (!line) throw new Error("bench: no committed checkpoint in the agent's log");
   console.log(`${String(line.checkpoint)} checkpoint:`, JSON.stringify(line));
   return checkpointFromLog(line, await peakRss(c));
 }
 
-/** Waits for a background checkpoint of the whole task: one whose images are within 5% of the plain dump's (the first may catch the task still filling its memory). */
-async function wholeBackgroundCheckpoint(c: StartedTestContainer, imageBytes: number): Promise<CommittedLine> {
+/** Waits for a background checkpoint of the whole task (wholeTaskCheckpoint). */
+async function wholeBackgroundCheckpoint(c: StartedTestContainer, imageBytes: number): Promise<AgentLine> {
   for (;;) {
     await waitForLog(c, eventLine(LogEvent.checkpointCommitted), 600_000);
-    const whole = (await committedLines(c, 'background')).find((l) => Number(l.imageBytes) >= imageBytes * 0.95);
+    const whole = wholeTaskCheckpoint(committedCheckpoints(await logsOf(c), 'background'), imageBytes);
     if (whole) return whole;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -164,7 +162,7 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     .start();
   imds.scheduleNotice(0);
   await waitForLog(first, eventLine(LogEvent.checkpointCommitted), 600_000);
-  const firstFigures = await checkpointFigures(first, (await committedLines(first, 'final'))[0]);
+  const firstFigures = await checkpointFigures(first, committedCheckpoints(await logsOf(first), 'final')[0]);
   imds.clearNotice();
   await first.stop({ remove: true, timeout: 0 });
   const [firstManifest] = await committedManifests(client, bucket, jobId);
@@ -183,7 +181,7 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   await waitForLog(second, /changed 10%/, 120_000);
   imds.scheduleNotice(0);
   await waitForLog(second, eventLine(LogEvent.checkpointCommitted), 600_000);
-  const secondFigures = await checkpointFigures(second, (await committedLines(second, 'final'))[0]);
+  const secondFigures = await checkpointFigures(second, committedCheckpoints(await logsOf(second), 'final')[0]);
   imds.clearNotice();
   await second.stop({ remove: true, timeout: 0 });
   const secondManifest = (await committedManifests(client, bucket, jobId)).at(-1)!;

@@ -55,6 +55,14 @@ export function checkpointFromLog(line: Record<string, unknown>, agentPeakRssByt
   };
 }
 
+/**
+ * The first background checkpoint of the whole task among `committed`: one whose images are within 5% of the
+ * plain dump's (an earlier one may catch the task still filling its memory).
+ */
+export function wholeTaskCheckpoint<T extends Record<string, unknown>>(committed: readonly T[], imageBytes: number): T | undefined {
+  return committed.find((l) => Number(l.imageBytes) >= imageBytes * 0.95);
+}
+
 /** The plain limits of a case: the faster dump and restore, and the fastest upload and download. */
 export function limitsOf(dumpMs: number, restoreMs: number, up: PlainTransfer, down: PlainTransfer): CaseResult['limits'] {
   return {

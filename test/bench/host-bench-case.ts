@@ -3,14 +3,24 @@ import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { baselineDumpArgs, baselineRestoreArgs } from '../../criu-bridge/criu-options.ts';
+import { childPids } from '../../agent/task/process-tree.ts';
 import type { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { LogEvent } from '../../agent/shared/log-events.ts';
-import { agentLog, eventLine, type AgentLine } from '../support/agent-log.ts';
+import { agentLog, committedCheckpoints, eventLine, type AgentLine } from '../support/agent-log.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { measurePlainDownload, measurePlainUpload } from './bench-limits.ts';
 import { experimentEnv } from './experiment-env.ts';
-import { backgroundOf, checkpointFromLog, limitsOf, spotsnapTimes, type CaseResult, type Checkpoint, type MemoryKind } from './bench-results.ts';
-import { descendants, killTree, LoggedProcess, peakRssOf, timedRun, track, waitForFileText } from './host-processes.ts';
+import {
+  backgroundOf,
+  checkpointFromLog,
+  limitsOf,
+  spotsnapTimes,
+  wholeTaskCheckpoint,
+  type CaseResult,
+  type Checkpoint,
+  type MemoryKind,
+} from './bench-results.ts';
+import { killTree, LoggedProcess, peakRssOf, timedRun, track, waitForFileText } from './host-processes.ts';
 
 export interface HostTarget {
   /** The unpacked bundle (its wrappers name /opt/spotsnap, so it must be there). */
@@ -62,7 +72,7 @@ async function startPlainTask(t: HostTarget, dir: string, mib: number, kind: Mem
   );
   closeSync(out);
   await waitForFileText(log, /^ready/m, unshare, WAIT_MS);
-  const [pid] = descendants(unshare.pid);
+  const [pid] = childPids(unshare.pid);
   if (pid === undefined) throw new Error(`bench: the plain task under unshare (PID ${unshare.pid}) has no process`);
   return { unshare, pid };
 }
@@ -102,10 +112,6 @@ function attempt(t: HostTarget, jobDir: string, mib: number, kind: MemoryKind, e
     },
   );
 }
-
-/** The agent's committed checkpoints of `kind`. */
-const committed = (agent: LoggedProcess, kind: 'final' | 'background'): AgentLine[] =>
-  agentLog(agent.stderrLines).filter((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === kind);
 
 /** A committed checkpoint's figures from its log line, with the agent's peak RSS so far. */
 function figures(agent: LoggedProcess, line: AgentLine | undefined): Checkpoint & { frozenMs: number } {
@@ -180,7 +186,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   await first.waitFor(/^ready/m, WAIT_MS);
   t.imds.scheduleNotice(0);
   await first.waitFor(eventLine(LogEvent.checkpointCommitted), WAIT_MS);
-  const firstFigures = figures(first, committed(first, 'final')[0]);
+  const firstFigures = figures(first, committedCheckpoints(first.stderrLines, 'final')[0]);
   t.imds.clearNotice();
   await killTree(first.pid);
 
@@ -196,7 +202,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   await second.waitFor(/changed 10%/, WAIT_MS);
   t.imds.scheduleNotice(0);
   await second.waitFor(eventLine(LogEvent.checkpointCommitted), WAIT_MS);
-  const secondFigures = figures(second, committed(second, 'final')[0]);
+  const secondFigures = figures(second, committedCheckpoints(second.stderrLines, 'final')[0]);
   t.imds.clearNotice();
   await killTree(second.pid);
   await emptyBucket(bucketDir);
@@ -206,7 +212,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   await mkdir(backgroundDir);
   const background = attempt(t, backgroundDir, mib, kind, env(1, `${jobId}-bg`, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' }));
   // The first background checkpoint may catch the task still filling its memory: wait for one of the whole task.
-  const whole = (): AgentLine | undefined => committed(background, 'background').find((l) => Number(l.imageBytes) >= imageBytes * 0.95);
+  const whole = (): AgentLine | undefined => wholeTaskCheckpoint(committedCheckpoints(background.stderrLines, 'background'), imageBytes);
   await background.waitUntil(() => whole() !== undefined, 'a background checkpoint of the whole task', WAIT_MS);
   const backgroundFigures = figures(background, whole());
   const reserved = agentLog(background.stderrLines)

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendants, killTree, LoggedProcess, peakRssOf, timedRun } from './host-processes.ts';
+import { treePids } from '../../agent/task/process-tree.ts';
+import { killTree, LoggedProcess, peakRssOf, timedRun } from './host-processes.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -38,12 +39,12 @@ function running(pid: number): boolean {
   }
 }
 
-describe('descendants and killTree', () => {
+describe('killTree', () => {
   it('finds and kills grandchildren too, and resolves once they are gone', async () => {
     const p = new LoggedProcess('sh', ['-c', 'sh -c "sleep 1000 & echo \\$!; wait" & wait'], { cwd: dir, env: process.env });
     await p.waitFor(/^\d+$/m, 10_000);
     const sleeper = Number(/^(\d+)$/m.exec(p.stdout)![1]);
-    expect(descendants(p.pid)).toContain(sleeper);
+    expect(treePids(p.pid)).toContain(sleeper);
     expect(peakRssOf(sleeper)).toBeGreaterThan(0);
     await killTree(p.pid);
     expect(running(sleeper)).toBe(false);

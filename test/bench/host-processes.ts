@@ -1,6 +1,7 @@
 // The host benchmark's processes: started with their output kept and waited on, timed, measured from /proc, and killed with all they started.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { childPids, signalQuietly, statusBytes } from '../../agent/task/process-tree.ts';
 
 /**
  * Every process this run started (and the roots of trees started for it), until it is known to be gone: what
@@ -42,7 +43,11 @@ export class LoggedProcess {
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => this.add('stderr', text));
     this.child.on('error', (error) => this.ended(`could not start: ${error.message}`));
     // 'close', not 'exit': by then all it wrote has been read.
-    this.child.on('close', (code, signal) => this.ended(signal ?? `code ${code}`));
+    this.child.on('close', (code, signal) => {
+      // Gone and reaped: its PID may be another process's soon, never to be killed as this one's.
+      if (this.child.pid !== undefined) started.delete(this.child.pid);
+      this.ended(signal ?? `code ${code}`);
+    });
   }
 
   get pid(): number {
@@ -95,38 +100,9 @@ export class LoggedProcess {
 
   private ended(how: string): void {
     this.exit ??= how;
-    // Gone and reaped: its PID may be another process's soon, never to be killed as this one's.
-    if (this.child.pid !== undefined && how !== undefined && !how.startsWith('could not start')) started.delete(this.child.pid);
     this.log?.end();
     for (const listener of [...this.listeners]) listener();
   }
-}
-
-/** The host PIDs of every process under `pid` (children first found through /proc/PID/task/TID/children). */
-export function descendants(pid: number): number[] {
-  const found: number[] = [];
-  const visit = (parent: number): void => {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${parent}/task`);
-    } catch {
-      return;
-    }
-    for (const tid of tids) {
-      let children = '';
-      try {
-        children = readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const child of children.split(' ').filter(Boolean).map(Number)) {
-        found.push(child);
-        visit(child);
-      }
-    }
-  };
-  visit(pid);
-  return found;
 }
 
 /**
@@ -136,21 +112,14 @@ export function descendants(pid: number): number[] {
  */
 export async function killTree(pid: number): Promise<void> {
   const all = new Set<number>();
-  const signal = (p: number, name: NodeJS.Signals): void => {
-    try {
-      process.kill(p, name);
-    } catch {
-      // Already gone.
-    }
-  };
   for (let found = [pid]; found.length > 0; ) {
     for (const p of found) {
       all.add(p);
-      signal(p, 'SIGSTOP');
+      signalQuietly(p, 'SIGSTOP');
     }
-    found = [...all].flatMap((p) => descendants(p)).filter((p) => !all.has(p));
+    found = [...all].flatMap((p) => childPids(p)).filter((p) => !all.has(p));
   }
-  for (const p of all) signal(p, 'SIGKILL');
+  for (const p of all) signalQuietly(p, 'SIGKILL');
   const alive = (p: number): boolean => {
     try {
       return !/^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, 'utf8'));
@@ -167,10 +136,9 @@ export async function killTree(pid: number): Promise<void> {
 
 /** The peak RSS (VmHWM) of a process, in bytes. */
 export function peakRssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
-  if (kib === undefined) throw new Error(`bench: /proc/${pid}/status has no VmHWM line`);
-  return Number(kib) * 1024;
+  const bytes = statusBytes(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmHWM');
+  if (bytes === 0) throw new Error(`bench: /proc/${pid}/status has no VmHWM line`);
+  return bytes;
 }
 
 /** Runs a command to its end and returns how long it took, in ms; throws with its output if it fails. */

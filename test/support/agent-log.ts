@@ -22,6 +22,11 @@ export function agentEvent(stderr: string, event: LogEventName): AgentLine | und
   return agentLog(stderr).find((l) => l.event === event);
 }
 
+/** The agent's committed checkpoints of one kind ('final' or 'background'), in order. */
+export function committedCheckpoints(stderr: string, kind: 'final' | 'background'): AgentLine[] {
+  return agentLog(stderr).filter((l) => l.event === LogEvent.checkpointCommitted && l.checkpoint === kind);
+}
+
 /** A raw log line of the event, for waits on a container's log. */
 export function eventLine(event: LogEventName): RegExp {
   return new RegExp(`"event":"${event.replace(/\./g, '\\.')}"`);

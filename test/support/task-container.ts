@@ -21,7 +21,16 @@ export interface AttemptOutput {
   stderr: string;
 }
 
-export { type AgentLine, agentEvent, agentEvents, agentLog, checkpointEventLine, eventLine, FRESH_START_EVENTS } from './agent-log.ts';
+export {
+  type AgentLine,
+  agentEvent,
+  agentEvents,
+  agentLog,
+  checkpointEventLine,
+  committedCheckpoints,
+  eventLine,
+  FRESH_START_EVENTS,
+} from './agent-log.ts';
 
 function taskContainer(
   command: readonly string[],
