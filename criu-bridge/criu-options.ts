@@ -82,6 +82,11 @@ export interface CriuRestoreOptions extends CriuCommonOptions {
    * are the ones the restored process takes next.
    */
   consumeImages: boolean;
+  /**
+   * Read every image through CRIU's image streaming (`--stream`) from the server listening in the images
+   * directory (image-stream-server.ts), not from files there.
+   */
+  stream?: boolean;
 }
 
 function commonArgs(o: CriuCommonOptions): string[] {
@@ -142,7 +147,7 @@ export function restoreArgs(o: CriuRestoreOptions): string[] {
     ...(o.tcpMode === 'established' ? ['--tcp-established'] : ['--tcp-close']),
     '--pidfile',
     o.pidFile,
-    ...(o.consumeImages ? ['--auto-dedup'] : []),
+    ...(o.stream ? ['--stream'] : o.consumeImages ? ['--auto-dedup'] : []),
     ...o.inheritFds.flatMap((f) => ['--inherit-fd', `fd[${f.fd}]:${f.key}`]),
     ...o.extraArgs,
   ];

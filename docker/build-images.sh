@@ -13,7 +13,7 @@ if [[ "$base" == "spotsnap-base:trixie" ]]; then "$here/build-base-image.sh" "$b
 
 context="$root/dist/image-context"
 rm -rf "$context" && mkdir -p "$context"
-cp "$here/Dockerfile" "$here/spotsnap" "$here/spotsnap-start.mjs" "$here/make-bundle.sh" "$root/dist/spotsnap.mjs" "$root/dist/chunk-worker.mjs" "$context/"
+cp "$here/Dockerfile" "$here/spotsnap" "$here/spotsnap-start.mjs" "$here/make-bundle.sh" "$root/dist/spotsnap.mjs" "$root/dist/chunk-worker.mjs" "$root/criu-bridge/image-stream-relay.c" "$context/"
 cp -r "$here/sample-tasks" "$context/sample-tasks"
 cp -r "$root/dist/native" "$context/native"
 # The runtime's debug symbols are not needed in the image.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Makes /opt/spotsnap self-contained: CRIU, unshare, setsid, mount, umount, mkfifo, mknod and Node with every shared library they need and
+# Makes /opt/spotsnap self-contained: CRIU, unshare, setsid, mount, umount, mkfifo, mknod, the image-stream relay and Node with every shared library they need and
 # their own loader, so that `COPY --from=spotsnap /opt/spotsnap /opt/spotsnap` works in images of any distribution.
 set -eu
 root=/opt/spotsnap

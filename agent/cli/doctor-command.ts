@@ -11,6 +11,7 @@ import { MIN_CRIU_VERSION } from '../config/criu-requirement.ts';
 import { ENV_VARS } from '../config/env-vars.ts';
 import { settingOrDefault } from '../config/read-env-var.ts';
 import { findExecutable } from '../task/find-executable.ts';
+import { restoreImagesDir, streamingRelay } from '../restore/restore.ts';
 import { ImdsClient } from '../notice/imds-client.ts';
 import { doctorProbeKey } from '../store/s3-layout.ts';
 import { putPackObject } from '../store/snapshot-store.ts';
@@ -158,6 +159,19 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
   );
   results.push(await check('chunk hashing', async () => chunkHashingCheck(blake3Unavailable(), crc32Implementation())));
   results.push(
+    await check('restore streaming', async () => {
+      // Where a restore's images go: the longest snapshot id gives the longest socket path.
+      const streaming = streamingRelay(restoreImagesDir(settingOrDefault(env, ENV_VARS.workDir), 'a9999-20261204T050922221Z'));
+      return 'relay' in streaming
+        ? { status: 'ok', detail: `memory pages stream from S3 into criu restore --stream (${streaming.relay})` }
+        : {
+            status: 'warn',
+            detail: `${streaming.why}: a restore downloads the memory pages into SPOTSNAP_WORK_DIR first (room for the task's memory)`,
+            fix: 'use the image as docker/build-images.sh builds it (/opt/spotsnap/bin/spotsnap-image-relay), or a shorter SPOTSNAP_WORK_DIR',
+          };
+    }),
+  );
+  results.push(
     await check('dirty memory tracking', async () =>
       (await criu.hasFeature('mem_dirty_track'))
         ? { status: 'ok', detail: 'available' }
@@ -249,7 +263,7 @@ export async function runDoctorChecks(env: NodeJS.ProcessEnv, client: S3Client):
       const free = fs.bavail * fs.bsize;
       const gib = (free / 1024 ** 3).toFixed(1);
       return free >= 256 * 1024 ** 2
-        ? { status: 'ok', detail: `${gib} GiB free in ${dir} (a checkpoint needs about the task's memory)` }
+        ? { status: 'ok', detail: `${gib} GiB free in ${dir} (a background checkpoint may hold up to the task's memory here)` }
         : { status: 'fail', detail: `only ${gib} GiB free in ${dir}`, fix: 'point SPOTSNAP_WORK_DIR at a larger disk or tmpfs' };
     }),
   );

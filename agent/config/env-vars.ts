@@ -195,7 +195,7 @@ export const ENV_VARS = {
     parse: parse.absolutePath,
     expected: 'an absolute directory path',
     description:
-      "Local directory for CRIU images while they are written and read, and for a background checkpoint's copy of the task's files while they upload. Needs room for the task's memory.",
+      "Local directory for CRIU's small images while they are written and read, and for a background checkpoint's copy of the task's files and the page windows S3 could not take yet while they upload (room for the task's memory, for background checkpoints). A restore streams the memory pages into CRIU; only where it cannot (the agent outside its bundle) are they downloaded here first.",
   }),
   criuPath: withDefault('criu', {
     name: 'SPOTSNAP_CRIU',

@@ -13,7 +13,7 @@ import { autoPacksInFlight } from '../transfer/chunk-uploader.ts';
 export type ChunkSource = Pick<SnapshotStore, 'readPackRange' | 'getChunk'>;
 
 /** Where one chunk's bytes go: an image file (by index) at an offset. */
-interface Destination {
+export interface Destination {
   image: number;
   offset: number;
 }
@@ -58,31 +58,37 @@ export function planPackRanges(images: readonly ImageFile[], maxBytes = PACK_BYT
 }
 
 /**
- * Receives one range as it comes off the socket. Each chunk is gathered, then checked against its digest (and
- * decompressed first when compressed) on a worker thread while the range reads on, so that every core works on
- * a restore; it is written at every place it goes once it passed (`settled` waits for those). A retried range
- * starts again from its first chunk (the writes land at the same places).
+ * What becomes of one chunk of a range once gathered: checked against its digest (and decompressed first when
+ * compressed) on a worker thread while the range reads on, then put where it goes. Resolves with the bytes it
+ * put there, once `stored` went back to `buffers` (it may be kept, when the handler failed with it).
  */
-class RangeWriter implements BodySink {
+export type GatheredChunkHandler = (ref: ChunkRef, destinations: readonly Destination[], stored: Buffer, where: string) => Promise<number>;
+
+/**
+ * Receives one range as it comes off the socket, gathering each chunk in a buffer of `buffers` and handing it to
+ * `handle` once whole, so that every core works on a restore. A retried range starts again from its first byte;
+ * the chunks already handed over are skipped, so that each is handled once.
+ */
+export class RangeWriter implements BodySink {
   private readonly range: PackRange;
-  private readonly fds: readonly number[];
-  private readonly workers: ChunkWorkers;
-  /** Bytes of the range received so far, and the chunk they end in. */
+  private readonly handle: GatheredChunkHandler;
+  /** Bytes of the range received so far in this attempt, and the chunk they end in. */
   private received = 0;
   private chunk = 0;
+  /** Chunks handed over, over every attempt. */
+  private handed = 0;
   /** The chunk being gathered. */
   private gathered: Buffer | undefined;
-  private readonly decoding: Array<Promise<void>> = [];
-  /** Bytes written of the chunks verified so far (a chunk that goes to two places counts twice). */
+  private readonly handling: Array<Promise<void>> = [];
+  /** Bytes put in place of the chunks handled so far (a chunk that goes to two places counts twice). */
   writtenBytes = 0;
 
   private readonly buffers: GatherBuffers;
 
-  constructor(range: PackRange, fds: readonly number[], workers: ChunkWorkers, buffers: GatherBuffers) {
+  constructor(range: PackRange, buffers: GatherBuffers, handle: GatheredChunkHandler) {
     this.range = range;
-    this.fds = fds;
-    this.workers = workers;
     this.buffers = buffers;
+    this.handle = handle;
   }
 
   /** Holds the socket back while every gather buffer is out (the workers have not caught up). */
@@ -101,17 +107,16 @@ class RangeWriter implements BodySink {
     this.chunk = 0;
     if (this.gathered) this.buffers.release(this.gathered);
     this.gathered = undefined;
-    this.writtenBytes = 0;
   }
 
   /**
    * The rest of the chunk being gathered (its buffer taken now if need be): the socket reads straight into it.
    * Nothing while every gather buffer is out: the socket is paused then (`ready`), and the read after it goes
-   * through the connection's own buffer.
+   * through the connection's own buffer; nothing either for a chunk already handed over in an earlier attempt.
    */
   into(bytes: number): Buffer | undefined {
     const entry = this.range.chunks[this.chunk];
-    if (!entry || bytes <= 0 || (!this.gathered && !this.buffers.hasRoom())) return undefined;
+    if (!entry || bytes <= 0 || this.chunk < this.handed || (!this.gathered && !this.buffers.hasRoom())) return undefined;
     const stored = storedLength(entry.ref);
     const within = this.received - (entry.ref.offset - this.range.offset);
     this.gathered ??= this.buffers.take(stored);
@@ -125,46 +130,62 @@ class RangeWriter implements BodySink {
       const stored = storedLength(ref);
       const within = this.received - (ref.offset - this.range.offset);
       const part = piece.subarray(at, at + Math.min(piece.length - at, stored - within));
+      at += part.length;
+      this.received += part.length;
+      const whole = within + part.length === stored;
+      if (this.chunk < this.handed) {
+        // A retry's bytes of a chunk an earlier attempt handed over.
+        if (whole) this.chunk++;
+        continue;
+      }
       // Synchronous: the socket's read buffer is reused as soon as this returns. Bytes the socket read straight
       // into place (`into`) are not copied again.
       this.gathered ??= this.buffers.take(stored);
       const inPlace = part.buffer === this.gathered.buffer && part.byteOffset === this.gathered.byteOffset + within;
       if (!inPlace) part.copy(this.gathered, within);
-      at += part.length;
-      this.received += part.length;
-      if (within + part.length === stored) {
-        this.decodeAndWrite(ref, destinations, this.gathered);
+      if (whole) {
+        this.handOver(ref, destinations, this.gathered);
         this.gathered = undefined;
         this.chunk++;
+        this.handed++;
       }
     }
   }
 
-  /** Waits for the compressed chunks of the range to be decompressed, checked and written; rejects with the first that failed. */
+  /** Waits for the range's chunks to be checked and put in place; rejects with the first that failed. */
   async settled(): Promise<void> {
-    const results = await Promise.allSettled(this.decoding);
+    const results = await Promise.allSettled(this.handling);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  private decodeAndWrite(ref: ChunkRef, destinations: readonly Destination[], stored: Buffer): void {
+  private handOver(ref: ChunkRef, destinations: readonly Destination[], stored: Buffer): void {
     const where = `pack ${this.range.pack} bytes ${ref.offset}+${storedLength(ref)}`;
+    const done = this.handle(ref, destinations, stored, where).then((bytes) => {
+      this.writtenBytes += bytes;
+    });
+    done.catch(() => undefined); // judged in settled()
+    this.handling.push(done);
+  }
+}
+
+/** Checks each gathered chunk on a worker, which writes it at every place it goes in `fds` once it passed. */
+function writeToFiles(fds: readonly number[], workers: ChunkWorkers, buffers: GatherBuffers): GatheredChunkHandler {
+  return (ref, destinations, stored, where) => {
     // The worker writes the chunk (to the page cache) only once it passed its check.
-    const writes = destinations.map((to) => ({ fd: this.fds[to.image]!, position: to.offset }));
-    const done = this.workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.digest, where, writes).then(
+    const writes = destinations.map((to) => ({ fd: fds[to.image]!, position: to.offset }));
+    return workers.decodeAndWrite(stored, ref.encoding ?? 'raw', ref.bytes, ref.digest, where, writes).then(
       (back) => {
-        this.buffers.release(back);
-        this.writtenBytes += ref.bytes * destinations.length;
+        buffers.release(back);
+        return ref.bytes * destinations.length;
       },
       (error: unknown) => {
         // The worker kept the buffer: it is not the pool's any more, but no longer out either.
-        this.buffers.forget();
+        buffers.forget();
         throw ChecksumMismatchError.fromWorker(error instanceof Error ? error.message : String(error));
       },
     );
-    done.catch(() => undefined); // judged in settled()
-    this.decoding.push(done);
-  }
+  };
 }
 
 /** Chunks smaller than this are gathered in a buffer of their own size, not a chunk buffer. */
@@ -263,7 +284,7 @@ export async function downloadImages(
   const worker = async (): Promise<void> => {
     while (next < ranges.length && !failed) {
       const range = ranges[next++]!;
-      const writer = new RangeWriter(range, fds, workers, buffers);
+      const writer = new RangeWriter(range, buffers, writeToFiles(fds, workers, buffers));
       unsettled.add(writer);
       try {
         await store.readPackRange(range.pack, range.offset, range.bytes, writer);

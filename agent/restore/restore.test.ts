@@ -1,11 +1,14 @@
 // restoreNewestSnapshot against a fake store: what it tries, in which order, and what it says of each snapshot refused.
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import { sampleManifest } from '../../test/support/sample-manifest.ts';
 import { readConfig, type AgentConfig } from '../config/config.ts';
 import type { Manifest } from '../store/manifest.ts';
-import { restoreNewestSnapshot, type RestoreStore } from './restore.ts';
+import { isStreamedImage, restoreImagesDir, restoreNewestSnapshot, streamingRelay, type RestoreStore } from './restore.ts';
 
 const command = ['python3', 'task.py'];
 
@@ -78,5 +81,31 @@ describe('restoreNewestSnapshot', () => {
       log: capturingLog().log,
     });
     expect(outcome).toEqual({ kind: 'none', hadSnapshots: false, reasons: ['no committed snapshot for job job-1'] });
+  });
+});
+
+describe('streamingRelay', () => {
+  it('streams through the relay found on the PATH, and says why not without one or with a socket path too long', async () => {
+    const bin = await mkdtemp(path.join(os.tmpdir(), 'spotsnap-bin-'));
+    const relay = path.join(bin, 'spotsnap-image-relay');
+    await writeFile(relay, '#!/bin/sh\n');
+    await chmod(relay, 0o755);
+    const dir = restoreImagesDir('/var/lib/spotsnap', 'a0001-20261204T050922221Z');
+    expect(dir).toBe('/var/lib/spotsnap/restore/a0001-20261204T050922221Z/images');
+    expect(streamingRelay(dir, `/nonexistent:${bin}`)).toEqual({ relay });
+    expect(streamingRelay(dir, '/nonexistent')).toEqual({ why: "no spotsnap-image-relay on the agent's PATH (it ships in the bundle's bin/)" });
+    const long = restoreImagesDir(`/${'w'.repeat(60)}`, 'a0001-20261204T050922221Z');
+    expect(streamingRelay(long, bin)).toEqual({ why: `${long}/streamer-serve.sock is longer than a UNIX socket path may be (107 bytes)` });
+  });
+
+  it('streams the memory pages, and downloads the other images first', () => {
+    const image = (name: string) => ({ name, bytes: 1, chunks: [] });
+    expect(['pages-1.img', 'pages-12.img'].map((n) => isStreamedImage(image(n)))).toEqual([true, true]);
+    expect(['pagemap-7.img', 'core-7.img', 'inventory.img', 'tmpfs-dev-68.tar.gz.img'].map((n) => isStreamedImage(image(n)))).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });

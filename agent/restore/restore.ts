@@ -18,6 +18,10 @@ import { containerFileMounts } from '../task/mount-info.ts';
 import { TransferProgress, type ProgressTerminal } from '../transfer/transfer-progress.ts';
 import { chooseSnapshots, incompatibility } from './snapshot-choice.ts';
 import { LogEvent } from '../shared/log-events.ts';
+import { findExecutable } from '../task/find-executable.ts';
+import { IMAGE_RELAY_BINARY, ImageStreamServer, MAX_SOCKET_PATH, STREAM_SOCKET_NAME, type ImageFeed } from '../../criu-bridge/image-stream-server.ts';
+import type { ImageFile } from '../store/manifest.ts';
+import { chunkImageFeed, fileImageFeed } from './image-feed.ts';
 
 /** What a restore needs of the job's store (agent/store/snapshot-store.ts): its snapshots, their manifests and chunks. */
 export type RestoreStore = Pick<SnapshotStore, 'committedSnapshotIds' | 'lastEndedAttempt' | 'readManifest'> & ChunkSource;
@@ -75,6 +79,29 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
   return { kind: 'none', reasons, hadSnapshots: true };
 }
 
+/** Where a restore of `snapshotId` puts CRIU's images (and the socket CRIU streams the rest through). */
+export function restoreImagesDir(workDir: string, snapshotId: string): string {
+  return path.join(workDir, 'restore', snapshotId, 'images');
+}
+
+/** The images that stream from S3 into CRIU's restore rather than land in the work dir first: the memory pages. */
+export function isStreamedImage(image: ImageFile): boolean {
+  return image.name.startsWith('pages-');
+}
+
+/**
+ * How this restore reads its memory images: streamed through the bundled relay, or (where the relay is not on
+ * the agent's PATH, as when the agent runs outside its bundle, or the work dir's path is too long for a socket)
+ * downloaded into the work dir first, as `why` says.
+ */
+export function streamingRelay(imagesDir: string, searchPath = process.env.PATH): { relay: string } | { why: string } {
+  const relay = findExecutable(IMAGE_RELAY_BINARY, searchPath);
+  if (!relay) return { why: `no ${IMAGE_RELAY_BINARY} on the agent's PATH (it ships in the bundle's bin/)` };
+  const socket = path.join(imagesDir, STREAM_SOCKET_NAME);
+  if (socket.length > MAX_SOCKET_PATH) return { why: `${socket} is longer than a UNIX socket path may be (${MAX_SOCKET_PATH} bytes)` };
+  return { relay };
+}
+
 async function restoreSnapshot(
   ctx: RestoreContext,
   snapshotId: string,
@@ -84,20 +111,33 @@ async function restoreSnapshot(
   const why = incompatibility(manifest, config, ctx.command);
   if (why) throw new Error(`not restorable: ${why}`);
   const slog = log.child({ snapshotId });
-  const stagingDir = path.join(config.workDir, 'restore', snapshotId);
-  const imagesDir = path.join(stagingDir, 'images');
+  const imagesDir = restoreImagesDir(config.workDir, snapshotId);
+  const stagingDir = path.dirname(imagesDir);
   await rm(stagingDir, { recursive: true, force: true });
   await mkdir(imagesDir, { recursive: true });
   const extracted: ExtractResult = { entries: 0, created: [] };
   const extractedOutside: ExtractResult = { entries: 0, created: [] };
   let task: TaskProcess | undefined;
+  let server: ImageStreamServer | undefined;
   try {
     // Files the task had open that came with the image must be here as they were, before anything is written.
     await checkReferencedFiles(manifest.outside.referenced);
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
     const reads = readsInFlight(config.packsInFlight, imageBytes);
+    const streaming = streamingRelay(imagesDir);
+    const streamed = 'relay' in streaming ? manifest.images.filter(isStreamedImage) : [];
+    const local = manifest.images.filter((image) => !streamed.includes(image));
+    const streamedBytes = streamed.reduce((sum, image) => sum + image.bytes, 0);
     slog.info(
-      { event: LogEvent.restoreStarted, imageBytes, fileBytes: manifest.files.bytes, outsideBytes: manifest.outside.files.bytes, readsInFlight: reads },
+      {
+        event: LogEvent.restoreStarted,
+        imageBytes,
+        fileBytes: manifest.files.bytes,
+        outsideBytes: manifest.outside.files.bytes,
+        readsInFlight: reads,
+        streamedBytes,
+        streamed: 'why' in streaming ? streaming.why : true,
+      },
       'downloading and verifying the snapshot',
     );
     const downloadStarted = ctx.clock.now();
@@ -114,7 +154,7 @@ async function restoreSnapshot(
     // staging directory; the files archives are extracted under SPOTSNAP_PATHS and the recorded outside roots
     // only, entry by entry.
     await settleAll<unknown>([
-      downloadImages(store, manifest.images, imagesDir, reads, (n) => (downloaded += n)),
+      downloadImages(store, local, imagesDir, reads, (n) => (downloaded += n)),
       extractArchive(chunkedStream(store, manifest.files.chunks), { root: '/', allowedRoots: config.paths }, extracted),
       extractArchive(chunkedStream(store, manifest.outside.files.chunks), { root: '/', allowedRoots: manifest.outside.roots }, extractedOutside),
     ]).finally(() => progress.stop());
@@ -125,6 +165,15 @@ async function restoreSnapshot(
     );
     await ctx.beforeCriu?.(manifest);
     const criuStarted = ctx.clock.now();
+    if ('relay' in streaming) {
+      // CRIU asks for every image through the relay: the memory images stream from S3, each chunk checked before
+      // a byte of it is written to CRIU's pipe; the others come from the files downloaded and checked above.
+      const feeds = new Map<string, ImageFeed>([
+        ...local.map((image): [string, ImageFeed] => [image.name, fileImageFeed(path.join(imagesDir, image.name))]),
+        ...streamed.map((image): [string, ImageFeed] => [image.name, chunkImageFeed(store, image, { readsAhead: reads, onBytes: (n) => (downloaded += n) })]),
+      ]);
+      server = await ImageStreamServer.start(streaming.relay, imagesDir, (name) => feeds.get(name));
+    }
     task = await restoreTask(
       ctx.criu,
       {
@@ -138,13 +187,19 @@ async function restoreSnapshot(
         pidFile: path.join(stagingDir, 'restored.pid'),
         // The images were downloaded for this restore alone (a retry downloads again).
         consumeImages: true,
+        stream: server !== undefined,
       },
       manifest.task.pipes,
       { clock: ctx.clock, output: ctx.output },
-    );
+    ).catch((error: unknown) => {
+      // A stream that failed (a chunk that did not pass its check) is why CRIU could not restore: say that first.
+      const streamFailure = server?.failure();
+      throw streamFailure ? new Error(`${streamFailure.message}; so criu restore failed`, { cause: error }) : error;
+    });
     // The tree runs from here (its output held back while it proves it does): what a restore's time counts up to.
     const runningAt = ctx.clock.now();
     const criuRestoreMs = runningAt - criuStarted;
+    if (server) await endStream(server, slog);
     await confirmRunning(task, ctx.clock, slog);
     // The restored tree carries on the task's history: its run and CPU time, and interruptions so far.
     task.history = { runMs: manifest.task.runMs, cpuMs: manifest.task.cpuMs, interruptions: manifest.task.interruptions };
@@ -155,12 +210,40 @@ async function restoreSnapshot(
   } catch (error) {
     // Never two copies of the task: a tree that was restored and then given up is gone before anything else runs.
     if (task) await task.killAndWait();
+    await server?.stop();
     // A fresh start (or the next snapshot) begins from what a fresh start would have found.
     await undoExtraction(extractedOutside).catch(() => undefined);
     await undoExtraction(extracted).catch(() => undefined);
     await rm(stagingDir, { recursive: true, force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Ends a streamed restore's image server once CRIU restored the tree (it asks for nothing more; in the
+ * foreground it keeps its end of the socket until the tree ends). Every byte it read passed its checks before it
+ * was written; an image it did not read to the end (it reads what it needs) is logged, not held against the
+ * restore, and its feed ends on its own once its pipe is closed.
+ */
+async function endStream(server: ImageStreamServer, log: Logger): Promise<void> {
+  await server.stop();
+  const served = server.requests.filter((r) => r.served);
+  const unfinished = served.filter((r) => r.ended !== true).map((r) => `${r.name}: ${r.ended ?? 'still being written'} after ${r.bytes} bytes`);
+  // When CRIU first asked for memory pages and when the last of them was in its pipe (ms after the server started).
+  const pages = served.filter((r) => r.name.startsWith('pages-'));
+  const pagesAskedMs = pages.length > 0 ? Math.min(...pages.map((r) => r.askedMs)) : undefined;
+  const pagesEndedMs = pages.length > 0 ? Math.max(...pages.map((r) => r.endedMs ?? 0)) : undefined;
+  log.info(
+    {
+      event: LogEvent.restoreStreamed,
+      images: served.length,
+      bytes: served.reduce((sum, r) => sum + r.bytes, 0),
+      pagesAskedMs,
+      pagesEndedMs,
+      unfinished,
+    },
+    "criu read the snapshot's images through the stream",
+  );
 }
 
 /**

@@ -299,15 +299,25 @@ export const LOG_EVENTS = [
     key: 'restoreStarted',
     name: 'restore.started',
     level: 'info',
-    description: 'A snapshot is downloaded and verified, chunk by chunk.',
-    fields: 'snapshotId, imageBytes, fileBytes, outsideBytes, readsInFlight',
+    description:
+      "A snapshot is downloaded and verified, chunk by chunk. With `streamedBytes` above 0, the memory images are not downloaded first: they stream from S3 into CRIU's restore (each chunk verified before a byte of it is passed on), and `streamed` says why not when they do not.",
+    fields: 'snapshotId, imageBytes, fileBytes, outsideBytes, readsInFlight, streamedBytes, streamed',
   },
   {
     key: 'restoreDownloaded',
     name: 'restore.downloaded',
     level: 'info',
-    description: "The snapshot is verified and the task's files are back: CRIU restores the process tree.",
+    description:
+      "The snapshot's small images are verified and the task's files are back: CRIU restores the process tree (reading the memory images as they stream, when they do).",
     fields: 'snapshotId, files, outsideFiles, downloadMs',
+  },
+  {
+    key: 'restoreStreamed',
+    name: 'restore.streamed',
+    level: 'info',
+    description:
+      'CRIU restored the tree from images it read through the stream: how many and their bytes, when it first asked for memory pages and when the last of them was in its pipe (ms after the stream server started, just before CRIU), and any it did not read to the end (it reads what it needs).',
+    fields: 'snapshotId, images, bytes, pagesAskedMs, pagesEndedMs, unfinished',
   },
   {
     key: 'restoreSnapshotFailed',

@@ -89,6 +89,16 @@ export class ChunkWorkers {
   }
 
   /**
+   * Checks a stored chunk as `decode` does, `stored` (which must own its ArrayBuffer) transferred rather than
+   * copied: resolves with its raw bytes and `stored` handed back for reuse (the same memory, for a raw chunk).
+   */
+  async decodeTransferred(stored: Buffer, encoding: ChunkEncoding, bytes: number, digest: string, what: string): Promise<{ raw: Buffer; stored: Buffer }> {
+    const reply = await this.run((job) => ({ kind: 'decode', job, stored, encoding, bytes, digest, what }), [stored.buffer as ArrayBuffer]);
+    if (reply.kind !== 'decoded' || !reply.raw) throw new Error(`chunk worker answered ${reply.kind} to a decode`);
+    return { raw: asBuffer(reply.raw), stored: asBuffer(reply.stored) };
+  }
+
+  /**
    * Checks a stored chunk as `decode` does and, once it passed, writes its raw bytes at each of `writes` from the
    * worker (a descriptor is the process's, whatever thread writes). `stored` (which must own its ArrayBuffer) is
    * transferred, and handed back for reuse once done; rejects, naming `what`, when it is not its chunk.

@@ -18,6 +18,9 @@ describe('spotsnap doctor', () => {
     expect(result.stdout).toMatch(/^warn\s+dirty memory tracking\s+not on this kernel/m);
     // The image's own bindings (/opt/spotsnap/lib/native) load into its bundled runtime.
     expect(result.stdout).toMatch(/^ok\s+chunk hashing\s+chunks named by BLAKE3 \(native\); pack CRC-32 native \(\/opt\/spotsnap\/lib\/native\/crc32\./m);
+    expect(result.stdout).toMatch(
+      /^ok\s+restore streaming\s+memory pages stream from S3 into criu restore --stream \(\/opt\/spotsnap\/bin\/spotsnap-image-relay\)/m,
+    );
     expect(result.stdout).toMatch(/IMDSv2 tokens work/);
     // The test containers drop CAP_SYS_RESOURCE and run on overlayfs: both limits are said, neither stops a checkpoint.
     expect(result.stdout).toMatch(/^warn\s+other users\s+no CAP_SYS_RESOURCE: a task with processes under another user/m);

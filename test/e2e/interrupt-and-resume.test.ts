@@ -45,6 +45,13 @@ describe('a task interrupted by a spot notice resumes on the next attempt', () =
     const events = agentEvents(second.stderr);
     expect(events).toContain(LogEvent.restoreDone);
     for (const fresh of FRESH_START_EVENTS) expect(events).not.toContain(fresh);
+    // CRIU read the memory images as they streamed from S3, every byte of them, none landing in the work dir first.
+    const started = agentEvent(second.stderr, LogEvent.restoreStarted);
+    const streamed = agentEvent(second.stderr, LogEvent.restoreStreamed);
+    expect(started?.streamed).toBe(true);
+    expect(started?.streamedBytes).toBeGreaterThan(0);
+    expect(streamed?.unfinished).toEqual([]);
+    expect(streamed?.bytes).toBeGreaterThan(started?.streamedBytes as number);
     // It did not start over: the start line is printed once, in the first attempt.
     expect(second.stdout).not.toMatch(/task started/);
     expect(second.exitCode).toBe(0);
