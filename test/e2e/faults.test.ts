@@ -127,7 +127,11 @@ describe('torn and tampered snapshots', () => {
     );
     expect(manifests.map((m) => m.attempt)).toEqual([1, 2]);
     const olderPacks = new Set(chunkRefs(manifests[0]!).map((c) => c.pack));
-    const onlyNewest = manifests[1]!.images.flatMap((f) => f.chunks).find((c) => !olderPacks.has(c.pack) && ofKind(c))!;
+    // A chunk of the memory pages, past the first: CRIU is reading the stream when it comes to it.
+    const onlyNewest = manifests[1]!.images
+      .filter((f) => f.name.startsWith('pages-'))
+      .flatMap((f) => f.chunks.slice(1))
+      .find((c) => !olderPacks.has(c.pack) && ofKind(c))!;
     expect(onlyNewest).toBeDefined();
     const packKey = `snapshots/${jobId}/packs/${onlyNewest.pack}`;
     const pack = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: packKey }))).Body!.transformToByteArray());
@@ -137,6 +141,8 @@ describe('torn and tampered snapshots', () => {
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
     const refusal = agentEvent(third.stderr, LogEvent.restoreSnapshotFailed);
     expect(String(refusal?.err)).toMatch(refusedAs);
+    // Refused mid-stream: the chunk was never written to CRIU's pipe, so CRIU failed before the tree ran.
+    expect(String(refusal?.err)).toMatch(/^[^:]+: image pages-\d+\.img could not be streamed to criu: .*; so criu restore failed$/);
     expect(agentEvent(third.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
     expect(first.stdout + third.stdout).toBe(uninterrupted);
   });
@@ -166,7 +172,7 @@ describe('no usable snapshot', () => {
 });
 
 describe('local faults', () => {
-  it('checkpoints a 64 MiB task with a 4 MiB work dir: its pages never touch the disk', async () => {
+  it('checkpoints and restores a 64 MiB task with a 4 MiB work dir: its pages never touch the disk', async () => {
     const jobId = `small-disk-${randomUUID()}`;
     // Once the task holds its memory (its steps have begun), so that the images are its 64 MiB.
     const first = await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(5), () => imds.scheduleNotice(0), undefined, undefined, {
@@ -176,9 +182,10 @@ describe('local faults', () => {
     const committed = agentEvent(first.stderr, LogEvent.checkpointCommitted);
     expect(Number(committed?.imageBytes)).toBeGreaterThan(64 << 20);
     expect(Number(committed?.workDirPeakBytes)).toBeLessThan(4 << 20);
-    // The restore, which needs room for the images, gets the default work dir.
-    const second = await runToCompletion(memoryTask, envFor(jobId, 2));
+    // The restore too, in the same 4 MiB: the pages stream from S3 into CRIU, none written there.
+    const second = await runToCompletionWithTmpfs(memoryTask, envFor(jobId, 2), { '/var/lib/spotsnap': 'rw,size=4m' });
     expect(agentEvent(second.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
+    expect(Number(agentEvent(second.stderr, LogEvent.restoreStarted)?.streamedBytes)).toBeGreaterThan(64 << 20);
     expect(first.stdout + second.stdout).toBe(uninterrupted);
   });
 
