@@ -177,6 +177,9 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   if (Number.isNaN(restoreTotalMs)) throw new Error(`restore.done has no runningAt time: ${JSON.stringify(restored)}`);
   const restoreRss = await peakRss(second);
   console.log('restore:', JSON.stringify(restored));
+  // When CRIU asked for the memory pages and when the last of them was in its pipe, when the restore streamed.
+  const streamed = agentEvent(await logsOf(second), LogEvent.restoreStreamed);
+  if (streamed) console.log('restore streamed:', JSON.stringify(streamed));
   await execa('docker', ['exec', '-w', '/work', second.getId(), 'touch', 'change-now']);
   await waitForLog(second, /changed 10%/, 120_000);
   imds.scheduleNotice(0);
