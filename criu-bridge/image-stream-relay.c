@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,10 @@ static int read_exact(int fd, void *buffer, size_t n) {
     ssize_t r = read(fd, (char *)buffer + got, n - got);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -1;
-    if (r == 0) return got == 0 ? 0 : -1;
+    if (r == 0) {
+      errno = 0; /* cut short: no system call failed, and fail() says no stale error */
+      return got == 0 ? 0 : -1;
+    }
     got += (size_t)r;
   }
   return 1;
@@ -125,6 +129,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  /* A peer gone (CRIU or the agent) is an error to report with its exit status, not a SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
   int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listener < 0) return fail(3, "socket");
   if (bind(listener, (struct sockaddr *)&address, sizeof(address)) < 0) return fail(3, address.sun_path);
@@ -148,8 +154,12 @@ int main(int argc, char **argv) {
     if (read_line(line, sizeof(line)) < 0) return fail(4, "no answer from the agent");
     int exists = strcmp(line, "yes") == 0;
     if (!exists && strcmp(line, "no") != 0) return fail(4, "an answer other than yes or no");
-    /* An img_streamer_reply_entry: field 1, the bool `exists`. */
-    uint8_t reply[] = {2, 0, 0, 0, 0x08, (uint8_t)exists};
+    /* An img_streamer_reply_entry (field 1, the bool `exists`) after its size, in this machine's byte order as CRIU reads it. */
+    uint8_t reply[sizeof(uint32_t) + 2];
+    uint32_t reply_size = 2;
+    memcpy(reply, &reply_size, sizeof(reply_size));
+    reply[sizeof(uint32_t)] = 0x08;
+    reply[sizeof(uint32_t) + 1] = (uint8_t)exists;
     if (write_exact(criu, reply, sizeof(reply)) < 0) return fail(3, "replying");
     if (!exists) continue;
     int pipe = receive_pipe(criu);

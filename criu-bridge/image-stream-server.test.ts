@@ -3,12 +3,13 @@ import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ImageStreamServer, MAX_SOCKET_PATH, type ImageFeed } from './image-stream-server.ts';
+import { ImageRelayError, ImageStreamServer, MAX_SOCKET_PATH, PipeClosedError, type ImageFeed } from './image-stream-server.ts';
 
 /**
  * The stand-in relay: `listening`, then for each name of FAKE_RELAY_ASK an `open` and, after a yes, a FIFO read end
  * offered as `pipe FD`; what each pipe delivered is written to FAKE_RELAY_OUT as JSON. FAKE_RELAY_SAY is said
- * after the requests instead of `end`; FAKE_RELAY_FAIL makes it exit 9 at once.
+ * after the requests instead of `end`; FAKE_RELAY_FAIL makes it exit 9 at once; FAKE_RELAY_READ_ONLY=N closes each
+ * pipe once N bytes came (as CRIU does with an image it read what it needed of, or when it fails on its own).
  */
 const FAKE_RELAY = String.raw`
 import { execFileSync } from 'node:child_process';
@@ -31,7 +32,16 @@ for (const name of process.env.FAKE_RELAY_ASK.split(',')) {
   console.log('pipe ' + fd);
   if ((await next()) !== 'taken') process.exit(4);
   const chunks = [];
-  await new Promise((resolve) => new Socket({ fd, readable: true, writable: false }).on('data', (d) => chunks.push(d)).on('end', resolve).on('close', resolve));
+  const only = Number(process.env.FAKE_RELAY_READ_ONLY ?? Infinity);
+  await new Promise((resolve) => {
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    let read = 0;
+    pipe.on('data', (d) => {
+      chunks.push(d);
+      read += d.length;
+      if (read >= only) { pipe.destroy(); resolve(); }
+    }).on('end', resolve).on('close', resolve);
+  });
   got[name] = Buffer.concat(chunks).toString('base64');
 }
 writeFileSync(process.env.FAKE_RELAY_OUT, JSON.stringify(got));
@@ -51,7 +61,7 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  for (const name of ['FAKE_RELAY_ASK', 'FAKE_RELAY_OUT', 'FAKE_RELAY_SAY', 'FAKE_RELAY_FAIL']) delete process.env[name];
+  for (const name of ['FAKE_RELAY_ASK', 'FAKE_RELAY_OUT', 'FAKE_RELAY_SAY', 'FAKE_RELAY_FAIL', 'FAKE_RELAY_READ_ONLY']) delete process.env[name];
 });
 
 /** Runs the server against the stand-in asking for `ask`; returns what each pipe delivered. */
@@ -113,10 +123,34 @@ describe('ImageStreamServer', () => {
     expect(server.failure()?.message).toContain('pages-1.img');
   });
 
-  it('counts a line outside the protocol as a failure and stops the relay', async () => {
+  it("does not count a pipe CRIU closed before the image's end as a failure, and says how far it got", async () => {
+    process.env.FAKE_RELAY_READ_ONLY = String(1 << 20);
+    const pieces = Array.from({ length: 8 }, (_, i) => Buffer.alloc(1 << 20, i));
+    let feedError: unknown;
+    const feed: ImageFeed = async (write, stopped) => {
+      try {
+        await bytesFeed(...pieces)(write, stopped);
+      } catch (error) {
+        feedError = error;
+        throw error;
+      }
+    };
+    const { server, delivered } = await serve(['pages-1.img'], { 'pages-1.img': feed });
+    await server.finished();
+    expect((await delivered())['pages-1.img']!.length).toBeGreaterThanOrEqual(1 << 20);
+    expect(feedError).toBeInstanceOf(PipeClosedError);
+    const [request] = server.requests;
+    expect(request!.ended).toMatch(/^criu's pipe of image pages-1\.img closed after \d+ bytes \(.*EPIPE.*\)$/);
+    expect(request!.bytes).toBeLessThan(8 << 20);
+    // Nothing to blame a failed restore on: CRIU's own error comes first then.
+    expect(server.failure()).toBeUndefined();
+  });
+
+  it('counts a line outside the protocol as a failure of the relay and stops it', async () => {
     process.env.FAKE_RELAY_SAY = 'hello there';
     const { server } = await serve(['inventory.img'], { 'inventory.img': bytesFeed(Buffer.from('i')) });
     await expect(server.finished()).rejects.toThrow('the image relay said "hello there", which is not its protocol');
+    expect(server.failure()).toBeInstanceOf(ImageRelayError);
   });
 
   it('rejects its start with what the relay said when it ends before it listens', async () => {

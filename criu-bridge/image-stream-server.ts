@@ -17,8 +17,31 @@ export const MAX_SOCKET_PATH = 107;
 /**
  * Writes one image's bytes, in order, through `write` (which resolves once the pipe took them); rejects when
  * it cannot give them all, and then gives no byte more: CRIU reads a short image and fails its restore.
+ * `stopped` aborts once the server stops: a feed then starts no more reads and `write` rejects.
  */
-export type ImageFeed = (write: (bytes: Buffer) => Promise<void>) => Promise<void>;
+export type ImageFeed = (write: (bytes: Buffer) => Promise<void>, stopped: AbortSignal) => Promise<void>;
+
+/**
+ * The relay's side failed (it could not run, ended, broke its protocol, or its pipe could not be opened): not
+ * the snapshot's fault, so the same snapshot can still be restored from downloaded images.
+ */
+export class ImageRelayError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageRelayError';
+  }
+}
+
+/**
+ * CRIU's end of an image's pipe closed before the feed was done (CRIU read what it needed, or failed on its own),
+ * or the server stopped: not a failure of the stream, and never what a failed restore is blamed on.
+ */
+export class PipeClosedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PipeClosedError';
+  }
+}
 
 /** One image CRIU asked for: whether it was served, and how that ended. */
 export interface ImageRequest {
@@ -50,6 +73,7 @@ export class ImageStreamServer {
   private firstFailure: Error | undefined;
   private stderr = '';
   private stopped = false;
+  private readonly stopping = new AbortController();
   private readonly exited: Promise<void>;
   private readonly startedAt = performance.now();
 
@@ -60,11 +84,12 @@ export class ImageStreamServer {
     relay.stdin.on('error', () => undefined); // a relay that ended is judged by its exit
     this.exited = new Promise((resolve) => {
       relay.on('error', (error) => {
-        this.fail(new Error(`the image relay could not run: ${error.message}`));
+        this.fail(new ImageRelayError(`the image relay could not run: ${error.message}`));
         resolve();
       });
       relay.on('close', (code, signal) => {
-        if (!this.stopped && code !== 0) this.fail(new Error(`the image relay ended with ${signal ?? `exit ${code}`}: ${this.stderr.trim() || 'no message'}`));
+        if (!this.stopped && code !== 0)
+          this.fail(new ImageRelayError(`the image relay ended with ${signal ?? `exit ${code}`}: ${this.stderr.trim() || 'no message'}`));
         resolve();
       });
     });
@@ -77,7 +102,9 @@ export class ImageStreamServer {
   static async start(relayBinary: string, imagesDir: string, feedFor: (name: string) => ImageFeed | undefined): Promise<ImageStreamServer> {
     const socketPath = `${imagesDir}/${STREAM_SOCKET_NAME}`;
     if (socketPath.length > MAX_SOCKET_PATH) {
-      throw new Error(`${socketPath} is longer than a UNIX socket path may be (${MAX_SOCKET_PATH} bytes): set SPOTSNAP_WORK_DIR to a shorter directory`);
+      throw new ImageRelayError(
+        `${socketPath} is longer than a UNIX socket path may be (${MAX_SOCKET_PATH} bytes): set SPOTSNAP_WORK_DIR to a shorter directory`,
+      );
     }
     const relay = spawn(relayBinary, [imagesDir], { stdio: ['pipe', 'pipe', 'pipe'] });
     const server = new ImageStreamServer(relay, feedFor);
@@ -87,7 +114,7 @@ export class ImageStreamServer {
         if (line === 'listening') resolve();
         else server.onLine(line);
       });
-      void server.exited.then(() => reject(server.firstFailure ?? new Error('the image relay ended before it listened')));
+      void server.exited.then(() => reject(server.firstFailure ?? new ImageRelayError('the image relay ended before it listened')));
     });
     try {
       await listening;
@@ -98,7 +125,10 @@ export class ImageStreamServer {
     return server;
   }
 
-  /** The first failure of a feed or of the relay, if any: what a failed restore should be blamed on first. */
+  /**
+   * The first failure of a feed (a chunk that failed its check, a read that failed for good) or of the relay
+   * (an ImageRelayError), if any: what a failed restore should be blamed on first. A pipe CRIU closed is none.
+   */
   failure(): Error | undefined {
     return this.firstFailure;
   }
@@ -110,9 +140,10 @@ export class ImageStreamServer {
     if (this.firstFailure) throw this.firstFailure;
   }
 
-  /** Ends the relay and closes every pipe still open (CRIU then reads the end of what it was given). */
+  /** Ends the relay, stops every feed and closes every pipe still open (CRIU then reads the end of what it was given). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const pipe of this.pipes) pipe.destroy();
     if (this.relay.exitCode === null && this.relay.signalCode === null) this.relay.kill('SIGKILL');
     await this.exited;
@@ -150,7 +181,7 @@ export class ImageStreamServer {
         (error: unknown) => (request.ended = error instanceof Error ? error.message : String(error)),
       );
     } else if (verb !== 'end') {
-      this.fail(new Error(`the image relay said "${line.slice(0, 200)}", which is not its protocol`));
+      this.fail(new ImageRelayError(`the image relay said "${line.slice(0, 200)}", which is not its protocol`));
       void this.stop();
     }
   }
@@ -161,7 +192,7 @@ export class ImageStreamServer {
     try {
       fd = openSync(procPath, constants.O_WRONLY | constants.O_NONBLOCK);
     } catch (error) {
-      const failed = new Error(`could not open the pipe of image ${request.name}: ${error instanceof Error ? error.message : String(error)}`);
+      const failed = new ImageRelayError(`could not open the pipe of image ${request.name}: ${error instanceof Error ? error.message : String(error)}`);
       this.fail(failed);
       this.answer('taken'); // the relay closes its copy: CRIU reads an empty image and fails
       throw failed;
@@ -177,19 +208,24 @@ export class ImageStreamServer {
     this.pipes.add(pipe);
     let pipeError: Error | undefined;
     pipe.on('error', (error) => (pipeError ??= error));
+    const closed = (why: string) => new PipeClosedError(`criu's pipe of image ${request.name} closed after ${request.bytes} bytes (${why})`);
     const write = (bytes: Buffer): Promise<void> =>
       new Promise<void>((resolve, reject) => {
-        if (pipeError || pipe.destroyed) {
-          reject(pipeError ?? new Error(`the pipe of image ${request.name} is closed`));
+        if (this.stopped || pipeError || pipe.destroyed) {
+          reject(closed(this.stopped ? 'the restore no longer reads it' : (pipeError?.message ?? 'closed')));
           return;
         }
-        pipe.write(bytes, (error) => (error ? reject(error) : resolve()));
+        pipe.write(bytes, (error) => (error ? reject(closed(error.message)) : resolve()));
       }).then(() => {
+        // A pipe destroyed by stop() calls back the write it held as if it went through: it is not counted.
+        if (this.stopped) throw closed('the restore no longer reads it');
         request.bytes += bytes.length;
       });
     try {
-      await feed(write);
+      await feed(write, this.stopping.signal);
     } catch (error) {
+      // Neither a pipe CRIU closed nor whatever a feed met after the restore stopped reading is the stream's failure.
+      if (error instanceof PipeClosedError || this.stopped) throw error;
       const failed = new Error(`image ${request.name} could not be streamed to criu: ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,
       });

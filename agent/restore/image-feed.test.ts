@@ -9,7 +9,8 @@ import type { ChunkRef, ImageFile } from '../store/manifest.ts';
 import { encodeChunk } from '../transfer/chunk-encoding.ts';
 import { ChunkWorkers } from '../transfer/chunk-workers.ts';
 import type { BodySink } from '../transfer/direct-range-get.ts';
-import { chunkImageFeed, fileImageFeed, planImageRanges } from './image-feed.ts';
+import { chunkImageFeed, fileImageFeed, planImageRanges, SharedReads } from './image-feed.ts';
+import { PipeClosedError, type ImageFeed } from '../../criu-bridge/image-stream-server.ts';
 
 const MiB = 1 << 20;
 const workers = new ChunkWorkers(2);
@@ -69,13 +70,17 @@ class PackedStore {
   }
 }
 
-/** Collects what a feed writes, piece by piece. */
-async function collect(feed: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<{ bytes: Buffer; pieces: number; error?: Error }> {
+/** Collects what a feed writes, piece by piece; `onPiece` runs before each write resolves (to hold the pipe still, or stop). */
+async function collect(
+  feed: ImageFeed,
+  { stopped = new AbortController().signal, onPiece = async () => undefined }: { stopped?: AbortSignal; onPiece?: (count: number) => Promise<void> } = {},
+): Promise<{ bytes: Buffer; pieces: number; error?: Error }> {
   const pieces: Buffer[] = [];
   try {
     await feed(async (piece) => {
       pieces.push(Buffer.from(piece));
-    });
+      await onPiece(pieces.length);
+    }, stopped);
     return { bytes: Buffer.concat(pieces), pieces: pieces.length };
   } catch (error) {
     return { bytes: Buffer.concat(pieces), pieces: pieces.length, error: error as Error };
@@ -158,6 +163,60 @@ describe('chunkImageFeed', () => {
     const got = await collect(chunkImageFeed(failing, image, { readsAhead: 2, workers }));
     expect(got.error?.message).toBe('connection reset after 3 retries');
     expect(got.bytes.equals(raw.subarray(0, 8 * MiB))).toBe(true);
+  });
+
+  it("shares its reads ahead with the restore's other images, each keeping one of its own, so that a pipe that does not move holds up no other", async () => {
+    const store = new PackedStore();
+    const first = pagesImage(store, 'shared-a', 16);
+    const second = pagesImage(store, 'shared-b', 16);
+    const shared = new SharedReads(2);
+    // CRIU reads the first image's pipe only once the second is done (as it restores one process, then the next).
+    let secondDone!: () => void;
+    const secondRead = new Promise<void>((resolve) => (secondDone = resolve));
+    const reads = { 'shared-a': 0, 'shared-b': 0 };
+    const counting = {
+      readPackRange: (pack: string, offset: number, bytes: number, sink: BodySink) => {
+        reads[pack.startsWith('shared-a') ? 'shared-a' : 'shared-b']++;
+        return store.readPackRange(pack, offset, bytes, sink);
+      },
+    };
+    const held = collect(chunkImageFeed(counting, first.image, { readsAhead: 4, workers, shared }), {
+      onPiece: (n) => (n === 1 ? secondRead : Promise.resolve()),
+    });
+    const other = await collect(chunkImageFeed(counting, second.image, { readsAhead: 4, workers, shared }));
+    // The held image read its own range and both shared ones ahead, not the four it may: the other still finished.
+    expect(reads['shared-a']).toBe(3);
+    expect(other.error).toBeUndefined();
+    expect(other.bytes.equals(second.raw)).toBe(true);
+    secondDone();
+    const got = await held;
+    expect(got.error).toBeUndefined();
+    expect(got.bytes.equals(first.raw)).toBe(true);
+    expect(shared.mostOut).toBe(2);
+  });
+
+  it('stops when the server stops: no read more, and the write it was at is not waited for', async () => {
+    const store = new PackedStore();
+    const { image, raw } = pagesImage(store, 'stop', 24);
+    const stopping = new AbortController();
+    let reads = 0;
+    const counting = {
+      readPackRange: (pack: string, offset: number, bytes: number, sink: BodySink) => {
+        reads++;
+        return store.readPackRange(pack, offset, bytes, sink);
+      },
+    };
+    const got = await collect(chunkImageFeed(counting, image, { readsAhead: 2, workers }), {
+      stopped: stopping.signal,
+      onPiece: async (n) => {
+        if (n === 3) stopping.abort();
+      },
+    });
+    expect(got.error).toBeInstanceOf(PipeClosedError);
+    expect(got.error?.message).toBe('the restore no longer reads image pages-1.img');
+    expect(got.bytes.equals(raw.subarray(0, 3 * MiB))).toBe(true);
+    // The two reads under way when it stopped, of the six an uninterrupted feed makes (4 MiB ranges), and none after.
+    expect(reads).toBe(2);
   });
 
   it('refuses fewer than one read ahead', () => {

@@ -1,6 +1,6 @@
 // Streams an image's bytes in order for CRIU's streamed restore: from its chunks in S3 (ranged reads ahead, each chunk checked before a byte of it goes on), or from a file.
 import { open } from 'node:fs/promises';
-import type { ImageFeed } from '../../criu-bridge/image-stream-server.ts';
+import { PipeClosedError, type ImageFeed } from '../../criu-bridge/image-stream-server.ts';
 import { storedLength, type ImageFile } from '../store/manifest.ts';
 import { ChecksumMismatchError } from '../store/snapshot-store.ts';
 import { CHUNK_BUFFER_BYTES } from '../transfer/buffer-pool.ts';
@@ -60,11 +60,45 @@ class Slot {
 interface RangeInFlight {
   slots: Slot[];
   read: Promise<void>;
+  /** Whether it counts against the restore's shared reads ahead (every read of a feed but its first). */
+  shared: boolean;
+}
+
+/**
+ * The reads ahead that every image a restore streams at once shares (CRIU restores sibling processes, each with
+ * its pages, side by side): a feed always keeps one read of its own, so that none waits on another, and takes
+ * more only while these have room. A restore holds at most (feeds + limit) ranges in memory, not feeds x limit.
+ */
+export class SharedReads {
+  private out = 0;
+  /** The most that were taken at once, for the tests. */
+  mostOut = 0;
+
+  readonly limit: number;
+
+  constructor(limit: number) {
+    this.limit = limit;
+    if (!Number.isInteger(limit) || limit < 0) throw new Error(`a restore's shared reads ahead must be a whole number >= 0, not ${limit}`);
+  }
+
+  /** Takes one if there is room. */
+  tryTake(): boolean {
+    if (this.out >= this.limit) return false;
+    this.out++;
+    this.mostOut = Math.max(this.mostOut, this.out);
+    return true;
+  }
+
+  give(): void {
+    this.out = Math.max(0, this.out - 1);
+  }
 }
 
 export interface ChunkFeedOptions {
-  /** Ranged reads kept ahead of the pipe. */
+  /** Ranged reads kept ahead of the pipe, at most. */
   readsAhead: number;
+  /** Reads ahead shared with the restore's other streamed images: past its first, a feed takes each from these. */
+  shared?: SharedReads;
   workers?: ChunkWorkers;
   /** Called with each chunk's raw bytes once the pipe took them. */
   onBytes?: (bytes: number) => void;
@@ -78,12 +112,21 @@ export interface ChunkFeedOptions {
 export function chunkImageFeed(store: Pick<ChunkSource, 'readPackRange'>, image: ImageFile, options: ChunkFeedOptions): ImageFeed {
   const { readsAhead, workers = sharedChunkWorkers(), onBytes = () => undefined } = options;
   if (!Number.isInteger(readsAhead) || readsAhead < 1) throw new Error(`a streamed image needs at least one read ahead, not ${readsAhead}`);
-  return async (write) => {
+  const shared = options.shared ?? new SharedReads(readsAhead - 1);
+  return async (write, stopped) => {
     const ranges = planImageRanges(image);
+    // Once the server stops, no read more starts and the one waited for is waited for no longer.
+    let stop = (): void => undefined;
+    const abandoned = new Promise<never>((_, reject) => {
+      stop = () => reject(new PipeClosedError(`the restore no longer reads image ${image.name}`));
+      if (stopped.aborted) stop();
+      else stopped.addEventListener('abort', stop, { once: true });
+    });
+    abandoned.catch(() => undefined);
     // The reads ahead bound what is held, not the buffers: a range gathers every chunk it holds, so that the
     // range the pipe waits for never waits for a buffer that a later range holds.
     const buffers = new GatherBuffers(Number.MAX_SAFE_INTEGER);
-    const start = (range: PackRange): RangeInFlight => {
+    const start = (range: PackRange, isShared: boolean): RangeInFlight => {
       const slots = range.chunks.map(() => new Slot());
       let handed = 0;
       const writer = new RangeWriter(range, buffers, (ref, _destinations, stored, where) => {
@@ -105,19 +148,31 @@ export function chunkImageFeed(store: Pick<ChunkSource, 'readPackRange'>, image:
         },
       );
       read.catch(() => undefined); // judged when its turn comes
-      return { slots, read };
+      return { slots, read, shared: isShared };
+    };
+    /** A read that counted against the shared ones gives its place back once it is over. */
+    const settled = (range: RangeInFlight): void => {
+      if (range.shared)
+        void range.read.then(
+          () => shared.give(),
+          () => shared.give(),
+        );
     };
     const ahead: RangeInFlight[] = [];
     let next = 0;
     const fill = (): void => {
-      while (ahead.length < readsAhead && next < ranges.length) ahead.push(start(ranges[next++]!));
+      while (!stopped.aborted && ahead.length < readsAhead && next < ranges.length) {
+        const own = ahead.every((range) => range.shared);
+        if (!own && !shared.tryTake()) return;
+        ahead.push(start(ranges[next++]!, !own));
+      }
     };
     try {
       fill();
       while (ahead.length > 0) {
         const current = ahead[0]!;
         for (const slot of current.slots) {
-          const { raw, stored } = await slot.promise;
+          const { raw, stored } = await Promise.race([slot.promise, abandoned]);
           slot.consumed = true;
           try {
             await write(raw);
@@ -126,13 +181,15 @@ export function chunkImageFeed(store: Pick<ChunkSource, 'readPackRange'>, image:
           }
           onBytes(raw.length);
         }
-        await current.read;
-        ahead.shift();
+        await Promise.race([current.read, abandoned]);
+        settled(ahead.shift()!);
         fill();
       }
     } finally {
+      stopped.removeEventListener('abort', stop);
       // A feed that stopped early leaves reads in flight: their chunks go back to the pool once they settle.
       for (const range of ahead) {
+        settled(range);
         for (const slot of range.slots)
           if (!slot.consumed)
             slot.promise.then(

@@ -19,9 +19,16 @@ import { TransferProgress, type ProgressTerminal } from '../transfer/transfer-pr
 import { chooseSnapshots, incompatibility } from './snapshot-choice.ts';
 import { LogEvent } from '../shared/log-events.ts';
 import { findExecutable } from '../task/find-executable.ts';
-import { IMAGE_RELAY_BINARY, ImageStreamServer, MAX_SOCKET_PATH, STREAM_SOCKET_NAME, type ImageFeed } from '../../criu-bridge/image-stream-server.ts';
+import {
+  IMAGE_RELAY_BINARY,
+  ImageRelayError,
+  ImageStreamServer,
+  MAX_SOCKET_PATH,
+  STREAM_SOCKET_NAME,
+  type ImageFeed,
+} from '../../criu-bridge/image-stream-server.ts';
 import type { ImageFile } from '../store/manifest.ts';
-import { chunkImageFeed, fileImageFeed } from './image-feed.ts';
+import { chunkImageFeed, fileImageFeed, SharedReads } from './image-feed.ts';
 
 /** What a restore needs of the job's store (agent/store/snapshot-store.ts): its snapshots, their manifests and chunks. */
 export type RestoreStore = Pick<SnapshotStore, 'committedSnapshotIds' | 'lastEndedAttempt' | 'readManifest'> & ChunkSource;
@@ -65,10 +72,22 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
   const choice = chooseSnapshots(all, ended, ctx.config.jobId);
   if (choice.kind === 'none') return { kind: 'none', reasons: [choice.reason], hadSnapshots: false };
   const reasons: string[] = [];
+  // Once the relay failed in this process, no restore streams again: the images are downloaded first.
+  let streamingAllowed = true;
   for (const id of choice.snapshotIds) {
     const started = ctx.clock.now();
     try {
-      const { task, manifest, downloadMs, criuRestoreMs, runningAt } = await restoreSnapshot(ctx, id);
+      const restored = await restoreSnapshot(ctx, id, streamingAllowed).catch((error: unknown) => {
+        if (!(error instanceof RelayFailedError)) throw error;
+        // Not the snapshot's fault: the same snapshot again, its memory images downloaded into the work dir first.
+        streamingAllowed = false;
+        ctx.log.warn(
+          { event: LogEvent.restoreStreamFellBack, snapshotId: id, err: error.message },
+          'the streamed restore failed on the relay: restoring from downloaded images',
+        );
+        return restoreSnapshot(ctx, id, streamingAllowed);
+      });
+      const { task, manifest, downloadMs, criuRestoreMs, runningAt } = restored;
       return { kind: 'restored', task, manifest, restoreMs: runningAt - started, downloadMs, criuRestoreMs, runningAt };
     } catch (error) {
       const reason = `${id}: ${error instanceof Error ? error.message : String(error)}`;
@@ -77,6 +96,14 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
     }
   }
   return { kind: 'none', reasons, hadSnapshots: true };
+}
+
+/** A streamed restore that failed on the relay's side (ImageRelayError), not the snapshot's: it can be restored from downloaded images. */
+class RelayFailedError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'RelayFailedError';
+  }
 }
 
 /** Where a restore of `snapshotId` puts CRIU's images (and the socket CRIU streams the rest through). */
@@ -105,6 +132,7 @@ export function streamingRelay(imagesDir: string, searchPath = process.env.PATH)
 async function restoreSnapshot(
   ctx: RestoreContext,
   snapshotId: string,
+  streamingAllowed: boolean,
 ): Promise<{ task: TaskProcess; manifest: Manifest; downloadMs: number; criuRestoreMs: number; runningAt: number }> {
   const { config, store, log } = ctx;
   const manifest = await store.readManifest(snapshotId);
@@ -124,7 +152,7 @@ async function restoreSnapshot(
     await checkReferencedFiles(manifest.outside.referenced);
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
     const reads = readsInFlight(config.packsInFlight, imageBytes);
-    const streaming = streamingRelay(imagesDir);
+    const streaming = streamingAllowed ? streamingRelay(imagesDir) : { why: 'the image relay failed earlier in this restore' };
     const streamed = 'relay' in streaming ? manifest.images.filter(isStreamedImage) : [];
     const local = manifest.images.filter((image) => !streamed.includes(image));
     const streamedBytes = streamed.reduce((sum, image) => sum + image.bytes, 0);
@@ -168,11 +196,24 @@ async function restoreSnapshot(
     if ('relay' in streaming) {
       // CRIU asks for every image through the relay: the memory images stream from S3, each chunk checked before
       // a byte of it is written to CRIU's pipe; the others come from the files downloaded and checked above.
+      // Images CRIU reads side by side (a process each) share the restore's reads ahead.
+      const shared = new SharedReads(reads - 1);
       const feeds = new Map<string, ImageFeed>([
         ...local.map((image): [string, ImageFeed] => [image.name, fileImageFeed(path.join(imagesDir, image.name))]),
-        ...streamed.map((image): [string, ImageFeed] => [image.name, chunkImageFeed(store, image, { readsAhead: reads, onBytes: (n) => (downloaded += n) })]),
+        ...streamed.map((image): [string, ImageFeed] => [
+          image.name,
+          chunkImageFeed(store, image, { readsAhead: reads, shared, onBytes: (n) => (downloaded += n) }),
+        ]),
       ]);
-      server = await ImageStreamServer.start(streaming.relay, imagesDir, (name) => feeds.get(name));
+      server = await ImageStreamServer.start(streaming.relay, imagesDir, (name) => feeds.get(name)).catch(async (error: unknown) => {
+        // No stream then (nothing was read through it yet): the memory images are downloaded and checked first.
+        slog.warn(
+          { event: LogEvent.restoreStreamFellBack, err: error instanceof Error ? error.message : String(error) },
+          'the image relay did not start: downloading the memory images first',
+        );
+        await downloadImages(store, streamed, imagesDir, reads, (n) => (downloaded += n));
+        return undefined;
+      });
     }
     task = await restoreTask(
       ctx.criu,
@@ -192,9 +233,12 @@ async function restoreSnapshot(
       manifest.task.pipes,
       { clock: ctx.clock, output: ctx.output },
     ).catch((error: unknown) => {
-      // A stream that failed (a chunk that did not pass its check) is why CRIU could not restore: say that first.
+      // A stream that failed (a chunk that did not pass its check, or the relay) is why CRIU could not restore:
+      // said first, with what CRIU said after it.
       const streamFailure = server?.failure();
-      throw streamFailure ? new Error(`${streamFailure.message}; so criu restore failed`, { cause: error }) : error;
+      if (!streamFailure) throw error;
+      const message = `${streamFailure.message}; so ${error instanceof Error ? error.message : String(error)}`;
+      throw streamFailure instanceof ImageRelayError ? new RelayFailedError(message, error) : new Error(message, { cause: error });
     });
     // The tree runs from here (its output held back while it proves it does): what a restore's time counts up to.
     const runningAt = ctx.clock.now();

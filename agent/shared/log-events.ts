@@ -320,6 +320,14 @@ export const LOG_EVENTS = [
     fields: 'snapshotId, images, bytes, pagesAskedMs, pagesEndedMs, unfinished',
   },
   {
+    key: 'restoreStreamFellBack',
+    name: 'restore.stream-fell-back',
+    level: 'warn',
+    description:
+      "The image relay of a streamed restore did not start, or failed while CRIU read through it (not the snapshot's fault): the same snapshot is restored with its memory images downloaded into the work dir first, and no later restore of this attempt streams.",
+    fields: 'snapshotId, err',
+  },
+  {
     key: 'restoreSnapshotFailed',
     name: 'restore.snapshot-failed',
     level: 'warn',

@@ -107,7 +107,10 @@ async function feedIntoPipe(store: SnapshotStore, image: ImageFile, workers: Chu
   // Opening for writing waits for dd (already started) to open its end; the socket makes it non-blocking.
   const pipe = new Socket({ fd: openSync(fifo, 'w'), readable: false, writable: true });
   const feed = chunkImageFeed(store, image, { readsAhead: readsInFlight('auto', image.bytes), workers });
-  await feed((bytes) => new Promise<void>((resolve, reject) => pipe.write(bytes, (error) => (error ? reject(error) : resolve()))));
+  await feed(
+    (bytes) => new Promise<void>((resolve, reject) => pipe.write(bytes, (error) => (error ? reject(error) : resolve()))),
+    new AbortController().signal,
+  );
   await new Promise<void>((resolve) => pipe.end(resolve));
   const code = await readerExited;
   if (code !== 0) throw new Error(`dd reading the restore's pipe exited with ${code}`);

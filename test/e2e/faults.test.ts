@@ -18,6 +18,7 @@ import {
   runUntilCheckpointOnceStarted,
   signalAndCollect,
   startAttempt,
+  taskContainer,
   waitForExit,
   waitForLog,
   type AttemptOutput,
@@ -141,8 +142,9 @@ describe('torn and tampered snapshots', () => {
     const third = await runToCompletion(memoryTask, envFor(jobId, 3));
     const refusal = agentEvent(third.stderr, LogEvent.restoreSnapshotFailed);
     expect(String(refusal?.err)).toMatch(refusedAs);
-    // Refused mid-stream: the chunk was never written to CRIU's pipe, so CRIU failed before the tree ran.
-    expect(String(refusal?.err)).toMatch(/^[^:]+: image pages-\d+\.img could not be streamed to criu: .*; so criu restore failed$/);
+    // Refused mid-stream: the chunk was never written to CRIU's pipe, so CRIU failed (on a short image) before the tree ran.
+    expect(String(refusal?.err)).toMatch(/^[^:]+: image pages-\d+\.img could not be streamed to criu: .*; so criu restore failed \(exit \d+\)\n/);
+    expect(String(refusal?.err)).toMatch(/Reached EOF unexpectedly while reading page from image/);
     expect(agentEvent(third.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
     expect(first.stdout + third.stdout).toBe(uninterrupted);
   });
@@ -186,6 +188,53 @@ describe('local faults', () => {
     const second = await runToCompletionWithTmpfs(memoryTask, envFor(jobId, 2), { '/var/lib/spotsnap': 'rw,size=4m' });
     expect(agentEvent(second.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
     expect(Number(agentEvent(second.stderr, LogEvent.restoreStarted)?.streamedBytes)).toBeGreaterThan(64 << 20);
+    expect(first.stdout + second.stdout).toBe(uninterrupted);
+  });
+
+  // Stand-ins for the bundle's image relay (/opt/spotsnap/bin/spotsnap-image-relay), each failing in its own way.
+  const brokenRelays = [
+    {
+      name: 'does not start',
+      script: '#!/bin/sh\necho "cannot bind: Address already in use" >&2\nexit 3\n',
+      says: /^the image relay ended with exit 3: cannot bind: Address already in use$/,
+    },
+    {
+      // The bundle's relay itself, with every pipe it hands over renamed to a descriptor that is not there: CRIU
+      // then reads empty images and fails, on the relay's account, not the snapshot's.
+      name: 'hands over pipes the agent cannot open',
+      script: [
+        '#!/bin/sh',
+        'for loader in /opt/spotsnap/runtime/lib/ld-linux*; do :; done',
+        '"$loader" --library-path /opt/spotsnap/runtime/lib /opt/spotsnap/runtime/bin/spotsnap-image-relay "$@" | while IFS= read -r line; do',
+        '  case "$line" in "pipe "*) echo "pipe 999" ;; *) echo "$line" ;; esac',
+        'done',
+        '',
+      ].join('\n'),
+      says: /^could not open the pipe of image [\w.-]+\.img: ENOENT.*; so criu restore failed \(exit \d+\)/,
+    },
+  ];
+
+  it.each(brokenRelays)('restores the same snapshot from downloaded images when the image relay $name, and says so', async ({ script, says }) => {
+    const jobId = `broken-relay-${randomUUID()}`;
+    const first = await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(5), () => imds.scheduleNotice(0));
+    imds.clearNotice();
+    expect(agentEvents(first.stderr)).toContain(LogEvent.checkpointCommitted);
+    const container = await taskContainer(memoryTask, envFor(jobId, 2))
+      .withCopyContentToContainer([{ content: script, target: '/opt/spotsnap/bin/spotsnap-image-relay', mode: 0o755 }])
+      .start();
+    let second: AttemptOutput;
+    try {
+      await waitForExit(container, 120_000);
+      second = await collect(container);
+    } finally {
+      await container.stop({ remove: true, timeout: 0 });
+    }
+    const fellBack = agentEvent(second.stderr, LogEvent.restoreStreamFellBack);
+    expect(String(fellBack?.err)).toMatch(says);
+    // Not held against the snapshot: no other was tried, and the task went on from the first attempt's checkpoint.
+    expect(agentEvents(second.stderr)).not.toContain(LogEvent.restoreSnapshotFailed);
+    expect(agentEvent(second.stderr, LogEvent.restoreDone)?.fromAttempt).toBe(1);
+    expect(second.exitCode).toBe(0);
     expect(first.stdout + second.stdout).toBe(uninterrupted);
   });
 

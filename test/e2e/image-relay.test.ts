@@ -46,6 +46,8 @@ describe('the image relay', () => {
     { name: 'bad-name', exit: 4, says: /^spotsnap-image-relay: a request that is not an image name$/ },
     { name: 'bad-answer', exit: 4, says: /^spotsnap-image-relay: an answer other than yes or no$/ },
     { name: 'not-taken', exit: 4, says: /^spotsnap-image-relay: the agent did not take the pipe$/ },
+    // Not killed by SIGPIPE: an exit status the agent reports, with why.
+    { name: 'criu-gone', exit: 3, says: /^spotsnap-image-relay: replying: Broken pipe$/ },
     { name: 'usage', exit: 2, says: /^usage: spotsnap-image-relay IMAGES_DIR/ },
     { name: 'long-dir', exit: 2, says: /\/streamer-serve\.sock is longer than a UNIX socket path may be \(107 bytes\): use a shorter directory$/ },
   ])('$name: exits with $exit and says why on stderr', async ({ name, exit, says }) => {
