@@ -78,8 +78,9 @@ async function runWithSnapshots(
   let outcome: RestoreOutcome;
   let lookupFailed = false;
   try {
-    // The restore's workers are the attempt's: as many as SPOTSNAP_WORKERS says, not the default pool's.
-    sharedChunkWorkers(workerCount(config.workers));
+    // The restore's workers are the attempt's: as many as SPOTSNAP_WORKERS says, not the default pool's. They
+    // start now, loading their module while the snapshots are looked up, not when the first chunk needs them.
+    sharedChunkWorkers(workerCount(config.workers)).warm();
     outcome = await restoreNewestSnapshot({ config, criu, store, command, clock, log: jlog, beforeCriu: (manifest) => credentials.serveFor(manifest) });
   } catch (error) {
     lookupFailed = true;
