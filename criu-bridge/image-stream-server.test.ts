@@ -140,7 +140,7 @@ describe('ImageStreamServer', () => {
     expect((await delivered())['pages-1.img']!.length).toBeGreaterThanOrEqual(1 << 20);
     expect(feedError).toBeInstanceOf(PipeClosedError);
     const [request] = server.requests;
-    expect(request!.ended).toMatch(/^criu's pipe of image pages-1\.img closed after \d+ bytes \(.*EPIPE.*\)$/);
+    expect(request!.ended).toMatch(/^criu's pipe of image pages-1\.img closed after \d+ bytes \(.+\)$/);
     expect(request!.bytes).toBeLessThan(8 << 20);
     // Nothing to blame a failed restore on: CRIU's own error comes first then.
     expect(server.failure()).toBeUndefined();

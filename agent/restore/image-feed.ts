@@ -116,9 +116,10 @@ export function chunkImageFeed(store: Pick<ChunkSource, 'readPackRange'>, image:
   return async (write, stopped) => {
     const ranges = planImageRanges(image);
     // Once the server stops, no read more starts and the one waited for is waited for no longer.
+    const noLongerRead = () => new PipeClosedError(`the restore no longer reads image ${image.name}`);
     let stop = (): void => undefined;
     const abandoned = new Promise<never>((_, reject) => {
-      stop = () => reject(new PipeClosedError(`the restore no longer reads image ${image.name}`));
+      stop = () => reject(noLongerRead());
       if (stopped.aborted) stop();
       else stopped.addEventListener('abort', stop, { once: true });
     });
@@ -172,16 +173,18 @@ export function chunkImageFeed(store: Pick<ChunkSource, 'readPackRange'>, image:
       while (ahead.length > 0) {
         const current = ahead[0]!;
         for (const slot of current.slots) {
-          const { raw, stored } = await Promise.race([slot.promise, abandoned]);
+          const { raw, stored } = await Promise.race([abandoned, slot.promise]);
           slot.consumed = true;
           try {
+            // A chunk already checked when the server stopped is not written either.
+            if (stopped.aborted) throw noLongerRead();
             await write(raw);
           } finally {
             buffers.release(stored);
           }
           onBytes(raw.length);
         }
-        await Promise.race([current.read, abandoned]);
+        await Promise.race([abandoned, current.read]);
         settled(ahead.shift()!);
         fill();
       }
