@@ -17,8 +17,8 @@ import {
   runUntilCheckpoint,
   runUntilCheckpointOnceStarted,
   signalAndCollect,
+  runPrepared,
   startAttempt,
-  taskContainer,
   waitForExit,
   waitForLog,
   type AttemptOutput,
@@ -219,16 +219,9 @@ describe('local faults', () => {
     const first = await runUntilCheckpointOnceStarted(memoryTask, envFor(jobId, 1), memoryTaskSteps(5), () => imds.scheduleNotice(0));
     imds.clearNotice();
     expect(agentEvents(first.stderr)).toContain(LogEvent.checkpointCommitted);
-    const container = await taskContainer(memoryTask, envFor(jobId, 2))
-      .withCopyContentToContainer([{ content: script, target: '/opt/spotsnap/bin/spotsnap-image-relay', mode: 0o755 }])
-      .start();
-    let second: AttemptOutput;
-    try {
-      await waitForExit(container, 120_000);
-      second = await collect(container);
-    } finally {
-      await container.stop({ remove: true, timeout: 0 });
-    }
+    const second = await runPrepared(memoryTask, envFor(jobId, 2), {
+      files: [{ content: script, target: '/opt/spotsnap/bin/spotsnap-image-relay', mode: 0o755 }],
+    });
     const fellBack = agentEvent(second.stderr, LogEvent.restoreStreamFellBack);
     expect(String(fellBack?.err)).toMatch(says);
     // Not held against the snapshot: no other was tried, and the task went on from the first attempt's checkpoint.

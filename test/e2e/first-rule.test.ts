@@ -16,6 +16,7 @@ import {
   runToCompletion,
   runUntilCheckpoint,
   signalAndCollect,
+  runPrepared,
   taskContainer,
   waitForExit,
   waitForLog,
@@ -41,22 +42,6 @@ afterEach(() => {
 
 function envFor(jobId: string, attempt: number, overrides: Record<string, string> = {}): Record<string, string> {
   return { ...jobEnv({ s3Endpoint: proxy.url, imdsUrl: imds.url, bucket, jobId, attempt }), ...overrides };
-}
-
-/** Runs one attempt to completion in a container prepared with files and tmpfs mounts of its own. */
-async function runPrepared(
-  command: readonly string[],
-  env: Record<string, string>,
-  prepare: { files?: Array<{ content: string; target: string }>; tmpfs?: Record<string, string> },
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const container = taskContainer(command, env, prepare.tmpfs, undefined, IMAGE).withCopyContentToContainer(prepare.files ?? []);
-  const started = await container.start();
-  try {
-    await waitForExit(started, 120_000);
-    return await collect(started);
-  } finally {
-    await started.stop({ remove: true, timeout: 0 });
-  }
 }
 
 describe('a restore that cannot be used is never a failed job', () => {
@@ -100,7 +85,7 @@ describe('a restore that cannot be used is never a failed job', () => {
     expect(agentEvents(first.stderr)).toContain(LogEvent.checkpointCommitted);
 
     const secondPrepare = name.startsWith('a mount') ? prepare : { ...prepare, tmpfs: { '/scratch': 'rw,size=4m' } };
-    const second = await runPrepared(firstCommand, envFor(jobId, 2, env), secondPrepare);
+    const second = await runPrepared(firstCommand, envFor(jobId, 2, env), secondPrepare, IMAGE);
     const log = agentLog(second.stderr);
     const refused = log.find((l) => l.event === LogEvent.restoreSnapshotFailed);
     expect(String(refused?.err)).toMatch(reason);
@@ -117,9 +102,14 @@ describe('a restore that cannot be used is never a failed job', () => {
     imds.scheduleNotice(2500);
     await runUntilCheckpoint(fallbackTask, envFor(jobId, 1), undefined, 120_000, IMAGE);
     imds.clearNotice();
-    const second = await runPrepared(fallbackTask, envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }), {
-      files: [{ content: 'crash\n', target: CRASH_MARK }],
-    });
+    const second = await runPrepared(
+      fallbackTask,
+      envFor(jobId, 2, { SPOTSNAP_ON_RESTORE_FAILURE: 'fail' }),
+      {
+        files: [{ content: 'crash\n', target: CRASH_MARK }],
+      },
+      IMAGE,
+    );
     expect(second.exitCode).toBe(176);
     expect(second.stdout).toBe('');
   });
@@ -133,7 +123,7 @@ describe('a task that ended is never resumed from before its end', () => {
     await runUntilCheckpoint(fallbackTask, envFor(jobId, 1), undefined, 120_000, IMAGE);
     imds.clearNotice();
     // Attempt 2 resumes the task, which then fails (exit 3) on its own.
-    const second = await runPrepared(fallbackTask, envFor(jobId, 2), { files: [{ content: 'fail\n', target: FAIL_MARK }] });
+    const second = await runPrepared(fallbackTask, envFor(jobId, 2), { files: [{ content: 'fail\n', target: FAIL_MARK }] }, IMAGE);
     expect(agentEvents(second.stderr)).toContain(LogEvent.restoreDone);
     expect(second.exitCode).toBe(3);
     // Attempt 3, the retry for that failure, does not resume attempt 1's snapshot again: it starts over.

@@ -16,6 +16,7 @@ import {
   collect,
   eventLine,
   FRESH_START_EVENTS,
+  runPrepared,
   taskContainer,
   waitForExit,
   waitForLog,
@@ -87,15 +88,7 @@ async function firstAttempt(batch: readonly ZdtmTest[], jobId: string, extra: Re
 
 /** Attempt 2, in a fresh container that has the stop file: restored, the tests are stopped and report. */
 async function secondAttempt(batch: readonly ZdtmTest[], jobId: string, extra: Record<string, string>): Promise<AttemptOutput> {
-  const container = await taskContainer(command(batch), env(jobId, 2, extra), undefined, undefined, IMAGE)
-    .withCopyContentToContainer([{ content: 'stop\n', target: STOP_FILE }])
-    .start();
-  try {
-    await waitForExit(container, 120_000);
-    return await collect(container);
-  } finally {
-    await container.stop({ remove: true, timeout: 0 });
-  }
+  return runPrepared(command(batch), env(jobId, 2, extra), { files: [{ content: 'stop\n', target: STOP_FILE }] }, IMAGE);
 }
 
 /** Runs one batch through both attempts and checks that every test passed after its restore, not started again. */

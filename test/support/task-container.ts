@@ -196,6 +196,27 @@ export async function runToCompletionWithTmpfs(command: readonly string[], env: 
   }
 }
 
+/** Files to put into a container before it starts (testcontainers' content to copy: `mode` for an executable). */
+export type PreparedFile = { content: string; target: string; mode?: number };
+
+/** Runs one attempt to completion in a container prepared with files and tmpfs mounts of its own. */
+export async function runPrepared(
+  command: readonly string[],
+  env: Record<string, string>,
+  prepare: { files?: PreparedFile[]; tmpfs?: Record<string, string> },
+  image: string = TASK_IMAGE,
+): Promise<AttemptOutput> {
+  const started = await taskContainer(command, env, prepare.tmpfs, undefined, image)
+    .withCopyContentToContainer(prepare.files ?? [])
+    .start();
+  try {
+    await waitForExit(started, 120_000);
+    return await collect(started);
+  } finally {
+    await started.stop({ remove: true, timeout: 0 });
+  }
+}
+
 /** Waits until the container has exited. */
 export async function waitForExit(container: StartedTestContainer, timeoutMs = 60_000): Promise<void> {
   await execa('docker', ['wait', container.getId()], { timeout: timeoutMs });
