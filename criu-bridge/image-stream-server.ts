@@ -57,6 +57,9 @@ export interface ImageRequest {
   endedMs?: number;
 }
 
+/** Why a write after the server stopped went nowhere. */
+const NO_LONGER_READ = 'the restore no longer reads it';
+
 type RelayProcess = ChildProcessByStdio<Writable, Readable, Readable>;
 
 /**
@@ -212,13 +215,13 @@ export class ImageStreamServer {
     const write = (bytes: Buffer): Promise<void> =>
       new Promise<void>((resolve, reject) => {
         if (this.stopped || pipeError || pipe.destroyed) {
-          reject(closed(this.stopped ? 'the restore no longer reads it' : (pipeError?.message ?? 'closed')));
+          reject(closed(this.stopped ? NO_LONGER_READ : (pipeError?.message ?? 'closed')));
           return;
         }
         pipe.write(bytes, (error) => (error ? reject(closed(error.message)) : resolve()));
       }).then(() => {
         // A pipe destroyed by stop() calls back the write it held as if it went through: it is not counted.
-        if (this.stopped) throw closed('the restore no longer reads it');
+        if (this.stopped) throw closed(NO_LONGER_READ);
         request.bytes += bytes.length;
       });
     try {

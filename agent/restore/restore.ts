@@ -72,20 +72,20 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
   const choice = chooseSnapshots(all, ended, ctx.config.jobId);
   if (choice.kind === 'none') return { kind: 'none', reasons: [choice.reason], hadSnapshots: false };
   const reasons: string[] = [];
-  // Once the relay failed in this process, no restore streams again: the images are downloaded first.
-  let streamingAllowed = true;
+  // Once the relay failed in this attempt, no restore streams again: the images are downloaded first.
+  const relay: RelayState = { failed: false };
   for (const id of choice.snapshotIds) {
     const started = ctx.clock.now();
     try {
-      const restored = await restoreSnapshot(ctx, id, streamingAllowed).catch((error: unknown) => {
+      const restored = await restoreSnapshot(ctx, id, relay).catch((error: unknown) => {
         if (!(error instanceof RelayFailedError)) throw error;
         // Not the snapshot's fault: the same snapshot again, its memory images downloaded into the work dir first.
-        streamingAllowed = false;
+        relay.failed = true;
         ctx.log.warn(
           { event: LogEvent.restoreStreamFellBack, snapshotId: id, err: error.message },
           'the streamed restore failed on the relay: restoring from downloaded images',
         );
-        return restoreSnapshot(ctx, id, streamingAllowed);
+        return restoreSnapshot(ctx, id, relay);
       });
       const { task, manifest, downloadMs, criuRestoreMs, runningAt } = restored;
       return { kind: 'restored', task, manifest, restoreMs: runningAt - started, downloadMs, criuRestoreMs, runningAt };
@@ -96,6 +96,11 @@ export async function restoreNewestSnapshot(ctx: RestoreContext): Promise<Restor
     }
   }
   return { kind: 'none', reasons, hadSnapshots: true };
+}
+
+/** Whether the image relay failed earlier in this attempt's restores (then none streams again). */
+interface RelayState {
+  failed: boolean;
 }
 
 /** A streamed restore that failed on the relay's side (ImageRelayError), not the snapshot's: it can be restored from downloaded images. */
@@ -132,7 +137,7 @@ export function streamingRelay(imagesDir: string, searchPath = process.env.PATH)
 async function restoreSnapshot(
   ctx: RestoreContext,
   snapshotId: string,
-  streamingAllowed: boolean,
+  relay: RelayState,
 ): Promise<{ task: TaskProcess; manifest: Manifest; downloadMs: number; criuRestoreMs: number; runningAt: number }> {
   const { config, store, log } = ctx;
   const manifest = await store.readManifest(snapshotId);
@@ -152,7 +157,7 @@ async function restoreSnapshot(
     await checkReferencedFiles(manifest.outside.referenced);
     const imageBytes = manifest.images.reduce((s, f) => s + f.bytes, 0);
     const reads = readsInFlight(config.packsInFlight, imageBytes);
-    const streaming = streamingAllowed ? streamingRelay(imagesDir) : { why: 'the image relay failed earlier in this restore' };
+    const streaming = relay.failed ? { why: 'the image relay failed earlier in this restore' } : streamingRelay(imagesDir);
     const streamed = 'relay' in streaming ? manifest.images.filter(isStreamedImage) : [];
     const local = manifest.images.filter((image) => !streamed.includes(image));
     const streamedBytes = streamed.reduce((sum, image) => sum + image.bytes, 0);
@@ -207,6 +212,7 @@ async function restoreSnapshot(
       ]);
       server = await ImageStreamServer.start(streaming.relay, imagesDir, (name) => feeds.get(name)).catch(async (error: unknown) => {
         // No stream then (nothing was read through it yet): the memory images are downloaded and checked first.
+        relay.failed = true;
         slog.warn(
           { event: LogEvent.restoreStreamFellBack, err: error instanceof Error ? error.message : String(error) },
           'the image relay did not start: downloading the memory images first',

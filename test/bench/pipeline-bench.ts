@@ -18,6 +18,7 @@ import { PageChunkSink } from '../../agent/checkpoint/page-chunks.ts';
 import { DirectPageReceiver } from '../../agent/checkpoint/page-receiver.ts';
 import { chunkImageFeed } from '../../agent/restore/image-feed.ts';
 import { readsInFlight } from '../../agent/restore/chunk-downloader.ts';
+import { isStreamedImage } from '../../agent/restore/restore.ts';
 import type { ImageFile } from '../../agent/store/manifest.ts';
 import { createS3Client, SnapshotStore } from '../../agent/store/snapshot-store.ts';
 import { ChunkUploader } from '../../agent/transfer/chunk-uploader.ts';
@@ -145,7 +146,7 @@ try {
   });
   agent.destroy();
   writer.kill();
-  const pages = files.find((f) => f.name.startsWith('pages-'));
+  const pages = files.find(isStreamedImage);
   if (args.values.restore && !pages) throw new Error('the checkpoint stored no pages image to restore');
   const restore = args.values.restore && pages ? await measure(sizeMiB, () => feedIntoPipe(store, pages, workers, dir)) : undefined;
   console.log(
