@@ -2,7 +2,7 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Wait, type StartedTestContainer } from 'testcontainers';
 import { CriuCli } from '../../criu-bridge/criu-cli.ts';
@@ -29,8 +29,31 @@ import { committedManifests, deleteKeysIn, deletePrefix } from './bench-s3.ts';
 export interface BenchTarget {
   s3Endpoint: string;
   imds: ImdsSimulator;
-  /** A tmpfs directory on the host for the plain upload's source file. */
+  /** A tmpfs directory on the host for the benchmark's own files. */
   scratchDir: string;
+}
+
+/** What the machine must keep free beside a case's task, its objects and a background checkpoint's spill. */
+const MEMORY_MARGIN_BYTES = 2 * 2 ** 30;
+
+/**
+ * The SPOTSNAP_SPILL_LIMIT that keeps a background checkpoint of a task of `imageBytes` within the host's free
+ * memory, or undefined where the agent's own limit (half the headroom it sees) already does: the spill, the
+ * task and the stand-in's objects (tmpfs, all three) are in memory together, and the agent cannot see the
+ * stand-in's objects grow. Without it an 8 GiB case on a 24 GiB machine would run out of memory.
+ */
+async function spillCapForMemory(imageBytes: number): Promise<string | undefined> {
+  const available = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) * 1024;
+  const room = available - 2 * imageBytes - MEMORY_MARGIN_BYTES;
+  if (!Number.isFinite(room) || room >= imageBytes) return undefined;
+  return `${Math.max(0, Math.floor(room / 2 ** 20))}MiB`;
+}
+
+/** The plain dump's images in `c` (`/tmpfs/raw/*.img`) as host paths, through the container's root in /proc. */
+async function imageFilesOf(c: StartedTestContainer): Promise<string[]> {
+  const pid = (await execa('docker', ['inspect', '--format', '{{.State.Pid}}', c.getId()])).stdout.trim();
+  const names = (await execa('docker', ['exec', c.getId(), 'sh', '-c', 'cd /tmpfs/raw && ls -1 -- *.img'])).stdout.trim().split('\n');
+  return names.map((name) => `/proc/${pid}/root/tmpfs/raw/${name}`);
 }
 
 async function logsOf(c: StartedTestContainer): Promise<string> {
@@ -114,9 +137,18 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   const lastDumpMs = await timedExec(raw.c, `mkdir -p /tmpfs/raw && ${criu.baselineDumpCommand(raw.pid, '/tmpfs/raw', 'dump.log').join(' ')}`);
   const dumpMs = Math.min(trialDumpMs, lastDumpMs);
   const imageBytes = Number((await execa('docker', ['exec', raw.c.getId(), 'sh', '-c', 'cat /tmpfs/raw/*.img | wc -c'])).stdout.trim());
-  // The same bytes on the host's tmpfs, for the plain upload.
-  const imagesFile = path.join(target.scratchDir, `${bucket}.img`);
-  await execa('docker', ['exec', raw.c.getId(), 'sh', '-c', 'cat /tmpfs/raw/*.img'], { stdout: { file: imagesFile }, buffer: false });
+
+  // 2. Plain upload and download of the same bytes (the network-side limits), at their fastest in-flight counts,
+  // read where the dump wrote them (the container's tmpfs, through its root in /proc): no copy of the images is
+  // made, so that an 8 GiB case needs the images and the stand-in's objects beside each other, not a third copy.
+  // The dump ended the task, so its memory is free by now.
+  const up = await measurePlainUpload(s3Endpoint, bucket, await imageFilesOf(raw.c), { prefix: 'plain/' });
+  const down = await measurePlainDownload(s3Endpoint, bucket, await imageFilesOf(raw.c), { prefix: 'plain/' });
+  await deleteKeysIn(client, bucket, plainPieceKeys(imageBytes, { prefix: 'plain/' }));
+  console.log(
+    `plain upload ${(up.seconds * 1000).toFixed(0)} ms (${up.inFlight} in flight), plain download ${(down.seconds * 1000).toFixed(0)} ms (${down.inFlight} in flight)`,
+  );
+
   // The faster of two plain restores, each in a fresh container, for the same reason as the dumps: one plain
   // restore of 2 GiB took 6.4 s, into memory the VM had handed back, where spotsnap's whole restore took 6.1 s.
   // The file the task's output went to (CRIU reopens it, and checks its size) as the dumped container had it.
@@ -139,15 +171,6 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     `plain dump ${dumpMs} ms (of ${trialDumpMs} and ${lastDumpMs}), plain restore ${restoreMs} ms (of ${firstRestoreMs} and ${lastRestoreMs}), ${(imageBytes / 1048576).toFixed(0)} MiB of images`,
   );
 
-  // 2. Plain upload and download of as many bytes (the network-side limits), at their fastest in-flight counts.
-  const up = await measurePlainUpload(s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
-  const down = await measurePlainDownload(s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
-  await rm(imagesFile);
-  await deleteKeysIn(client, bucket, plainPieceKeys(imageBytes, { prefix: 'plain/' }));
-  console.log(
-    `plain upload ${(up.seconds * 1000).toFixed(0)} ms (${up.inFlight} in flight), plain download ${(down.seconds * 1000).toFixed(0)} ms (${down.inFlight} in flight)`,
-  );
-
   // 3. spotsnap: first checkpoint at a notice, restore in a new container, 10% of memory changed, second checkpoint.
   const jobId = `bench-${mib}-${kind}-${randomUUID().slice(0, 8)}`;
   const env = (attempt: number, extra: Record<string, string> = {}) => ({
@@ -162,6 +185,7 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     .start();
   imds.scheduleNotice(0);
   await waitForLog(first, eventLine(LogEvent.checkpointCommitted), 600_000);
+  (await import('node:fs')).writeFileSync(`/tmp/first-${mib}-${kind}.log`, await logsOf(first));
   const firstFigures = await checkpointFigures(first, committedCheckpoints(await logsOf(first), 'final')[0]);
   imds.clearNotice();
   await first.stop({ remove: true, timeout: 0 });
@@ -192,8 +216,10 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
 
   // 4. A background checkpoint of a fresh task: how long it keeps the task frozen.
   const backgroundJob = `${jobId}-bg`;
+  const spillCap = await spillCapForMemory(imageBytes);
+  if (spillCap !== undefined) console.log(`background spill capped at ${spillCap} by this machine's free memory (SPOTSNAP_SPILL_LIMIT)`);
   const background = await container(TASK(mib, kind), {
-    ...env(1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s' }),
+    ...env(1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s', ...(spillCap === undefined ? {} : { SPOTSNAP_SPILL_LIMIT: spillCap }) }),
     SPOTSNAP_JOB_ID: backgroundJob,
   })
     .withWaitStrategy(Wait.forLogMessage(/^ready/m))

@@ -6,7 +6,8 @@ import type { MemoryKind } from './bench-results.ts';
 
 /** The bench task: holds `mib` MiB of memory of a kind, prints ready, rewrites 10% of it when change-now appears (docker/sample-tasks/bench-task.py). */
 export const TASK = (mib: number, kind: MemoryKind = 'random') => ['python3', '/opt/spotsnap/samples/bench-task.py', String(mib), kind];
-const TMPFS = { '/tmpfs': 'rw,size=16g' };
+// A cap, not an allocation: an 8 GiB task's images and the memory warmed beside them before a plain restore.
+const TMPFS = { '/tmpfs': 'rw,size=32g' };
 
 /** A task container with the options CRIU needs (docker/README.md) and a tmpfs for images. */
 export function container(command: string[], env: Record<string, string> = {}, entrypoint?: string[]): GenericContainer {

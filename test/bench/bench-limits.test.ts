@@ -1,4 +1,4 @@
-// The plain S3 limits move exactly the file's bytes: the pieces that land in the fast stand-in's directory are the file, and all of it comes back.
+// The plain S3 limits move exactly the files' bytes: the pieces that land in the fast stand-in's directory are the files one after the other, and all of it comes back.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +38,19 @@ describe('plain S3 limits', () => {
 
     const download = await measurePlainDownload(server.endpoint, bucket, file, options);
     expect(download).toMatchObject({ bytes: source.length, pieces: 4 });
+  });
+
+  it('send several files as one run of bytes, the pieces crossing from one file into the next', async () => {
+    // Cut inside the second piece, so that one piece holds the end of the first file and the start of the second.
+    const parts = [path.join(dir, 'part-0.bin'), path.join(dir, 'part-1.bin')];
+    writeFileSync(parts[0]!, source.subarray(0, (1 << 20) + 777));
+    writeFileSync(parts[1]!, source.subarray((1 << 20) + 777));
+    const split = { ...options, prefix: 'split/' };
+    const upload = await measurePlainUpload(server.endpoint, bucket, parts, split);
+    expect(upload).toMatchObject({ bytes: source.length, pieces: 4 });
+    const landed = Buffer.concat(plainPieceKeys(source.length, split).map((key) => readFileSync(path.join(dir, 's3', bucket, fileNameOfKey(key)))));
+    expect(landed.equals(source)).toBe(true);
+    expect(await measurePlainDownload(server.endpoint, bucket, parts, split)).toMatchObject({ bytes: source.length, pieces: 4 });
   });
 
   it('refuse a download of pieces that are not there, naming the request', async () => {

@@ -1,10 +1,11 @@
-// The benchmark's S3 limits: plain signed, unsigned-payload PUTs of 8 MiB pieces of a file and plain ranged GETs of them back, at the fastest in-flight count.
+// The benchmark's S3 limits: plain signed, unsigned-payload PUTs of 8 MiB pieces of some files' bytes and plain ranged GETs of them back, at the fastest in-flight count.
 //
 // These are the baselines spotsnap is compared with, so they must be the fastest plain way to move the same
 // bytes: one keep-alive connection and one reused buffer per request in flight (plain-http-connection.ts),
 // each request signed (plain-sigv4.ts) but no SDK, no checksum, nothing kept of a download. The in-flight count that is fastest depends on the server and the
 // cores, so each is measured at several and the fastest is reported.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { FileSequence } from './file-sequence.ts';
 import { PlainConnection } from './plain-http-connection.ts';
 import { signedHeaders, type PlainCredentials } from './plain-sigv4.ts';
 
@@ -26,7 +27,7 @@ export interface PlainTransferOptions {
 export interface PlainTransfer {
   /** Seconds of the fastest trial. */
   seconds: number;
-  /** Bytes moved in one trial (the file's size). */
+  /** Bytes moved in one trial (the files' size). */
   bytes: number;
   /** Requests in flight in the fastest trial. */
   inFlight: number;
@@ -40,7 +41,7 @@ export interface PlainTransfer {
 const DEFAULT_IN_FLIGHT = [4, 8, 16, 32] as const;
 const DEFAULT_PIECE_BYTES = 8 << 20;
 
-/** The keys measurePlainUpload writes for a file of `bytes` bytes (to delete them afterwards). */
+/** The keys measurePlainUpload writes for `bytes` bytes of files (to delete them afterwards). */
 export function plainPieceKeys(bytes: number, options: PlainTransferOptions = {}): string[] {
   const pieceBytes = options.pieceBytes ?? DEFAULT_PIECE_BYTES;
   const prefix = options.prefix ?? 'bench-limits/';
@@ -139,43 +140,42 @@ async function fastest(target: Target, bytes: number, options: PlainTransferOpti
   return { ...best!, bytes, pieces, trials, mibPerSecond: bytes / (1 << 20) / best!.seconds };
 }
 
+/** A file, or files whose bytes are sent one after the other as if they were one (a dump's images, uncopied). */
+export type PlainSource = string | readonly string[];
+
+const pathsOf = (source: PlainSource): readonly string[] => (typeof source === 'string' ? [source] : source);
+
 /**
- * PUTs `file` (on tmpfs, so reading it costs a copy) as objects of `pieceBytes` under `prefix` in `bucket`,
- * which must exist: each request signed, with an unsigned payload and no checksum, the fewest headers S3
- * takes. Reading each piece into its slot's buffer is part of the time. Repeated at each in-flight count; the
- * objects of the last trial stay for measurePlainDownload.
+ * PUTs the bytes of `source` (on tmpfs, so reading them costs a copy) as objects of `pieceBytes` under `prefix`
+ * in `bucket`, which must exist: each request signed, with an unsigned payload and no checksum, the fewest
+ * headers S3 takes. Reading each piece into its slot's buffer is part of the time. Repeated at each in-flight
+ * count; the objects of the last trial stay for measurePlainDownload.
  */
-export async function measurePlainUpload(endpoint: string, bucket: string, file: string, options: PlainTransferOptions = {}): Promise<PlainTransfer> {
+export async function measurePlainUpload(endpoint: string, bucket: string, source: PlainSource, options: PlainTransferOptions = {}): Promise<PlainTransfer> {
   const target = targetOf(endpoint, bucket, options);
   const pieceBytes = options.pieceBytes ?? DEFAULT_PIECE_BYTES;
-  const fd = openSync(file, 'r');
+  const sequence = new FileSequence(pathsOf(source));
   try {
-    const bytes = fstatSync(fd).size;
+    const bytes = sequence.bytes;
     const keys = plainPieceKeys(bytes, options);
     return await fastest(target, bytes, options, pieceBytes, async (i, buffer, connection) => {
       const length = Math.min(pieceBytes, bytes - i * pieceBytes);
-      for (let at = 0; at < length; ) {
-        const read = readSync(fd, buffer, at, length - at, i * pieceBytes + at);
-        if (read === 0) throw new Error(`plain S3 limits: ${file} ended at byte ${i * pieceBytes + at}, before its size of ${bytes} bytes`);
-        at += read;
-      }
+      sequence.read(buffer, length, i * pieceBytes);
       await send(connection, target, 'PUT', keys[i]!, { 'content-length': String(length) }, buffer.subarray(0, length), () => undefined);
     });
   } finally {
-    closeSync(fd);
+    sequence.close();
   }
 }
 
 /**
- * GETs back what measurePlainUpload stored for `file` (same options), one ranged GET per piece, the bytes
+ * GETs back what measurePlainUpload stored for `source` (same options), one ranged GET per piece, the bytes
  * counted and dropped as they arrive. Rejects unless every range came whole.
  */
-export async function measurePlainDownload(endpoint: string, bucket: string, file: string, options: PlainTransferOptions = {}): Promise<PlainTransfer> {
+export async function measurePlainDownload(endpoint: string, bucket: string, source: PlainSource, options: PlainTransferOptions = {}): Promise<PlainTransfer> {
   const target = targetOf(endpoint, bucket, options);
   const pieceBytes = options.pieceBytes ?? DEFAULT_PIECE_BYTES;
-  const fd = openSync(file, 'r');
-  const bytes = fstatSync(fd).size;
-  closeSync(fd);
+  const bytes = pathsOf(source).reduce((sum, file) => sum + statSync(file).size, 0);
   const keys = plainPieceKeys(bytes, options);
   return fastest(target, bytes, options, 0, async (i, _buffer, connection) => {
     const length = Math.min(pieceBytes, bytes - i * pieceBytes);

@@ -1,6 +1,6 @@
 // `npm run bench [-- --size MIB] [--kind random|text] [--s3 fast|emulator]`: checkpoint and restore against the plain limits, measured in one run.
 import { execa } from 'execa';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,16 @@ try {
 } catch (error) {
   fail((error as Error).message);
 }
+// A case holds at most its task's memory twice over (the images beside the stand-in's objects, or a restored
+// task beside its snapshot) and a tenth more for the second checkpoint, all of it in memory (tmpfs).
+const neededMiB = (mib: number) => Math.ceil(mib * 2.2) + 2048;
+const availableMiB = Math.floor(Number(/^MemAvailable:\s+(\d+) kB$/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) / 1024);
+for (const mib of SIZES_MIB)
+  if (neededMiB(mib) > availableMiB)
+    fail(
+      `--size ${mib} needs about ${neededMiB(mib)} MiB of free memory and this machine has ${availableMiB} MiB; ` +
+        `the largest size that fits is ${Math.max(0, Math.floor((availableMiB - 2048) / 2.2))} MiB`,
+    );
 
 const docker = await execa('docker', ['info', '--format', '{{.ServerVersion}}'], { reject: false });
 if (docker.exitCode !== 0) {
