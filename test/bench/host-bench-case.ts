@@ -1,6 +1,6 @@
 // One task of the host benchmark: the same figures as bench-case.ts, with the bundle's agent, CRIU and tools run on the host itself (no Docker, no Node but the bundle's).
 import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { baselineDumpArgs, baselineRestoreArgs } from '../../criu-bridge/criu-options.ts';
 import { childPids } from '../../agent/task/process-tree.ts';
@@ -150,12 +150,12 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   const firstRestoreMs = await plainRestore(t, images, plainDir, mib);
   const lastRestoreMs = await plainRestore(t, images, plainDir, mib);
   const restoreMs = Math.min(firstRestoreMs, lastRestoreMs);
-  // The same bytes in one file, for the plain upload; made only now, so that the tmpfs never holds the images
-  // twice beside the memory warmed for a limit.
-  const imagesFile = path.join(caseDir, 'images.bin');
-  await timedRun('sh', ['-c', `cat '${images}'/*.img > '${imagesFile}'`], caseDir);
-  await rm(images, { recursive: true });
-  const imageBytes = statSync(imagesFile).size;
+  // The plain upload sends the images where the dump wrote them, one after the other (no copy of them first).
+  const imageFiles = (await readdir(images))
+    .filter((name) => name.endsWith('.img'))
+    .sort()
+    .map((name) => path.join(images, name));
+  const imageBytes = imageFiles.reduce((sum, file) => sum + statSync(file).size, 0);
   console.log(
     `plain dump ${dumpMs} ms (of ${trialDumpMs} and ${lastDumpMs}), plain restore ${restoreMs} ms (of ${firstRestoreMs} and ${lastRestoreMs}), ${(imageBytes / 1048576).toFixed(0)} MiB of images`,
   );
@@ -163,9 +163,9 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   // 2. Plain upload and download of as many bytes, at their fastest in-flight counts; the upload into memory
   // just written and freed, as each limit before it (the stand-in writes its objects to tmpfs).
   await warmMemory(t.scratchDir, mib);
-  const up = await measurePlainUpload(t.s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
-  const down = await measurePlainDownload(t.s3Endpoint, bucket, imagesFile, { prefix: 'plain/' });
-  await rm(imagesFile);
+  const up = await measurePlainUpload(t.s3Endpoint, bucket, imageFiles, { prefix: 'plain/' });
+  const down = await measurePlainDownload(t.s3Endpoint, bucket, imageFiles, { prefix: 'plain/' });
+  await rm(images, { recursive: true });
   await emptyBucket(bucketDir);
   console.log(
     `plain upload ${(up.seconds * 1000).toFixed(0)} ms (${up.inFlight} in flight), plain download ${(down.seconds * 1000).toFixed(0)} ms (${down.inFlight} in flight)`,
