@@ -1,7 +1,7 @@
 // GET and HEAD of one stored file: a single byte range as S3 reads it, streamed in pieces as the socket takes them.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type http from 'node:http';
-import { etagOf } from './fast-s3-put.ts';
+import { DISCARDED_MODE, etagOf } from './fast-s3-put.ts';
 import { S3StandInError } from './s3-stand-in-xml.ts';
 
 /** Bytes read from the file per socket write: big enough that a syscall per piece is noise, small enough to bound memory. */
@@ -57,6 +57,13 @@ export function sendObject(req: http.IncomingMessage, res: http.ServerResponse, 
   };
   try {
     const stats = fstatSync(fd);
+    // A HEAD of a dropped object answers as for any other; its bytes cannot be read.
+    if ((stats.mode & 0o7777) === DISCARDED_MODE && req.method !== 'HEAD')
+      throw new S3StandInError(
+        501,
+        'NotImplemented',
+        'the fast S3 stand-in was started to drop objects over a size (discardOver), and kept none of the bytes of this one; read it from a stand-in that keeps them',
+      );
     const range = parseRange(req.headers.range, stats.size);
     const [from, to] = range ?? [0, stats.size - 1];
     res.setHeader('accept-ranges', 'bytes');

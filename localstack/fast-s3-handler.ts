@@ -23,13 +23,16 @@ const MAX_DELETE_BODY_BYTES = 2 << 20;
 
 const noSuchBucket = (bucket: string) => new S3StandInError(404, 'NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket });
 
-/** Returns the request handler of one stand-in process serving the buckets under `dir` (a directory each). */
-export function createFastS3Handler(dir: string): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+/**
+ * Returns the request handler of one stand-in process serving the buckets under `dir` (a directory each); a
+ * PUT of more than `discardOver` bytes is checked and dropped (fast-s3-put.ts).
+ */
+export function createFastS3Handler(dir: string, discardOver = Number.POSITIVE_INFINITY): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     const requestId = randomUUID();
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
-    route(dir, req, res).catch((error: unknown) => {
+    route(dir, discardOver, req, res).catch((error: unknown) => {
       const s3Error =
         error instanceof S3StandInError ? error : new S3StandInError(500, 'InternalError', `the fast S3 stand-in failed: ${(error as Error).message}`);
       if (res.headersSent) return void res.destroy();
@@ -47,7 +50,7 @@ function isSigned(req: http.IncomingMessage, query: URLSearchParams): boolean {
   return typeof req.headers.authorization === 'string' || query.has('X-Amz-Signature');
 }
 
-async function route(dir: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function route(dir: string, discardOver: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const raw = req.url ?? '/';
   const queryAt = raw.indexOf('?');
   const rawPath = queryAt < 0 ? raw : raw.slice(0, queryAt);
@@ -75,7 +78,7 @@ async function route(dir: string, req: http.IncomingMessage, res: http.ServerRes
   if (key === '') return bucketRequest(method, name, bucket, bucketDir, query, req, res);
   const fileName = fileNameOfKey(key);
   if (method === 'PUT') {
-    const put = await receiveObject(req, bucketDir, fileName, req.headers['if-none-match'] === '*');
+    const put = await receiveObject(req, bucketDir, fileName, req.headers['if-none-match'] === '*', discardOver);
     res.setHeader('etag', `"${put.etag}"`);
     for (const [header, value] of Object.entries(put.checksums)) res.setHeader(header, value);
     for (const header of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-aws-kms-key-id']) {

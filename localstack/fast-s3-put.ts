@@ -1,6 +1,6 @@
 // A PUT's body streams into a temporary file beside its key's, checked as it comes, then takes the key's name in one rename.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, ftruncateSync, linkSync, openSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import { AwsChunkedDecoder } from './fast-s3-aws-chunked.ts';
@@ -17,6 +17,19 @@ export interface PutResult {
 
 let temporaries = 0;
 
+/**
+ * The mode of an object whose bytes a stand-in started with `discardOver` dropped: its file has the object's
+ * size but holds none of it (sparse), and the sticky bit, meaningless on a file, tells a GET so.
+ */
+export const DISCARDED_MODE = 0o1444;
+
+/** The body's length as the request announces it (the decoded length of an aws-chunked one), if it does. */
+function announcedLength(headers: http.IncomingHttpHeaders): number | undefined {
+  const text = headers['x-amz-decoded-content-length'] ?? headers['content-length'];
+  const length = Number(text);
+  return typeof text === 'string' && Number.isSafeInteger(length) ? length : undefined;
+}
+
 /** An object's ETag: not its MD5 (that would cost a hash of every byte), but the same for every reader of one stored version. */
 export function etagOf(stats: Stats): string {
   return createHash('md5').update(`${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`).digest('hex');
@@ -32,11 +45,20 @@ function isAwsChunked(headers: http.IncomingHttpHeaders): boolean {
  * they arrive (written at once: on tmpfs a write is a copy, cheaper than a hop to the thread pool); only a body
  * whose claimed checksums hold is renamed over the key's file, so a concurrent GET reads the old object or the
  * new one, never part of either. With `ifNoneMatch` (`If-None-Match: *`) the rename is a hard link that fails
- * when the key exists, which makes the create-if-absent atomic across the stand-in's processes too.
+ * when the key exists, which makes the create-if-absent atomic across the stand-in's processes too. A body
+ * announced longer than `discardOver` bytes is checked the same way but not kept: its file gets the size and
+ * DISCARDED_MODE, and no byte of it is written.
  */
-export function receiveObject(req: http.IncomingMessage, bucketDir: string, fileName: string, ifNoneMatch: boolean): Promise<PutResult> {
+export function receiveObject(
+  req: http.IncomingMessage,
+  bucketDir: string,
+  fileName: string,
+  ifNoneMatch: boolean,
+  discardOver = Number.POSITIVE_INFINITY,
+): Promise<PutResult> {
   return new Promise<PutResult>((resolve, reject) => {
     const digests = new BodyDigests(req.headers);
+    const discard = (announcedLength(req.headers) ?? 0) > discardOver;
     const temporary = path.join(bucketDir, `.put-${process.pid}-${++temporaries}`);
     let fd: number | undefined;
     try {
@@ -61,7 +83,7 @@ export function receiveObject(req: http.IncomingMessage, bucketDir: string, file
     let written = 0;
     const write = (data: Buffer): void => {
       digests.update(data);
-      for (let at = 0; at < data.length; ) at += writeSync(fd!, data, at, data.length - at, written + at);
+      if (!discard) for (let at = 0; at < data.length; ) at += writeSync(fd!, data, at, data.length - at, written + at);
       written += data.length;
     };
     const decoder = isAwsChunked(req.headers) ? new AwsChunkedDecoder(write) : undefined;
@@ -87,6 +109,10 @@ export function receiveObject(req: http.IncomingMessage, bucketDir: string, file
           throw new S3StandInError(400, 'IncompleteBody', `x-amz-decoded-content-length says ${String(decodedLength)} bytes; the body decoded to ${written}`);
         }
         const checksums = digests.verify(decoder?.trailers ?? {});
+        if (discard) {
+          ftruncateSync(fd!, written);
+          fchmodSync(fd!, DISCARDED_MODE);
+        }
         const etag = etagOf(fstatSync(fd!));
         closeSync(fd!);
         fd = undefined;

@@ -16,11 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client, putPackObject, SnapshotStore } from '../agent/store/snapshot-store.ts';
 import { deleteKeys, listAll } from '../agent/store/s3-objects.ts';
 import { getRangeDirect } from '../agent/transfer/direct-range-get.ts';
 import { emulatorClient } from '../test/support/s3-client.ts';
+import { stubAgentS3Env } from '../test/support/agent-s3-env.ts';
 import { s3Error } from '../test/support/s3-error.ts';
 import { seededBytes } from '../test/support/seeded-bytes.ts';
 import { fileNameOfKey } from './fast-s3-keys.ts';
@@ -35,14 +36,7 @@ let client: S3Client;
 beforeAll(async () => {
   // Two processes: a request may land on either, so every read below also checks what the other one wrote.
   server = await startFastS3({ dir, workers: 2, buckets: [bucket] });
-  for (const [name, value] of Object.entries({
-    AWS_ENDPOINT_URL_S3: server.endpoint,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-  })) {
-    vi.stubEnv(name, value);
-  }
+  stubAgentS3Env(server.endpoint);
   // As the agent builds its client.
   client = createS3Client(process.env);
 });

@@ -27,6 +27,12 @@ export interface FastS3Options {
    * loader of its own, so a stand-in started with the bundle's Node names the bundle's `bin/node` wrapper.
    */
   execPath?: string;
+  /**
+   * Drop the bytes of every object PUT with more than this many (each still checked against the checksums
+   * it came with): its key lists and answers HEAD with its size, and a GET of it answers 501. For a measurement
+   * of checkpoints bigger than the machine's memory could hold beside their task (default: keep everything).
+   */
+  discardOver?: number;
 }
 
 export interface FastS3 {
@@ -37,10 +43,11 @@ export interface FastS3 {
   stop(): Promise<void>;
 }
 
-function startWorker(dir: string, port: number, execPath: string | undefined): Promise<{ child: ChildProcess; port: number }> {
+function startWorker(dir: string, port: number, execPath: string | undefined, discardOver: number | undefined): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
     // Node 22.18+ runs .ts files as they are; no flag of the parent (a test runner's) is passed on.
-    const child = fork(WORKER, ['--dir', dir, '--port', String(port)], {
+    const discard = discardOver === undefined ? [] : ['--discard-over', String(discardOver)];
+    const child = fork(WORKER, ['--dir', dir, '--port', String(port), ...discard], {
       execArgv: ['--disable-warning=ExperimentalWarning'],
       ...(execPath ? { execPath } : {}),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -71,6 +78,9 @@ export async function startFastS3(options: FastS3Options): Promise<FastS3> {
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new Error(`fast S3 stand-in: workers must be an integer from 1 to 256, not ${workers}`);
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`fast S3 stand-in: port must be 0-65535, not ${port}`);
+  const discard = options.discardOver;
+  if (discard !== undefined && (!Number.isSafeInteger(discard) || discard < 0))
+    throw new Error(`fast S3 stand-in: discardOver must be a whole number of bytes, 0 or more, not ${discard}`);
   const dir = path.resolve(options.dir);
   mkdirSync(dir, { recursive: true });
   if (!statSync(dir).isDirectory()) throw new Error(`fast S3 stand-in: ${dir} is not a directory; name a directory for its buckets`);
@@ -82,9 +92,9 @@ export async function startFastS3(options: FastS3Options): Promise<FastS3> {
   const stop = async () => void (await Promise.all(children.map(stopWorker)));
   try {
     // The first process picks the port (when asked for any); the others join it.
-    const first = await startWorker(dir, port, options.execPath);
+    const first = await startWorker(dir, port, options.execPath, options.discardOver);
     children.push(first.child);
-    const rest = await Promise.allSettled(Array.from({ length: workers - 1 }, () => startWorker(dir, first.port, options.execPath)));
+    const rest = await Promise.allSettled(Array.from({ length: workers - 1 }, () => startWorker(dir, first.port, options.execPath, options.discardOver)));
     for (const r of rest) if (r.status === 'fulfilled') children.push(r.value.child);
     const failed = rest.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -21,10 +21,12 @@ function argument(name: string): string {
 
 const dir = argument('--dir');
 const port = Number(argument('--port'));
+const discardAt = process.argv.indexOf('--discard-over');
+const discardOver = discardAt >= 0 ? Number(process.argv[discardAt + 1]) : Number.POSITIVE_INFINITY;
 const report = (message: WorkerMessage): void => void process.send?.(message);
 
 // No total request time: a big object's PUT takes as long as its bytes take.
-const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, createFastS3Handler(dir));
+const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, createFastS3Handler(dir, discardOver));
 server.on('error', (error) => {
   report({ failed: `cannot listen on 127.0.0.1:${port}: ${error.message}` });
   process.exit(70);
