@@ -140,3 +140,32 @@ export function resultsTable(results: CaseResult[]): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * A case that only checkpoints (host-checkpoint-case.ts), for a task the machine could not hold beside its
+ * snapshot: the plain upload of as many bytes and spotsnap's first checkpoint, against a stand-in that checks
+ * and drops the packs. No plain dump (its images would not fit beside the task either), restore or second.
+ */
+export interface CheckpointOnlyResult {
+  mib: number;
+  kind: MemoryKind;
+  /** Bytes the plain upload sent: the task's memory, in whole 8 MiB pieces. */
+  plainBytes: number;
+  limits: { uploadMs: number; uploadInFlight: number };
+  first: Checkpoint & { imageBytes: number; msBeforeDeadline: number };
+}
+
+/** The checkpoint-only results as a Markdown table, one row per task. */
+export function checkpointOnlyTable(results: CheckpointOnlyResult[]): string {
+  const lines = [
+    '| task | images MiB | plain upload s (in flight) | first checkpoint s | vs upload | GiB/s | s of the notice left | agent CPU-s/GiB (<= 1.0) | workers / cores | agent peak RSS MiB | work dir MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results) {
+    const f = r.first;
+    lines.push(
+      `| ${r.mib} MiB ${r.kind} | ${mib(f.imageBytes)} | ${s(r.limits.uploadMs)} (${r.limits.uploadInFlight}) | ${s(f.totalMs)} | ${x(f.totalMs / r.limits.uploadMs)} | ${x(f.imageBytes / 2 ** 30 / (f.totalMs / 1000))} | ${s(f.msBeforeDeadline)} | ${x(f.cpuSecondsPerGiB)} | ${f.workers} / ${f.cores} | ${mib(f.agentPeakRssBytes)} | ${mib(f.workDirPeakBytes)} |`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -5,12 +5,14 @@
 #       Copies /opt/spotsnap out of the task image (npm run images builds it) and packs it into
 #       .device/spotsnap-bundle.tar.xz (about 32 MB), which .git/info/exclude keeps out of git. Send the
 #       checkout with .device to the other machine (the device tool: carry [".device"]).
-#   test/bench/device-bench.sh run [--size MIB[,MIB...]] [--kind random|text]
+#   test/bench/device-bench.sh run [--size MIB[,MIB...]] [--kind random|text] [--checkpoint-only]
 #       On that machine, as root: unpacks the bundle to /opt/spotsnap (where its wrappers expect it) and runs
 #       the host benchmark with the bundle's own Node. The figures go to results/host-bench.{json,md} after
 #       each case, and to $OUT too when it is set; each attempt's output to results/host-bench-logs/ (or
 #       $OUT/host-bench-logs/). The device tool allows 600 s a command: one size and one kind per call
-#       (--size 16384 --kind random) fits.
+#       (--size 16384 --kind random) fits. --checkpoint-only measures the plain upload and the first
+#       checkpoint alone, against a stand-in that checks and drops the packs, for a task too big to hold
+#       beside its snapshot (--size 65536 on a 128 GiB host), into results/host-bench-checkpoint.{json,md}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 packed=.device/spotsnap-bundle.tar.xz

@@ -1,5 +1,5 @@
 // A file sequence reads its files as one run of bytes, across their boundaries and past empty ones, and refuses what is not in it.
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,14 @@ import { FileSequence } from './file-sequence.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'file-sequence-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function readlinkOrEmpty(link: string): string {
+  try {
+    return readlinkSync(link);
+  } catch {
+    return '';
+  }
+}
 
 function files(...contents: Buffer[]): string[] {
   return contents.map((content, i) => {
@@ -57,8 +65,25 @@ describe('FileSequence', () => {
     }
   });
 
+  it('reads a file named many times over as often as it is named, with one descriptor for it', () => {
+    const [piece] = files(b);
+    const sequence = new FileSequence(Array.from({ length: 1000 }, () => piece!));
+    try {
+      expect(sequence.bytes).toBe(3000);
+      const buffer = Buffer.alloc(3000);
+      sequence.read(buffer, 3000, 0);
+      expect(buffer.equals(Buffer.concat(Array.from({ length: 1000 }, () => b)))).toBe(true);
+      expect(readdirSync('/proc/self/fd').filter((fd) => readlinkOrEmpty(`/proc/self/fd/${fd}`) === piece).length).toBe(1);
+    } finally {
+      sequence.close();
+    }
+    expect(readdirSync('/proc/self/fd').filter((fd) => readlinkOrEmpty(`/proc/self/fd/${fd}`) === piece).length).toBe(0);
+  });
+
   it('refuses no files and a missing one, and leaves none of the others open', () => {
     expect(() => new FileSequence([])).toThrow(/no file was named/);
-    expect(() => new FileSequence([...files(a), path.join(dir, 'absent')])).toThrow(/ENOENT.*absent/);
+    const [first] = files(a);
+    expect(() => new FileSequence([first!, path.join(dir, 'absent')])).toThrow(/ENOENT.*absent/);
+    expect(readdirSync('/proc/self/fd').filter((fd) => readlinkOrEmpty(`/proc/self/fd/${fd}`) === first).length).toBe(0);
   });
 });

@@ -9,17 +9,22 @@ interface Part {
   bytes: number;
 }
 
-/** The files' bytes one after the other, read at any position; open until close(). */
+/** The files' bytes one after the other, read at any position; open until close(). A file named twice is opened once. */
 export class FileSequence {
   readonly bytes: number;
   private readonly parts: Part[] = [];
+  private readonly open = new Map<string, number>();
 
   constructor(paths: readonly string[]) {
     if (paths.length === 0) throw new Error('file sequence: no file was named; name at least one');
     let start = 0;
     try {
       for (const path of paths) {
-        const fd = openSync(path, 'r');
+        let fd = this.open.get(path);
+        if (fd === undefined) {
+          fd = openSync(path, 'r');
+          this.open.set(path, fd);
+        }
         const bytes = fstatSync(fd).size;
         this.parts.push({ path, fd, start, bytes });
         start += bytes;
@@ -45,6 +50,8 @@ export class FileSequence {
   }
 
   close(): void {
-    for (const part of this.parts.splice(0)) closeSync(part.fd);
+    for (const fd of this.open.values()) closeSync(fd);
+    this.open.clear();
+    this.parts.length = 0;
   }
 }

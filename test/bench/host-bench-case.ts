@@ -37,7 +37,7 @@ export interface HostTarget {
   logDir: string;
 }
 
-const WAIT_MS = 1_800_000;
+export const WAIT_MS = 1_800_000;
 
 /** The bench task's command line (docker/sample-tasks/bench-task.py, as the bundle carries it). */
 const taskCommand = (t: HostTarget, mib: number, kind: MemoryKind) => [t.python, path.join(t.bundle, 'samples/bench-task.py'), String(mib), kind];
@@ -100,7 +100,7 @@ async function plainRestore(t: HostTarget, images: string, dir: string, mib: num
  * changed there (agent/task/outside-files.ts) and puts it back at a restore: on the host's own, it would take
  * this benchmark's files too, and put old copies of them back.
  */
-function attempt(t: HostTarget, jobDir: string, mib: number, kind: MemoryKind, env: Record<string, string>): LoggedProcess {
+export function attempt(t: HostTarget, jobDir: string, mib: number, kind: MemoryKind, env: Record<string, string>): LoggedProcess {
   const freshScratch = 'for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o size=1g,mode=1777 spotsnap-attempt "$d" || exit 1; done; exec "$@"';
   return new LoggedProcess(
     path.join(t.bundle, 'bin/unshare'),
@@ -114,7 +114,7 @@ function attempt(t: HostTarget, jobDir: string, mib: number, kind: MemoryKind, e
 }
 
 /** A committed checkpoint's figures from its log line, with the agent's peak RSS so far. */
-function figures(agent: LoggedProcess, line: AgentLine | undefined): Checkpoint & { frozenMs: number } {
+export function figures(agent: LoggedProcess, line: AgentLine | undefined): Checkpoint & { frozenMs: number } {
   if (!line) throw new Error(`bench: no committed checkpoint in the agent's log:\n${agent.tail()}`);
   console.log(`${String(line.checkpoint)} checkpoint:`, JSON.stringify(line));
   return checkpointFromLog(line, peakRssOf(agent.pid));
@@ -238,7 +238,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
 }
 
 /** Deletes every object of a bucket of the stand-in (its files), keeping the bucket. */
-async function emptyBucket(bucketDir: string): Promise<void> {
+export async function emptyBucket(bucketDir: string): Promise<void> {
   await rm(bucketDir, { recursive: true, force: true });
   await mkdir(bucketDir);
 }

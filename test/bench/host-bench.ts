@@ -1,8 +1,10 @@
-// `node test/bench/host-bench.ts [--size MIB[,MIB...]] [--kind random|text] [--bundle DIR]`: the benchmark on a host with neither Docker nor Node, using the task image's bundle (CRIU, the agent, its Node), as root.
+// `node test/bench/host-bench.ts [--size MIB[,MIB...]] [--kind random|text] [--checkpoint-only] [--bundle DIR]`: the benchmark on a host with neither Docker nor Node, using the task image's bundle (CRIU, the agent, its Node), as root.
 //
 // For a many-core machine where no Docker engine runs: test/bench/device-bench.sh packs the bundle here and
 // runs this there with the bundle's own Node. The figures are those of `npm run bench` (bench-results.ts),
-// measured the same way (bench-case.ts), against the fast S3 stand-in on tmpfs.
+// measured the same way (bench-case.ts), against the fast S3 stand-in on tmpfs. With --checkpoint-only, for a
+// task too big to hold beside its snapshot: the plain upload and the first checkpoint alone, against a stand-in
+// that checks and drops the packs (host-checkpoint-case.ts), written to results/host-bench-checkpoint.*.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -13,12 +15,14 @@ import { parseArgs } from 'node:util';
 import { type FastS3, startFastS3 } from '../../localstack/fast-s3-server.ts';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { TEST_AWS_ENV } from '../support/test-aws-env.ts';
-import { ratios, resultsTable, type CaseResult, type MemoryKind } from './bench-results.ts';
+import { checkpointOnlyTable, ratios, resultsTable, type CaseResult, type CheckpointOnlyResult, type MemoryKind } from './bench-results.ts';
 import { experimentEnv } from './experiment-env.ts';
 import { hostBenchCase } from './host-bench-case.ts';
+import { hostCheckpointCase } from './host-checkpoint-case.ts';
 import { killEverythingStarted } from './host-processes.ts';
 
-const USAGE = 'usage: node test/bench/host-bench.ts [--size MIB[,MIB...]] [--kind random|text] [--bundle DIR (default /opt/spotsnap)] [--python PATH]';
+const USAGE =
+  'usage: node test/bench/host-bench.ts [--size MIB[,MIB...]] [--kind random|text] [--checkpoint-only] [--bundle DIR (default /opt/spotsnap)] [--python PATH]';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function fail(message: string): never {
@@ -26,12 +30,17 @@ function fail(message: string): never {
   process.exit(64);
 }
 
-let args: ReturnType<
-  typeof parseArgs<{ options: { size: { type: 'string' }; kind: { type: 'string' }; bundle: { type: 'string' }; python: { type: 'string' } } }>
->;
+const OPTIONS = {
+  size: { type: 'string' },
+  kind: { type: 'string' },
+  bundle: { type: 'string' },
+  python: { type: 'string' },
+  'checkpoint-only': { type: 'boolean' },
+} as const;
+let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>;
 try {
   args = parseArgs({
-    options: { size: { type: 'string' }, kind: { type: 'string' }, bundle: { type: 'string' }, python: { type: 'string' } },
+    options: OPTIONS,
     strict: true,
     allowPositionals: false,
   });
@@ -68,16 +77,20 @@ function whichPython(): string {
 }
 
 const cores = os.availableParallelism();
+const checkpointOnly = args.values['checkpoint-only'] === true;
 // What a case holds at its fullest, all of it in memory: the restored task beside the first snapshot's objects
 // and the second's tenth; or a background checkpoint's task, its spill (at most 4 GiB) and its snapshot. Then
-// the stand-in's processes, the agent and this process.
-const needMiB = (mib: number) => Math.ceil(2.15 * mib + 4096 + 64 * cores + 1024);
+// the stand-in's processes, the agent and this process. A checkpoint-only case holds the task alone.
+const perTaskMiB = checkpointOnly ? 1 : 2.15;
+const needMiB = (mib: number) => Math.ceil(perTaskMiB * mib + 4096 + 64 * cores + 1024);
 const availableMiB = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) / 1024;
 for (const mib of sizes) {
   if (needMiB(mib) > availableMiB) {
-    const most = Math.floor((availableMiB - 4096 - 64 * cores - 1024) / 2.15);
+    const most = Math.floor((availableMiB - 4096 - 64 * cores - 1024) / perTaskMiB);
+    const holds = checkpointOnly ? 'itself and its work dir' : "itself, its images and snapshots on tmpfs, a background checkpoint's spill";
+    const instead = checkpointOnly ? '' : ', or add --checkpoint-only (the first checkpoint alone, against a stand-in that drops the packs)';
     fail(
-      `a ${mib} MiB task needs about ${needMiB(mib)} MiB of memory (itself, its images and snapshots on tmpfs, a background checkpoint's spill), and this machine has ${availableMiB.toFixed(0)} MiB available: choose a --size of at most ${Math.max(0, most)}`,
+      `a ${mib} MiB task needs about ${needMiB(mib)} MiB of memory (${holds}), and this machine has ${availableMiB.toFixed(0)} MiB available: choose a --size of at most ${Math.max(0, most)}${instead}`,
     );
   }
 }
@@ -86,6 +99,8 @@ Object.assign(process.env, TEST_AWS_ENV);
 // A tmpfs of its own, outside the directories where the agent looks for a task's scratch files (/tmp, /var/tmp,
 // /dev/shm: agent/task/outside-files.ts): there, the agent would take the stand-in's objects along with the task.
 const scratchDir = '/run/spotsnap-host-bench';
+/** With --checkpoint-only, the stand-in drops every object above this size: the packs (8 MiB at most), not the small ones. */
+const DROPPED_OVER_BYTES = 1 << 20;
 const resultsDir = path.join(root, 'results');
 // Straight into $OUT when set (the device tool brings back what is there, even from a run cut short).
 const logDir = path.join(process.env.OUT || resultsDir, 'host-bench-logs');
@@ -123,13 +138,17 @@ async function cleanUp(): Promise<void> {
   await rm(scratchDir, { recursive: true, force: true });
 }
 
+/** The results file's name without its extension: the checkpoint-only figures are another table. */
+const resultsName = checkpointOnly ? 'host-bench-checkpoint' : 'host-bench';
+
 /** Writes the figures so far (after every case: a run cut short keeps what it measured), and to $OUT when set. */
-async function writeResults(results: CaseResult[]): Promise<void> {
-  const text = resultsTable(results);
-  const json = `${JSON.stringify({ machine, results: results.map((r) => ({ ...r, ratios: ratios(r) })) }, null, 2)}\n`;
+async function writeResults(results: CaseResult[] | CheckpointOnlyResult[]): Promise<void> {
+  const text = checkpointOnly ? checkpointOnlyTable(results as CheckpointOnlyResult[]) : resultsTable(results as CaseResult[]);
+  const rows = checkpointOnly ? results : (results as CaseResult[]).map((r) => ({ ...r, ratios: ratios(r) }));
+  const json = `${JSON.stringify({ machine, checkpointOnly, results: rows }, null, 2)}\n`;
   for (const dir of [resultsDir, process.env.OUT].filter((d): d is string => Boolean(d))) {
-    await writeFile(path.join(dir, 'host-bench.json'), json);
-    await writeFile(path.join(dir, 'host-bench.md'), `${JSON.stringify(machine)}\n\n${text}\n`);
+    await writeFile(path.join(dir, `${resultsName}.json`), json);
+    await writeFile(path.join(dir, `${resultsName}.md`), `${JSON.stringify(machine)}\n\n${text}\n`);
   }
 }
 
@@ -149,18 +168,23 @@ try {
   const s3Dir = path.join(scratchDir, 's3');
   // Run under the bundle's Node, this process's own binary needs the bundle's loader: its processes start through the wrapper.
   const execPath = process.execPath.startsWith(`${bundle}/`) ? path.join(bundle, 'bin/node') : undefined;
-  s3 = await startFastS3({ dir: s3Dir, workers: cores, execPath });
+  // Checkpoint only: packs (up to 8 MiB) are checked and dropped; a manifest and the small images' objects kept.
+  s3 = await startFastS3({ dir: s3Dir, workers: cores, execPath, ...(checkpointOnly ? { discardOver: DROPPED_OVER_BYTES } : {}) });
   imds = new ImdsSimulator();
   await imds.start();
+  const target = { bundle, python, s3Endpoint: s3.endpoint, s3Dir, imds, scratchDir, logDir };
   const results: CaseResult[] = [];
+  const checkpoints: CheckpointOnlyResult[] = [];
   for (const mib of sizes) {
     for (const kind of kinds) {
-      results.push(await hostBenchCase(mib, kind, { bundle, python, s3Endpoint: s3.endpoint, s3Dir, imds, scratchDir, logDir }));
-      await writeResults(results);
+      if (checkpointOnly) checkpoints.push(await hostCheckpointCase(mib, kind, target));
+      else results.push(await hostBenchCase(mib, kind, target));
+      await writeResults(checkpointOnly ? checkpoints : results);
     }
   }
-  console.log(`\n${JSON.stringify(machine)}\n\n${resultsTable(results)}\n`);
-  console.log(`written after each case: results/host-bench.json and .md${process.env.OUT ? ', and $OUT' : ''}; each attempt's output in ${logDir}`);
+  const table = checkpointOnly ? checkpointOnlyTable(checkpoints) : resultsTable(results);
+  console.log(`\n${JSON.stringify(machine)}\n\n${table}\n`);
+  console.log(`written after each case: results/${resultsName}.json and .md${process.env.OUT ? ', and $OUT' : ''}; each attempt's output in ${logDir}`);
 } finally {
   await cleanUp();
 }
