@@ -46,8 +46,9 @@ function isAwsChunked(headers: http.IncomingHttpHeaders): boolean {
  * whose claimed checksums hold is renamed over the key's file, so a concurrent GET reads the old object or the
  * new one, never part of either. With `ifNoneMatch` (`If-None-Match: *`) the rename is a hard link that fails
  * when the key exists, which makes the create-if-absent atomic across the stand-in's processes too. A body
- * announced longer than `discardOver` bytes is checked the same way but not kept: its file gets the size and
- * DISCARDED_MODE, and no byte of it is written.
+ * longer than `discardOver` bytes is checked the same way but not kept: its file gets the size and
+ * DISCARDED_MODE, and no byte of it is written where the request announced its length (at most `discardOver`
+ * of them where it did not, before the body passed that size).
  */
 export function receiveObject(
   req: http.IncomingMessage,
@@ -58,7 +59,7 @@ export function receiveObject(
 ): Promise<PutResult> {
   return new Promise<PutResult>((resolve, reject) => {
     const digests = new BodyDigests(req.headers);
-    const discard = (announcedLength(req.headers) ?? 0) > discardOver;
+    let discard = (announcedLength(req.headers) ?? 0) > discardOver;
     const temporary = path.join(bucketDir, `.put-${process.pid}-${++temporaries}`);
     let fd: number | undefined;
     try {
@@ -83,6 +84,7 @@ export function receiveObject(
     let written = 0;
     const write = (data: Buffer): void => {
       digests.update(data);
+      if (written + data.length > discardOver) discard = true;
       if (!discard) for (let at = 0; at < data.length; ) at += writeSync(fd!, data, at, data.length - at, written + at);
       written += data.length;
     };

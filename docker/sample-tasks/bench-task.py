@@ -35,9 +35,11 @@ def fill_every(first, stride):
         memory[offset:offset + step] = fill(min(step, len(memory) - offset))
 
 
-# One thread per core, each filling every n-th 64 MiB step: os.urandom lets go of the GIL while the kernel
-# makes the bytes (about 0.4 GB/s a core), so a 64 GiB task fills in seconds on 16 cores, not minutes.
-threads = [threading.Thread(target=fill_every, args=(i, os.cpu_count() or 1)) for i in range(os.cpu_count() or 1)]
+# A thread per core it may use (8 at most: each holds a step or two of temporaries), each filling every n-th
+# 64 MiB step: os.urandom lets go of the GIL while the kernel makes the bytes (some 0.3-0.4 GB/s a core here),
+# so a 64 GiB task of random memory fills in well under a minute on 8 cores rather than in three or four.
+FILLERS = max(1, min(8, len(os.sched_getaffinity(0))))
+threads = [threading.Thread(target=fill_every, args=(i, FILLERS)) for i in range(FILLERS)]
 for thread in threads:
     thread.start()
 for thread in threads:

@@ -2,11 +2,13 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Wait, type StartedTestContainer } from 'testcontainers';
 import { CriuCli } from '../../criu-bridge/criu-cli.ts';
 import type { ImdsSimulator } from '../../localstack/imds-simulator.ts';
+import { ENV_VARS } from '../../agent/config/env-vars.ts';
 import { LogEvent } from '../../agent/shared/log-events.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { emulatorClient } from '../support/s3-emulator.ts';
@@ -38,22 +40,39 @@ const MEMORY_MARGIN_BYTES = 2 * 2 ** 30;
 
 /**
  * The SPOTSNAP_SPILL_LIMIT that keeps a background checkpoint of a task of `imageBytes` within the host's free
- * memory, or undefined where the agent's own limit (half the headroom it sees) already does: the spill, the
- * task and the stand-in's objects (tmpfs, all three) are in memory together, and the agent cannot see the
- * stand-in's objects grow. Without it an 8 GiB case on a 24 GiB machine would run out of memory.
+ * memory, or undefined where the agent's own limits (SPOTSNAP_SPILL_LIMIT's default, half the headroom it sees)
+ * already do: the spill, the task and the stand-in's objects (tmpfs, all three) are in memory together, and the
+ * agent cannot see the stand-in's objects grow. Without it an 8 GiB case on a 24 GiB machine would run out of
+ * memory. Never above the default, so that a cap only ever lowers it; throws where no room is left for a spill.
  */
 async function spillCapForMemory(imageBytes: number): Promise<string | undefined> {
   const available = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) * 1024;
-  const room = available - 2 * imageBytes - MEMORY_MARGIN_BYTES;
-  if (!Number.isFinite(room) || room >= imageBytes) return undefined;
-  return `${Math.max(0, Math.floor(room / 2 ** 20))}MiB`;
+  const room = Math.floor(available - 2 * imageBytes - MEMORY_MARGIN_BYTES);
+  if (!Number.isFinite(room) || room >= Math.min(imageBytes, ENV_VARS.spillLimit.defaultValue)) return undefined;
+  if (room < 2 ** 20)
+    throw new Error(
+      `bench: no memory is left for a background checkpoint's spill beside a task of ${imageBytes} bytes and its snapshot (${available} bytes available); run a smaller --size`,
+    );
+  return `${Math.floor(room / 2 ** 20)}MiB`;
 }
 
-/** The plain dump's images in `c` (`/tmpfs/raw/*.img`) as host paths, through the container's root in /proc. */
+/**
+ * The plain dump's images in `c` (`/tmpfs/raw/*.img`) as host paths, through the container's root in /proc.
+ * That takes root on the Docker engine's own host (as `.ci/run` and the benchmark's other steps have it); a
+ * remote engine, or a user who may not read another root process's root, is refused with what to do.
+ */
 async function imageFilesOf(c: StartedTestContainer): Promise<string[]> {
   const pid = (await execa('docker', ['inspect', '--format', '{{.State.Pid}}', c.getId()])).stdout.trim();
   const names = (await execa('docker', ['exec', c.getId(), 'sh', '-c', 'cd /tmpfs/raw && ls -1 -- *.img'])).stdout.trim().split('\n');
-  return names.map((name) => `/proc/${pid}/root/tmpfs/raw/${name}`);
+  const files = names.map((name) => `/proc/${pid}/root/tmpfs/raw/${name}`);
+  try {
+    accessSync(files[0]!, constants.R_OK);
+  } catch (error) {
+    throw new Error(
+      `bench: cannot read the dumped images through ${files[0]} (${(error as Error).message}); run the benchmark as root on the host whose Docker engine runs the containers`,
+    );
+  }
+  return files;
 }
 
 async function logsOf(c: StartedTestContainer): Promise<string> {
@@ -185,7 +204,6 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
     .start();
   imds.scheduleNotice(0);
   await waitForLog(first, eventLine(LogEvent.checkpointCommitted), 600_000);
-  (await import('node:fs')).writeFileSync(`/tmp/first-${mib}-${kind}.log`, await logsOf(first));
   const firstFigures = await checkpointFigures(first, committedCheckpoints(await logsOf(first), 'final')[0]);
   imds.clearNotice();
   await first.stop({ remove: true, timeout: 0 });

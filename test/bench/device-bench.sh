@@ -51,7 +51,7 @@ run)
   exec /opt/spotsnap/bin/node test/bench/host-bench.ts "$@"
   ;;
 *)
-  echo "usage: test/bench/device-bench.sh pack | run [--size MIB[,MIB...]] [--kind random|text]" >&2
+  echo "usage: test/bench/device-bench.sh pack | run [--size MIB[,MIB...]] [--kind random|text] [--checkpoint-only]" >&2
   exit 64
   ;;
 esac

@@ -168,7 +168,8 @@ try {
   const s3Dir = path.join(scratchDir, 's3');
   // Run under the bundle's Node, this process's own binary needs the bundle's loader: its processes start through the wrapper.
   const execPath = process.execPath.startsWith(`${bundle}/`) ? path.join(bundle, 'bin/node') : undefined;
-  // Checkpoint only: packs (up to 8 MiB) are checked and dropped; a manifest and the small images' objects kept.
+  // Checkpoint only: every object over 1 MiB (the packs, a big task's manifest) is checked and dropped; nothing
+  // reads them back during a first checkpoint.
   s3 = await startFastS3({ dir: s3Dir, workers: cores, execPath, ...(checkpointOnly ? { discardOver: DROPPED_OVER_BYTES } : {}) });
   imds = new ImdsSimulator();
   await imds.start();
