@@ -3,7 +3,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Wait, type StartedTestContainer } from 'testcontainers';
 import { CriuCli } from '../../criu-bridge/criu-cli.ts';
@@ -14,6 +14,7 @@ import { jobEnv } from '../support/job-env.ts';
 import { emulatorClient } from '../support/s3-emulator.ts';
 import { agentEvent, agentLog, type AgentLine, committedCheckpoints, eventLine, waitForLog } from '../support/task-container.ts';
 import { container, idleContainer, peakRss, startRawTask, TASK, timedExec } from './bench-containers.ts';
+import { availableMemoryBytes } from './available-memory.ts';
 import { measurePlainDownload, measurePlainUpload, plainPieceKeys } from './bench-limits.ts';
 import { experimentEnv } from './experiment-env.ts';
 import {
@@ -46,7 +47,7 @@ const MEMORY_MARGIN_BYTES = 2 * 2 ** 30;
  * memory. Never above the default, so that a cap only ever lowers it; throws where no room is left for a spill.
  */
 async function spillCapForMemory(imageBytes: number): Promise<string | undefined> {
-  const available = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) * 1024;
+  const available = availableMemoryBytes();
   const room = Math.floor(available - 2 * imageBytes - MEMORY_MARGIN_BYTES);
   if (!Number.isFinite(room) || room >= Math.min(imageBytes, ENV_VARS.spillLimit.defaultValue)) return undefined;
   if (room < 2 ** 20)

@@ -2,6 +2,7 @@
 import { execa } from 'execa';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { TASK_IMAGE } from '../support/task-container.ts';
+import { availableMemoryBytes } from './available-memory.ts';
 import type { MemoryKind } from './bench-results.ts';
 
 /** The bench task: holds `mib` MiB of memory of a kind, prints ready, rewrites 10% of it when change-now appears (docker/sample-tasks/bench-task.py). */
@@ -71,8 +72,7 @@ export async function startRawTask(mib: number, kind: MemoryKind = 'random'): Pr
  * stage first lands on never-used memory (a restore, more often than not) pays for it, whatever the software.
  */
 export async function warmGuestMemory(): Promise<void> {
-  const { stdout } = await execa('sh', ['-c', "awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo"]);
-  const mib = Math.max(0, Math.min(Number(stdout) - 4096, 16384));
+  const mib = Math.max(0, Math.min(Math.floor(availableMemoryBytes() / 1048576) - 4096, 16384));
   if (mib === 0) return;
   const started = performance.now();
   await execa('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'python3', TASK_IMAGE, '-c', `x = b"\\1" * (${mib} << 20)`]);

@@ -6,7 +6,7 @@
 // task too big to hold beside its snapshot: the plain upload and the first checkpoint alone, against a stand-in
 // that checks and drops the packs (host-checkpoint-case.ts), written to results/host-bench-checkpoint.*.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { type FastS3, startFastS3 } from '../../localstack/fast-s3-server.ts';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { TEST_AWS_ENV } from '../support/test-aws-env.ts';
+import { availableMemoryBytes } from './available-memory.ts';
 import { checkpointOnlyTable, ratios, resultsTable, type CaseResult, type CheckpointOnlyResult, type MemoryKind } from './bench-results.ts';
 import { experimentEnv } from './experiment-env.ts';
 import { hostBenchCase } from './host-bench-case.ts';
@@ -83,7 +84,7 @@ const checkpointOnly = args.values['checkpoint-only'] === true;
 // the stand-in's processes, the agent and this process. A checkpoint-only case holds the task alone.
 const perTaskMiB = checkpointOnly ? 1 : 2.15;
 const needMiB = (mib: number) => Math.ceil(perTaskMiB * mib + 4096 + 64 * cores + 1024);
-const availableMiB = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) / 1024;
+const availableMiB = availableMemoryBytes() / 1048576;
 for (const mib of sizes) {
   if (needMiB(mib) > availableMiB) {
     const most = Math.floor((availableMiB - 4096 - 64 * cores - 1024) / perTaskMiB);

@@ -1,6 +1,6 @@
 // `npm run bench [-- --size MIB] [--kind random|text] [--s3 fast|emulator]`: checkpoint and restore against the plain limits, measured in one run.
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ImdsSimulator } from '../../localstack/imds-simulator.ts';
 import { startFastS3 } from '../../localstack/fast-s3-server.ts';
 import { startS3Emulator } from '../support/s3-emulator.ts';
+import { availableMemoryBytes } from './available-memory.ts';
 import { renderChart } from './bench-chart.ts';
 import { benchCase } from './bench-case.ts';
 import { experimentEnv } from './experiment-env.ts';
@@ -46,7 +47,7 @@ try {
 // A case holds at most its task's memory twice over (the images beside the stand-in's objects, or a restored
 // task beside its snapshot) and a tenth more for the second checkpoint, all of it in memory (tmpfs).
 const neededMiB = (mib: number) => Math.ceil(mib * 2.2) + 2048;
-const availableMiB = Math.floor(Number(/^MemAvailable:\s+(\d+) kB$/m.exec(await readFile('/proc/meminfo', 'utf8'))?.[1]) / 1024);
+const availableMiB = Math.floor(availableMemoryBytes() / 1048576);
 for (const mib of SIZES_MIB)
   if (neededMiB(mib) > availableMiB)
     fail(
