@@ -2,7 +2,7 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Wait, type StartedTestContainer } from 'testcontainers';
@@ -46,10 +46,10 @@ const MEMORY_MARGIN_BYTES = 2 * 2 ** 30;
  * agent cannot see the stand-in's objects grow. Without it an 8 GiB case on a 24 GiB machine would run out of
  * memory. Never above the default, so that a cap only ever lowers it; throws where no room is left for a spill.
  */
-async function spillCapForMemory(imageBytes: number): Promise<string | undefined> {
+function spillCapForMemory(imageBytes: number): string | undefined {
   const available = availableMemoryBytes();
   const room = Math.floor(available - 2 * imageBytes - MEMORY_MARGIN_BYTES);
-  if (!Number.isFinite(room) || room >= Math.min(imageBytes, ENV_VARS.spillLimit.defaultValue)) return undefined;
+  if (room >= Math.min(imageBytes, ENV_VARS.spillLimit.defaultValue)) return undefined;
   if (room < 2 ** 20)
     throw new Error(
       `bench: no memory is left for a background checkpoint's spill beside a task of ${imageBytes} bytes and its snapshot (${available} bytes available); run a smaller --size`,
@@ -156,14 +156,15 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
   await warmMemory(raw.c, mib);
   const lastDumpMs = await timedExec(raw.c, `mkdir -p /tmpfs/raw && ${criu.baselineDumpCommand(raw.pid, '/tmpfs/raw', 'dump.log').join(' ')}`);
   const dumpMs = Math.min(trialDumpMs, lastDumpMs);
-  const imageBytes = Number((await execa('docker', ['exec', raw.c.getId(), 'sh', '-c', 'cat /tmpfs/raw/*.img | wc -c'])).stdout.trim());
+  const imageFiles = await imageFilesOf(raw.c);
+  const imageBytes = imageFiles.reduce((sum, file) => sum + statSync(file).size, 0);
 
   // 2. Plain upload and download of the same bytes (the network-side limits), at their fastest in-flight counts,
   // read where the dump wrote them (the container's tmpfs, through its root in /proc): no copy of the images is
   // made, so that an 8 GiB case needs the images and the stand-in's objects beside each other, not a third copy.
   // The dump ended the task, so its memory is free by now.
-  const up = await measurePlainUpload(s3Endpoint, bucket, await imageFilesOf(raw.c), { prefix: 'plain/' });
-  const down = await measurePlainDownload(s3Endpoint, bucket, await imageFilesOf(raw.c), { prefix: 'plain/' });
+  const up = await measurePlainUpload(s3Endpoint, bucket, imageFiles, { prefix: 'plain/' });
+  const down = await measurePlainDownload(s3Endpoint, bucket, imageFiles, { prefix: 'plain/' });
   await deleteKeysIn(client, bucket, plainPieceKeys(imageBytes, { prefix: 'plain/' }));
   console.log(
     `plain upload ${(up.seconds * 1000).toFixed(0)} ms (${up.inFlight} in flight), plain download ${(down.seconds * 1000).toFixed(0)} ms (${down.inFlight} in flight)`,
@@ -235,7 +236,7 @@ export async function benchCase(mib: number, kind: MemoryKind, target: BenchTarg
 
   // 4. A background checkpoint of a fresh task: how long it keeps the task frozen.
   const backgroundJob = `${jobId}-bg`;
-  const spillCap = await spillCapForMemory(imageBytes);
+  const spillCap = spillCapForMemory(imageBytes);
   if (spillCap !== undefined) console.log(`background spill capped at ${spillCap} by this machine's free memory (SPOTSNAP_SPILL_LIMIT)`);
   const background = await container(TASK(mib, kind), {
     ...env(1, { SPOTSNAP_CHECKPOINT_INTERVAL: '5s', ...(spillCap === undefined ? {} : { SPOTSNAP_SPILL_LIMIT: spillCap }) }),

@@ -114,10 +114,22 @@ export function attempt(t: HostTarget, jobDir: string, mib: number, kind: Memory
 }
 
 /** A committed checkpoint's figures from its log line, with the agent's peak RSS so far. */
-export function figures(agent: LoggedProcess, line: AgentLine | undefined): Checkpoint & { frozenMs: number } {
+function figures(agent: LoggedProcess, line: AgentLine | undefined): Checkpoint & { frozenMs: number } {
   if (!line) throw new Error(`bench: no committed checkpoint in the agent's log:\n${agent.tail()}`);
   console.log(`${String(line.checkpoint)} checkpoint:`, JSON.stringify(line));
   return checkpointFromLog(line, peakRssOf(agent.pid));
+}
+
+/** Gives the attempt of `agent` a notice, waits for its final checkpoint to commit and ends it: that checkpoint's log line and figures. */
+export async function checkpointAtNotice(t: HostTarget, agent: LoggedProcess): Promise<{ line: AgentLine; figures: Checkpoint & { frozenMs: number } }> {
+  t.imds.scheduleNotice(0);
+  await agent.waitFor(eventLine(LogEvent.checkpointCommitted), WAIT_MS);
+  const line = committedCheckpoints(agent.stderrLines, 'final')[0];
+  // Its peak RSS is read while it still runs.
+  const checkpoint = figures(agent, line);
+  t.imds.clearNotice();
+  await killTree(agent.pid);
+  return { line: line!, figures: checkpoint };
 }
 
 /** Measures a task of `mib` MiB of `kind` memory on the host, against the stand-in of `t`. */
@@ -184,11 +196,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   });
   const first = attempt(t, jobDir, mib, kind, env(1));
   await first.waitFor(/^ready/m, WAIT_MS);
-  t.imds.scheduleNotice(0);
-  await first.waitFor(eventLine(LogEvent.checkpointCommitted), WAIT_MS);
-  const firstFigures = figures(first, committedCheckpoints(first.stderrLines, 'final')[0]);
-  t.imds.clearNotice();
-  await killTree(first.pid);
+  const firstFigures = (await checkpointAtNotice(t, first)).figures;
 
   const second = attempt(t, jobDir, mib, kind, env(2));
   await second.waitFor(eventLine(LogEvent.restoreDone), WAIT_MS);
@@ -200,11 +208,7 @@ export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget
   console.log('restore:', JSON.stringify(restored));
   await writeFile(path.join(jobDir, 'change-now'), '');
   await second.waitFor(/changed 10%/, WAIT_MS);
-  t.imds.scheduleNotice(0);
-  await second.waitFor(eventLine(LogEvent.checkpointCommitted), WAIT_MS);
-  const secondFigures = figures(second, committedCheckpoints(second.stderrLines, 'final')[0]);
-  t.imds.clearNotice();
-  await killTree(second.pid);
+  const secondFigures = (await checkpointAtNotice(t, second)).figures;
   await emptyBucket(bucketDir);
 
   // 4. A background checkpoint of a fresh task: how long it keeps the task frozen.

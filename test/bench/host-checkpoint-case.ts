@@ -7,14 +7,11 @@
 import { randomFillSync } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LogEvent } from '../../agent/shared/log-events.ts';
-import { committedCheckpoints, eventLine } from '../support/agent-log.ts';
 import { jobEnv } from '../support/job-env.ts';
 import { measurePlainUpload } from './bench-limits.ts';
 import type { CheckpointOnlyResult, MemoryKind } from './bench-results.ts';
 import { experimentEnv } from './experiment-env.ts';
-import { attempt, emptyBucket, figures, WAIT_MS, type HostTarget } from './host-bench-case.ts';
-import { killTree } from './host-processes.ts';
+import { attempt, checkpointAtNotice, emptyBucket, WAIT_MS, type HostTarget } from './host-bench-case.ts';
 
 /** The plain upload's piece: the agent's pack size. */
 const PIECE_BYTES = 8 << 20;
@@ -62,12 +59,7 @@ export async function hostCheckpointCase(mib: number, kind: MemoryKind, t: HostT
   };
   const first = attempt(t, jobDir, mib, kind, env);
   await first.waitFor(/^ready/m, WAIT_MS);
-  t.imds.scheduleNotice(0);
-  await first.waitFor(eventLine(LogEvent.checkpointCommitted), WAIT_MS);
-  const line = committedCheckpoints(first.stderrLines, 'final')[0];
-  const firstFigures = figures(first, line);
-  t.imds.clearNotice();
-  await killTree(first.pid);
+  const { line, figures } = await checkpointAtNotice(t, first);
   await emptyBucket(bucketDir);
   await rm(caseDir, { recursive: true, force: true });
 
@@ -76,7 +68,7 @@ export async function hostCheckpointCase(mib: number, kind: MemoryKind, t: HostT
     kind,
     plainBytes: up.bytes,
     limits: { uploadMs: Math.round(up.seconds * 1000), uploadInFlight: up.inFlight },
-    first: { ...firstFigures, imageBytes: Number(line!.imageBytes), msBeforeDeadline: Number(line!.msBeforeDeadline) },
+    first: { ...figures, imageBytes: Number(line.imageBytes), msBeforeDeadline: Number(line.msBeforeDeadline) },
   };
   console.log(`spotsnap: first ${result.first.totalMs} ms against a plain upload of ${result.limits.uploadMs} ms`);
   return result;
