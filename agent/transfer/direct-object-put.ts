@@ -1,4 +1,4 @@
-// PUTs whose body goes from the caller's buffers straight to the socket, without being joined first: the SDK signs and retries, this carries.
+// PUTs whose body goes from the caller's buffers straight to the socket, without being joined first: signed as the SDK signed the first of them (direct-signing.ts), or by the SDK, which retries.
 //
 // A pack is its chunks one after the other. Through the SDK's own HTTP handler its body must be one buffer, so
 // every chunk was copied into an 8 MiB pack buffer before it went (about 0.14 CPU-seconds per GiB on the main
@@ -7,15 +7,19 @@
 // 5xx) sends the same buffers again.
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { DISCARD_BODY, sendDirect, type SignedRequest } from './direct-http-send.ts';
+import { learnRoute, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
 import { S3_LIMITS } from '../shared/limits.ts';
 
 /** The SDK's body for a request whose bytes this module sends itself: nothing for its middleware to read or hash. */
 const NO_BODY = new Uint8Array(0);
 
 /**
- * PUTs `parts`, in order, as the object `input` names (its Body is ignored: the parts are the body), through the
- * SDK (endpoint, credentials, signing with an unsigned payload, retries, error documents) but not its HTTP
- * handler. The parts must not change until this settles.
+ * PUTs `parts`, in order, as the object `input` names (its Body is ignored: the parts are the body), with an
+ * unsigned payload. Once a PUT of the same kind (bucket, encryption, checksum algorithm) went through the SDK,
+ * it is signed as that one was and sent at once. The first goes through the SDK (endpoint, credentials,
+ * signing, retries, error documents) but not its HTTP handler, and so does one whose short attempt was not
+ * answered with a 2xx: the SDK takes that answer (or failure) as its own first attempt's, and judges it so.
+ * The parts must not change until this settles.
  */
 export async function putObjectDirect(
   client: S3Client,
@@ -29,6 +33,22 @@ export async function putObjectDirect(
     throw new Error(`putObjectDirect needs the value of Checksum${algorithm} for ${input.Key}: it cannot compute one over parts it sends itself`);
   }
   const bytes = parts.reduce((sum, part) => sum + part.length, 0);
+  const checksumField = algorithm ? (`Checksum${algorithm}` as const) : undefined;
+  const { Bucket, Key, ...fixed } = input;
+  if (checksumField) delete (fixed as Record<string, unknown>)[checksumField];
+  const kind = requestKind('PUT', String(Bucket), fixed);
+  const own: Record<string, string> = { 'content-length': String(bytes) };
+  if (algorithm && checksumField) own[`x-amz-checksum-${algorithm.toLowerCase()}`] = String(input[checksumField]);
+  const first = await sendLearned(
+    client,
+    kind,
+    String(Key),
+    own,
+    (request) => sendDirect(request, DISCARD_BODY, S3_LIMITS, { body: parts, signal }),
+    () => signal?.aborted === true,
+  );
+  if (succeeded(first)) return;
+  const attempt = replayingFirst(first);
   const command = new PutObjectCommand({ ...input, Body: NO_BODY, ContentLength: bytes });
   command.middlewareStack.add(
     (next) => async (args) => {
@@ -44,7 +64,9 @@ export async function putObjectDirect(
       const length = request.headers['content-length'] ?? request.headers['Content-Length'];
       if (length !== String(bytes))
         throw new Error(`refusing to PUT ${input.Key}: its content-length header is ${JSON.stringify(length)}, not the ${bytes} bytes of its body`);
-      return { response: await sendDirect(request, DISCARD_BODY, S3_LIMITS, { body: parts, signal }), output: undefined } as never;
+      const response = await attempt(() => sendDirect(request, DISCARD_BODY, S3_LIMITS, { body: parts, signal }));
+      if (response.statusCode >= 200 && response.statusCode < 300) learnRoute(client, kind, String(Key), request);
+      return { response, output: undefined } as never;
     },
     { step: 'deserialize', priority: 'low', name: 'spotsnapDirectObjectPut' },
   );

@@ -15,6 +15,8 @@ export interface PlainRequest {
   path: string;
   /** Further headers to sign (e.g. range), lower-case names. */
   headers?: Record<string, string>;
+  /** The canonical query string (names sorted, values encoded), if the request has one. */
+  query?: string;
 }
 
 const hmac = (key: Buffer | string, text: string) => createHmac('sha256', key).update(text).digest();
@@ -59,7 +61,7 @@ export function signedHeaders(
   const canonical = [
     request.method,
     request.path,
-    '',
+    request.query ?? '',
     ...names.map((name) => `${name}:${headers[name]!.trim().replace(/\s+/g, ' ')}`),
     '',
     names.join(';'),
