@@ -1,26 +1,18 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { crc32 } from 'node:zlib';
 import { emulatorClient } from '../../test/support/s3-client.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startRecordingServer, type RecordingServer, type SeenRequest } from '../../test/support/recording-server.ts';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { putObjectDirect } from './direct-object-put.ts';
-
-/** One request as the server saw it: its head and the whole body it read. */
-interface Seen {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
 
 /** What the server answers to the n-th request (from 0), once it has read its body. */
 type Answer = (n: number, res: http.ServerResponse) => void;
 
 let answer: Answer;
-let seen: Seen[] = [];
-let server: http.Server;
+let server: RecordingServer;
+let seen: SeenRequest[] = [];
 let client: S3Client;
 
 const ok: Answer = (_n, res) => {
@@ -29,25 +21,16 @@ const ok: Answer = (_n, res) => {
 };
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const pieces: Buffer[] = [];
-    req.on('data', (piece: Buffer) => pieces.push(piece));
-    req.on('end', () => {
-      const n = seen.length;
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(pieces) });
-      answer(n, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  client = emulatorClient(`http://127.0.0.1:${port}`, { maxAttempts: 3 });
+  server = await startRecordingServer(() => (n, _req, res) => answer(n, res));
+  seen = server.seen;
+  client = emulatorClient(server.endpoint, { maxAttempts: 3 });
 });
 afterAll(async () => {
   client.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
 });
 beforeEach(() => {
-  seen = [];
+  server.clear();
   answer = ok;
 });
 

@@ -1,30 +1,23 @@
 // Pack PUTs and ranged GETs after the first of their kind are signed here, validly (checked by an independent SigV4 signer), and their failures are judged by the SDK as its own first attempt's.
 import { S3Client } from '@aws-sdk/client-s3';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signedHeaders } from '../../test/bench/plain-sigv4.ts';
+import { startRecordingServer, type RecordedAnswer, type RecordingServer, type SeenRequest } from '../../test/support/recording-server.ts';
 import { TEST_AWS_ENV } from '../../test/support/test-aws-env.ts';
 import { seededBytes } from '../../test/support/seeded-bytes.ts';
 import { getRangeDirect } from './direct-range-get.ts';
 import { putObjectDirect } from './direct-object-put.ts';
 import { encodedKeyPath, knowsRoute, learnRoute, requestKind } from './direct-signing.ts';
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** What the server answers to the n-th request (from 0): a status and error code, or the object's bytes asked for. */
-type Answer = (n: number, req: http.IncomingMessage, res: http.ServerResponse) => void;
+type Seen = SeenRequest;
+type Answer = RecordedAnswer;
 
 const object = seededBytes('direct-signing-object', 1 << 20);
-let seen: Seen[] = [];
 let answer: Answer;
-let server: http.Server;
+let server: RecordingServer;
 let endpoint: string;
+let seen: Seen[] = [];
 const clients: S3Client[] = [];
 
 const serve: Answer = (_n, req, res) => {
@@ -94,24 +87,16 @@ const PUT_INPUT = { Bucket: 'b', ChecksumAlgorithm: 'CRC32' as const, ChecksumCR
 const viaSdk = (s: Seen) => s.headers['amz-sdk-invocation-id'] !== undefined;
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const pieces: Buffer[] = [];
-    req.on('data', (piece: Buffer) => pieces.push(piece));
-    req.on('end', () => {
-      const n = seen.length;
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(pieces) });
-      answer(n, req, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await startRecordingServer(() => answer);
+  endpoint = server.endpoint;
+  seen = server.seen;
 });
 afterAll(async () => {
   for (const client of clients) client.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
 });
 beforeEach(() => {
-  seen = [];
+  server.clear();
   answer = serve;
 });
 
