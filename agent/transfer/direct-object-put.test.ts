@@ -69,6 +69,9 @@ describe('putObjectDirect', () => {
   });
 
   it("rejects with S3's error when it refuses the body, without retrying a refusal", async () => {
+    // One PUT of the kind first, so that the next is signed by the agent (direct-signing.ts), whatever ran before.
+    await putObjectDirect(client, { Bucket: 'b', Key: 'packs/p3-first', ChecksumAlgorithm: 'CRC32', ChecksumCRC32: checksum() }, parts);
+    server.clear();
     answer = (_n, res) => {
       res.statusCode = 400;
       res.setHeader('content-type', 'application/xml');
@@ -79,7 +82,8 @@ describe('putObjectDirect', () => {
         name: 'BadDigest',
       },
     );
-    expect(seen).toHaveLength(1);
+    // The short attempt (a 400 might be its own fault) and the SDK's own, which is not retried.
+    expect(seen.map((s) => s.headers['amz-sdk-invocation-id'] !== undefined)).toEqual([false, true]);
   });
 
   it('refuses a checksum algorithm without its value, and sends nothing', async () => {

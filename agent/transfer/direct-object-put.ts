@@ -7,7 +7,7 @@
 // 5xx) sends the same buffers again.
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { DISCARD_BODY, sendDirect, type SignedRequest } from './direct-http-send.ts';
-import { learnRoute, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
+import { learnRoute, replayable, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
 import { S3_LIMITS } from '../shared/limits.ts';
 
 /** The SDK's body for a request whose bytes this module sends itself: nothing for its middleware to read or hash. */
@@ -18,7 +18,8 @@ const NO_BODY = new Uint8Array(0);
  * unsigned payload. Once a PUT of the same kind (bucket, encryption, checksum algorithm) went through the SDK,
  * it is signed as that one was and sent at once. The first goes through the SDK (endpoint, credentials,
  * signing, retries, error documents) but not its HTTP handler, and so does one whose short attempt was not
- * answered with a 2xx: the SDK takes that answer (or failure) as its own first attempt's, and judges it so.
+ * answered with a 2xx: the SDK takes that answer (or failure) as its own first attempt's, and judges it so,
+ * unless it was a 400 or 403 (direct-signing.ts: the SDK then sends its own).
  * The parts must not change until this settles.
  */
 export async function putObjectDirect(
@@ -48,7 +49,7 @@ export async function putObjectDirect(
     () => signal?.aborted === true,
   );
   if (succeeded(first)) return;
-  const attempt = replayingFirst(first);
+  const attempt = replayingFirst(replayable(client, kind, first));
   const command = new PutObjectCommand({ ...input, Body: NO_BODY, ContentLength: bytes });
   command.middlewareStack.add(
     (next) => async (args) => {

@@ -8,7 +8,7 @@
 // of CPU with a peak RSS of 94 MiB here, against 1.9 s, 1.85 s and 140 MiB through the SDK's handler.
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sendDirect, type BodySink, type PlainResponse, type SignedRequest } from './direct-http-send.ts';
-import { learnRoute, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
+import { learnRoute, replayable, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
 import { S3_LIMITS } from '../shared/limits.ts';
 
 // The transport, for callers that name this module: sendDirect (the limits' tests) and the sink type of getRangeDirect.
@@ -18,7 +18,8 @@ export { sendDirect, type BodySink } from './direct-http-send.ts';
  * GETs `bytes` bytes at `offset` of an object into `sink`. Once a GET of the same bucket went through the SDK,
  * it is signed as that one was and sent at once. The first goes through the SDK (endpoint, credentials,
  * signing, retries, error documents) but not its HTTP handler, and so does one whose short attempt was not
- * answered with a 2xx (the SDK takes that answer, or failure, as its own first attempt's); one the sink
+ * answered with a 2xx (the SDK takes that answer, or failure, as its own first attempt's, but for a 400 or
+ * 403, after which it sends its own: direct-signing.ts); one the sink
  * refused stops there. Rejects unless exactly those bytes arrived.
  */
 export async function getRangeDirect(client: S3Client, bucket: string, key: string, offset: number, bytes: number, sink: BodySink): Promise<void> {
@@ -64,7 +65,7 @@ export async function getRangeDirect(client: S3Client, bucket: string, key: stri
     (error) => error === refusal,
   );
   if (succeeded(first)) return checkRange(first.response.headers['content-range'], delivered, key, offset, bytes);
-  const attempt = replayingFirst(first);
+  const attempt = replayingFirst(replayable(client, kind, first));
   const command = new GetObjectCommand({ Bucket: bucket, Key: key, Range: range });
   command.middlewareStack.add(
     () => async (args) => {

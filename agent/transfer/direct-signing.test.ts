@@ -175,9 +175,22 @@ describe('requests signed from what the SDK resolved', () => {
     expect(seen.map(viaSdk)).toEqual([true, false, true]);
   });
 
-  it("hands a refusal of the short attempt to the SDK, which throws S3's error without sending it again", async () => {
+  it('sends a request S3 refused on the short path (403) again through the SDK, and keeps that kind on the SDK', async () => {
     const client = freshClient();
     const parts = [seededBytes('p4', 10)];
+    await putObjectDirect(client, { ...PUT_INPUT, Key: 'k1' }, parts);
+    // The short path's signature refused (as if it were wrong), the SDK's own attempt taken.
+    answer = (n, req, res) => (n === 1 ? s3Error(res, 403, 'SignatureDoesNotMatch') : serve(n, req, res));
+    await putObjectDirect(client, { ...PUT_INPUT, Key: 'k2' }, parts);
+    await putObjectDirect(client, { ...PUT_INPUT, Key: 'k3' }, parts);
+    expect(seen.map(viaSdk)).toEqual([true, false, true, true]);
+    expect(seen[2]!.url).toBe(seen[1]!.url);
+    expect(seen[2]!.body.equals(parts[0]!)).toBe(true);
+  });
+
+  it("throws S3's error for a refusal the SDK's own attempt gets too, and a 404 of the short path without sending it again", async () => {
+    const client = freshClient();
+    const parts = [seededBytes('p5', 10)];
     await putObjectDirect(client, { ...PUT_INPUT, Key: 'k' }, parts);
     answer = (_n, _req, res) => s3Error(res, 403, 'AccessDenied');
     await expect(putObjectDirect(client, { ...PUT_INPUT, Key: 'k2' }, parts)).rejects.toMatchObject({ name: 'AccessDenied' });
@@ -186,7 +199,8 @@ describe('requests signed from what the SDK resolved', () => {
     await getRangeDirect(client, 'b', 'k', 0, 10, sink);
     answer = (_n, _req, res) => s3Error(res, 404, 'NoSuchKey');
     await expect(getRangeDirect(client, 'b', 'gone', 0, 10, sink)).rejects.toMatchObject({ name: 'NoSuchKey' });
-    expect(seen.map(viaSdk)).toEqual([true, false, true, false]);
+    // The PUT: short (403), the SDK's own (403, not retried); the GETs: the SDK's, then short (404, taken as the SDK's).
+    expect(seen.map(viaSdk)).toEqual([true, false, true, true, false]);
   });
 
   it('hands a dropped connection of the short attempt to the SDK, which sends it again', async () => {
@@ -223,11 +237,11 @@ describe('requests signed from what the SDK resolved', () => {
     const scope = 'AWS4-HMAC-SHA256 Credential=k/20261206/eu-west-3/s3/aws4_request, SignedHeaders=host, Signature=00';
     learnRoute(client, requestKind('GET', 'x'), 'key', { ...base, path: '/x/other', headers: { authorization: scope } });
     learnRoute(client, requestKind('GET', 'y'), 'key', { ...base, path: '/y/key', headers: {} });
+    // A directory bucket's request: signed for s3express, with a session token of its own that only the SDK renews.
+    const express = scope.replace('/s3/', '/s3express/');
+    learnRoute(client, requestKind('GET', 'e1'), 'key', { ...base, path: '/e1/key', headers: { authorization: express } });
+    learnRoute(client, requestKind('GET', 'e2'), 'key', { ...base, path: '/e2/key', headers: { authorization: scope, 'x-amz-s3session-token': 't' } });
     learnRoute(client, requestKind('GET', 'z'), 'key', { ...base, path: '/z/key', headers: { authorization: scope } });
-    expect([knowsRoute(client, requestKind('GET', 'x')), knowsRoute(client, requestKind('GET', 'y')), knowsRoute(client, requestKind('GET', 'z'))]).toEqual([
-      false,
-      false,
-      true,
-    ]);
+    expect(['x', 'y', 'e1', 'e2', 'z'].map((bucket) => knowsRoute(client, requestKind('GET', bucket)))).toEqual([false, false, false, false, true]);
   });
 });

@@ -10,7 +10,8 @@
 // (`client.config.signer`) with its clock offset. An answer other than a 2xx, or a failure on the way, is handed
 // to the SDK as the outcome of its own first attempt (direct-object-put.ts, direct-range-get.ts), so that it
 // retries, follows redirects and turns error documents into its errors exactly as before: only the success
-// path is shorter.
+// path is shorter. But for a 400 or a 403, which might be this module's fault: the SDK then sends its own first
+// attempt, and that kind stays with the SDK from then on.
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PlainResponse, SignedRequest } from './direct-http-send.ts';
 
@@ -41,6 +42,8 @@ const CREDENTIAL_SCOPE = /^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/([^/,\s]+)\
 type Signer = Awaited<ReturnType<S3Client['config']['signer']>>;
 
 const routes = new WeakMap<S3Client, Map<string, LearnedRoute>>();
+/** Kinds whose short attempt S3 refused as a request (400, 403): never learned again for that client. */
+const refusedKinds = new WeakMap<S3Client, Map<string, true>>();
 const signers = new WeakMap<S3Client, Map<string, Promise<Signer>>>();
 
 /** The map `maps` holds for `client`, made empty the first time. */
@@ -62,15 +65,19 @@ export function encodedKeyPath(key: string): string {
 }
 
 /**
- * Learns kind `kind` from `request`, which the SDK signed for `key` and S3 answered with a 2xx. A request that
- * does not show its key at the end of its path, or was not signed with SigV4, teaches nothing (later requests
- * of the kind then keep going through the SDK).
+ * Learns kind `kind` from `request`, which the SDK signed for `key` and S3 answered with a 2xx. What teaches
+ * nothing (later requests of the kind then keep going through the SDK): a request that does not show its key
+ * at the end of its path; one not signed with SigV4 for the service `s3` (a directory bucket's are signed for
+ * `s3express` with session credentials of its own, `x-amz-s3session-token`, which only the SDK renews); and a
+ * kind whose short attempt S3 once refused.
  */
 export function learnRoute(client: S3Client, kind: string, key: string, request: SignedRequest): void {
-  const authorization = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  const header = (wanted: string) => Object.entries(request.headers).find(([name]) => name.toLowerCase() === wanted)?.[1];
+  const authorization = header('authorization');
   const scope = authorization ? CREDENTIAL_SCOPE.exec(authorization) : null;
   const encoded = encodedKeyPath(key);
-  if (!scope || !request.path.endsWith(encoded)) return;
+  if (scope?.[2] !== 's3' || header('x-amz-s3session-token') !== undefined || !request.path.endsWith(encoded)) return;
+  if (refusedKinds.get(client)?.has(kind)) return;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) if (!OWN_HEADERS.test(name)) headers[name] = value;
   const known = mapOf(routes, client);
@@ -165,6 +172,22 @@ export async function sendLearned(
     if (final(error)) throw error;
     return { error };
   }
+}
+
+/**
+ * Whether the SDK may take `attempt` as its own first attempt's outcome. Not a refusal of the request itself
+ * (400, 403: a signature, token or clock S3 did not accept might be this module's fault, not the caller's):
+ * then the kind is forgotten for good on this client, and the SDK sends its own first attempt, signed its way,
+ * so that a fault of the short path can never fail a request the SDK would have carried. Everything else (a
+ * redirect, a 404, a 5xx, a dropped connection) the SDK judges as it would its own.
+ */
+export function replayable(client: S3Client, kind: string, attempt: LearnedAttempt | undefined): LearnedAttempt | undefined {
+  if (!attempt || !('response' in attempt)) return attempt;
+  const status = attempt.response.statusCode;
+  if (status !== 400 && status !== 403) return attempt;
+  routes.get(client)?.delete(kind);
+  mapOf(refusedKinds, client).set(kind, true);
+  return undefined;
 }
 
 /** Whether an attempt was answered with a 2xx. */
