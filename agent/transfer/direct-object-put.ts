@@ -7,7 +7,7 @@
 // 5xx) sends the same buffers again.
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { DISCARD_BODY, sendDirect, type SignedRequest } from './direct-http-send.ts';
-import { learnRoute, replayable, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
+import { answeredOk, learnRoute, replayable, replayingFirst, requestKind, sendLearned, succeeded } from './direct-signing.ts';
 import { S3_LIMITS } from '../shared/limits.ts';
 
 /** The SDK's body for a request whose bytes this module sends itself: nothing for its middleware to read or hash. */
@@ -40,14 +40,8 @@ export async function putObjectDirect(
   const kind = requestKind('PUT', String(Bucket), fixed);
   const own: Record<string, string> = { 'content-length': String(bytes) };
   if (algorithm && checksumField) own[`x-amz-checksum-${algorithm.toLowerCase()}`] = String(input[checksumField]);
-  const first = await sendLearned(
-    client,
-    kind,
-    String(Key),
-    own,
-    (request) => sendDirect(request, DISCARD_BODY, S3_LIMITS, { body: parts, signal }),
-    () => signal?.aborted === true,
-  );
+  const send = (request: SignedRequest) => sendDirect(request, DISCARD_BODY, S3_LIMITS, { body: parts, signal });
+  const first = await sendLearned(client, kind, String(Key), own, send, () => signal?.aborted === true);
   if (succeeded(first)) return;
   const attempt = replayingFirst(replayable(client, kind, first));
   const command = new PutObjectCommand({ ...input, Body: NO_BODY, ContentLength: bytes });
@@ -65,8 +59,8 @@ export async function putObjectDirect(
       const length = request.headers['content-length'] ?? request.headers['Content-Length'];
       if (length !== String(bytes))
         throw new Error(`refusing to PUT ${input.Key}: its content-length header is ${JSON.stringify(length)}, not the ${bytes} bytes of its body`);
-      const response = await attempt(() => sendDirect(request, DISCARD_BODY, S3_LIMITS, { body: parts, signal }));
-      if (response.statusCode >= 200 && response.statusCode < 300) learnRoute(client, kind, String(Key), request);
+      const response = await attempt(() => send(request));
+      if (answeredOk(response)) learnRoute(client, kind, String(Key), request);
       return { response, output: undefined } as never;
     },
     { step: 'deserialize', priority: 'low', name: 'spotsnapDirectObjectPut' },

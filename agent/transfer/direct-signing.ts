@@ -163,7 +163,6 @@ export async function sendLearned(
   send: (request: SignedRequest) => Promise<PlainResponse>,
   final: (error: unknown) => boolean,
 ): Promise<LearnedAttempt | undefined> {
-  if (!knowsRoute(client, kind)) return undefined;
   try {
     const request = await signLearned(client, kind, key, headers);
     if (!request) return undefined;
@@ -190,9 +189,14 @@ export function replayable(client: S3Client, kind: string, attempt: LearnedAttem
   return undefined;
 }
 
+/** Whether S3 answered with a 2xx. */
+export function answeredOk(response: PlainResponse): boolean {
+  return response.statusCode >= 200 && response.statusCode < 300;
+}
+
 /** Whether an attempt was answered with a 2xx. */
 export function succeeded(attempt: LearnedAttempt | undefined): attempt is { response: PlainResponse } {
-  return attempt !== undefined && 'response' in attempt && attempt.response.statusCode >= 200 && attempt.response.statusCode < 300;
+  return attempt !== undefined && 'response' in attempt && answeredOk(attempt.response);
 }
 
 /**

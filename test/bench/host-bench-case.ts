@@ -132,13 +132,28 @@ export async function checkpointAtNotice(t: HostTarget, agent: LoggedProcess): P
   return { line: line!, figures: checkpoint };
 }
 
-/** Measures a task of `mib` MiB of `kind` memory on the host, against the stand-in of `t`. */
-export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget): Promise<CaseResult> {
+/** Where one case of the host benchmark works: its id, its bucket and the bucket's directory, and its scratch directory. */
+export interface CasePlace {
+  id: string;
+  bucket: string;
+  bucketDir: string;
+  caseDir: string;
+}
+
+/** Makes the bucket and the scratch directory of the case of `mib` MiB of `kind` memory. */
+export async function makeCasePlace(mib: number, kind: MemoryKind, t: HostTarget): Promise<CasePlace> {
   const id = `${mib}-${kind}-${process.pid}`;
   const bucket = `host-bench-${id}`;
   const bucketDir = path.join(t.s3Dir, bucket);
   await mkdir(bucketDir, { recursive: true });
   const caseDir = path.join(t.scratchDir, id);
+  await mkdir(caseDir, { recursive: true });
+  return { id, bucket, bucketDir, caseDir };
+}
+
+/** Measures a task of `mib` MiB of `kind` memory on the host, against the stand-in of `t`. */
+export async function hostBenchCase(mib: number, kind: MemoryKind, t: HostTarget): Promise<CaseResult> {
+  const { id, bucket, bucketDir, caseDir } = await makeCasePlace(mib, kind, t);
   const plainDir = path.join(caseDir, 'plain');
   await mkdir(plainDir, { recursive: true });
   console.log(`\n== ${mib} MiB, ${kind} memory, on the host`);

@@ -11,7 +11,7 @@ import { jobEnv } from '../support/job-env.ts';
 import { measurePlainUpload } from './bench-limits.ts';
 import type { CheckpointOnlyResult, MemoryKind } from './bench-results.ts';
 import { experimentEnv } from './experiment-env.ts';
-import { attempt, checkpointAtNotice, emptyBucket, WAIT_MS, type HostTarget } from './host-bench-case.ts';
+import { attempt, checkpointAtNotice, emptyBucket, makeCasePlace, WAIT_MS, type HostTarget } from './host-bench-case.ts';
 
 /** The plain upload's piece: the agent's pack size. */
 const PIECE_BYTES = 8 << 20;
@@ -25,12 +25,7 @@ function pieceOf(kind: MemoryKind): Buffer {
 
 /** Measures the first checkpoint of a task of `mib` MiB of `kind` memory against the dropping stand-in of `t`. */
 export async function hostCheckpointCase(mib: number, kind: MemoryKind, t: HostTarget): Promise<CheckpointOnlyResult> {
-  const id = `${mib}-${kind}-${process.pid}`;
-  const bucket = `host-bench-${id}`;
-  const bucketDir = path.join(t.s3Dir, bucket);
-  await mkdir(bucketDir, { recursive: true });
-  const caseDir = path.join(t.scratchDir, id);
-  await mkdir(caseDir, { recursive: true });
+  const { id, bucket, bucketDir, caseDir } = await makeCasePlace(mib, kind, t);
   console.log(`\n== ${mib} MiB, ${kind} memory, on the host, checkpoint only`);
 
   // 1. Plain upload of as many bytes as the task holds: one piece of its kind of bytes, sent over and over (what
